@@ -1,0 +1,98 @@
+/**
+ * Versioned schema migrations, applied in order at start. A migration is never
+ * edited once released: add a new one. `PRAGMA user_version` records how many
+ * have been applied.
+ *
+ * Times are Unix seconds (INTEGER); money is micros (INTEGER), never floats.
+ */
+export const migrations: readonly string[] = [
+  /* 1: inventory, bookings, leases, idempotency, users */ `
+  CREATE TABLE merchants (
+    merchant_id TEXT PRIMARY KEY,
+    name        TEXT NOT NULL DEFAULT '',
+    feed_json   TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE services (
+    merchant_id   TEXT NOT NULL REFERENCES merchants (merchant_id),
+    service_id    TEXT NOT NULL,
+    name          TEXT NOT NULL DEFAULT '',
+    price_micros  INTEGER,
+    currency_code TEXT,
+    feed_json     TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, service_id)
+  ) STRICT;
+
+  -- A slot is identified by merchant, service, start, duration and resources.
+  -- spots_sold_elsewhere comes from the feed (spots_total - spots_open); spots_held
+  -- counts what this server holds (active bookings and live leases). Re-importing a
+  -- feed rewrites the first and never touches the second.
+  CREATE TABLE slots (
+    slot_id              INTEGER PRIMARY KEY,
+    merchant_id          TEXT NOT NULL,
+    service_id           TEXT NOT NULL,
+    start_sec            INTEGER NOT NULL,
+    duration_sec         INTEGER NOT NULL,
+    staff_id             TEXT NOT NULL DEFAULT '',
+    room_id              TEXT NOT NULL DEFAULT '',
+    party_size           INTEGER NOT NULL DEFAULT 0,
+    availability_tag     TEXT NOT NULL DEFAULT '',
+    spots_total          INTEGER NOT NULL CHECK (spots_total >= 0),
+    spots_sold_elsewhere INTEGER NOT NULL DEFAULT 0 CHECK (spots_sold_elsewhere >= 0),
+    spots_held           INTEGER NOT NULL DEFAULT 0 CHECK (spots_held >= 0),
+    confirmation_mode    INTEGER NOT NULL DEFAULT 0,
+    duration_requirement INTEGER NOT NULL DEFAULT 0,
+    feed_json            TEXT NOT NULL,
+    UNIQUE (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size),
+    FOREIGN KEY (merchant_id, service_id) REFERENCES services (merchant_id, service_id)
+  ) STRICT;
+
+  CREATE TABLE offers (
+    merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+    offer_id    TEXT NOT NULL,
+    service_id  TEXT NOT NULL DEFAULT '',
+    feed_json   TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, offer_id)
+  ) STRICT;
+
+  -- The booking as last answered (serialized ext.maps.booking.partner.v3.Booking),
+  -- with the columns queries need.
+  CREATE TABLE bookings (
+    booking_id     TEXT PRIMARY KEY,
+    slot_id        INTEGER NOT NULL REFERENCES slots (slot_id),
+    user_id        TEXT NOT NULL,
+    email_key      TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    holds_spot     INTEGER NOT NULL CHECK (holds_spot IN (0, 1)),
+    start_sec      INTEGER NOT NULL,
+    booking_proto  BLOB NOT NULL,
+    created_at_sec INTEGER NOT NULL,
+    updated_at_sec INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX bookings_by_user ON bookings (user_id, start_sec);
+  CREATE INDEX bookings_by_slot ON bookings (slot_id, holds_spot);
+
+  CREATE TABLE idempotency_records (
+    idempotency_token TEXT PRIMARY KEY,
+    booking_id        TEXT NOT NULL UNIQUE REFERENCES bookings (booking_id),
+    created_at_sec    INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE leases (
+    lease_id        TEXT PRIMARY KEY,
+    user_reference  TEXT NOT NULL UNIQUE,
+    slot_id         INTEGER NOT NULL REFERENCES slots (slot_id),
+    state           TEXT NOT NULL CHECK (state IN ('held', 'consumed', 'expired')),
+    expires_at_sec  INTEGER NOT NULL,
+    lease_proto     BLOB NOT NULL,
+    created_at_sec  INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX leases_held_by_expiry ON leases (expires_at_sec) WHERE state = 'held';
+
+  CREATE TABLE users (
+    user_id                   TEXT PRIMARY KEY,
+    receive_marketing         INTEGER,
+    marketing_updated_at_sec  INTEGER
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,152 @@
+import type { Booking, ConfirmationMode, Lease } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+
+/**
+ * The storage seams the domain uses. Nothing here knows SQL; `sqlite-store.ts`
+ * implements them on better-sqlite3. Methods are synchronous: every use case
+ * runs inside `Store.transaction`, which makes its reads and writes one atomic
+ * step (SQLite serializes writers, so parallel requests can never both take
+ * the last spot).
+ */
+
+/** Identity of a slot as the feeds and Google's requests give it. */
+export interface SlotKey {
+  merchantId: string;
+  serviceId: string;
+  startSec: number;
+  durationSec: number;
+  staffId: string;
+  roomId: string;
+  partySize: number;
+}
+
+/** A search for slots: an empty string or 0 leaves that part of the key open. */
+export type SlotQuery = SlotKey;
+
+export interface SlotRecord extends SlotKey {
+  slotId: number;
+  availabilityTag: string;
+  spotsTotal: number;
+  /** Spots still bookable right now. */
+  spotsOpen: number;
+  confirmationMode: ConfirmationMode;
+  /** CheckAvailabilityResponse.DurationRequirement number from the feed. */
+  durationRequirement: number;
+}
+
+/** A slot as an availability feed states it. */
+export interface SlotFeedRecord extends SlotKey {
+  availabilityTag: string;
+  spotsTotal: number;
+  spotsOpen: number;
+  confirmationMode: ConfirmationMode;
+  durationRequirement: number;
+  feedJson: string;
+}
+
+export interface MerchantFeedRecord {
+  merchantId: string;
+  name: string;
+  feedJson: string;
+}
+
+export interface ServiceFeedRecord {
+  merchantId: string;
+  serviceId: string;
+  name: string;
+  priceMicros: bigint | null;
+  currencyCode: string | null;
+  feedJson: string;
+}
+
+export interface OfferFeedRecord {
+  merchantId: string;
+  offerId: string;
+  /** Empty when the offer applies to every service of the merchant. */
+  serviceId: string;
+  feedJson: string;
+}
+
+export type UpsertOutcome = "inserted" | "updated" | "unchanged";
+
+export interface InventoryRepository {
+  upsertMerchant(merchant: MerchantFeedRecord): UpsertOutcome;
+  upsertService(service: ServiceFeedRecord): UpsertOutcome;
+  upsertSlot(slot: SlotFeedRecord): UpsertOutcome;
+  upsertOffer(offer: OfferFeedRecord): UpsertOutcome;
+  hasMerchant(merchantId: string): boolean;
+  hasService(merchantId: string, serviceId: string): boolean;
+  /** Whether the merchant has this offer for this service (or for all its services). */
+  hasOffer(merchantId: string, serviceId: string, offerId: string): boolean;
+  /** Slots matching the query, those with open spots first. */
+  findSlots(query: SlotQuery, limit: number): SlotRecord[];
+  getSlot(slotId: number): SlotRecord | undefined;
+  /** Takes one open spot; false (and nothing changed) when none is open. */
+  takeSpot(slotId: number): boolean;
+  /** Gives back a spot taken by `takeSpot`. */
+  releaseSpot(slotId: number): void;
+}
+
+export interface BookingRecord {
+  booking: Booking;
+  slotId: number;
+  /** True while the booking occupies a spot of its slot (active statuses). */
+  holdsSpot: boolean;
+  createdAtSec: number;
+}
+
+export interface BookingRepository {
+  insert(record: BookingRecord, nowSec: number): void;
+  /** Rewrites the stored booking (status, slot, ...) and whether it holds a spot. */
+  update(record: BookingRecord, nowSec: number): void;
+  get(bookingId: string): BookingRecord | undefined;
+  /** Active booking of this user (same email, case-insensitive, or same user id) on a slot. */
+  findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined;
+  /** The user's bookings starting at or after `fromSec`, earliest first. */
+  listForUser(userId: string, fromSec: number): BookingRecord[];
+  hasUser(userId: string): boolean;
+}
+
+export interface IdempotencyRepository {
+  findBookingId(token: string): string | undefined;
+  record(token: string, bookingId: string, nowSec: number): void;
+}
+
+export interface LeaseRecord {
+  lease: Lease;
+  slotId: number;
+  state: "held" | "consumed" | "expired";
+}
+
+export interface LeaseRepository {
+  insert(record: LeaseRecord, nowSec: number): void;
+  get(leaseId: string): LeaseRecord | undefined;
+  findByUserReference(userReference: string): LeaseRecord | undefined;
+  setState(leaseId: string, state: LeaseRecord["state"]): void;
+  /** Held leases whose expiry is at or before `nowSec`. */
+  listExpired(nowSec: number): LeaseRecord[];
+}
+
+export interface UserRepository {
+  setMarketingPreference(userId: string, receiveMarketing: boolean, nowSec: number): void;
+  getMarketingPreference(userId: string): boolean | undefined;
+}
+
+export interface Repositories {
+  inventory: InventoryRepository;
+  bookings: BookingRepository;
+  idempotency: IdempotencyRepository;
+  leases: LeaseRepository;
+  users: UserRepository;
+}
+
+export interface Store extends Repositories {
+  /** Runs `work` as one atomic step: all of its writes commit, or none do. */
+  transaction<T>(work: () => T): T;
+  /**
+   * Runs asynchronous `work` (e.g. a streamed feed import) as one atomic step.
+   * Only for a process that has the store to itself: other work on the same
+   * store while `work` awaits would join the transaction.
+   */
+  bulkTransaction<T>(work: () => Promise<T>): Promise<T>;
+  close(): void;
+}

@@ -1,0 +1,427 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  BookingSchema,
+  LeaseSchema,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { openDatabase, type SqliteDatabase } from "./database.js";
+import type {
+  BookingRecord,
+  BookingRepository,
+  IdempotencyRepository,
+  InventoryRepository,
+  LeaseRecord,
+  LeaseRepository,
+  MerchantFeedRecord,
+  OfferFeedRecord,
+  ServiceFeedRecord,
+  SlotFeedRecord,
+  SlotQuery,
+  SlotRecord,
+  Store,
+  UpsertOutcome,
+  UserRepository,
+} from "./repositories.js";
+
+/** Opens the SQLite store at `path` (created and migrated as needed). */
+export function openSqliteStore(path: string): Store {
+  const db = openDatabase(path);
+  const store: Store = {
+    inventory: new SqliteInventoryRepository(db),
+    bookings: new SqliteBookingRepository(db),
+    idempotency: new SqliteIdempotencyRepository(db),
+    leases: new SqliteLeaseRepository(db),
+    users: new SqliteUserRepository(db),
+    // IMMEDIATE takes the write lock up front, so a second process cannot
+    // interleave between our read of a slot and our write to it.
+    transaction: (work) => db.transaction(work).immediate(),
+    async bulkTransaction(work) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await work();
+        db.exec("COMMIT");
+        return result;
+      } catch (error) {
+        if (db.inTransaction) db.exec("ROLLBACK");
+        throw error;
+      }
+    },
+    close: () => db.close(),
+  };
+  return store;
+}
+
+const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
+  party_size, availability_tag, spots_total, confirmation_mode, duration_requirement,
+  max(spots_total - spots_sold_elsewhere - spots_held, 0) AS spots_open`;
+
+interface SlotRow {
+  slot_id: number;
+  merchant_id: string;
+  service_id: string;
+  start_sec: number;
+  duration_sec: number;
+  staff_id: string;
+  room_id: string;
+  party_size: number;
+  availability_tag: string;
+  spots_total: number;
+  spots_open: number;
+  confirmation_mode: number;
+  duration_requirement: number;
+}
+
+function slotFromRow(row: SlotRow): SlotRecord {
+  return {
+    slotId: row.slot_id,
+    merchantId: row.merchant_id,
+    serviceId: row.service_id,
+    startSec: row.start_sec,
+    durationSec: row.duration_sec,
+    staffId: row.staff_id,
+    roomId: row.room_id,
+    partySize: row.party_size,
+    availabilityTag: row.availability_tag,
+    spotsTotal: row.spots_total,
+    spotsOpen: row.spots_open,
+    confirmationMode: row.confirmation_mode,
+    durationRequirement: row.duration_requirement,
+  };
+}
+
+/** Maps `changes` of an upsert guarded by "only if something differs". */
+function upsertOutcome(existedBefore: boolean, changes: number): UpsertOutcome {
+  if (!existedBefore) return "inserted";
+  return changes > 0 ? "updated" : "unchanged";
+}
+
+class SqliteInventoryRepository implements InventoryRepository {
+  private readonly merchantExists;
+  private readonly serviceExists;
+  private readonly merchantUpsert;
+  private readonly serviceUpsert;
+  private readonly slotIdByKey;
+  private readonly slotUpsert;
+  private readonly offerExists;
+  private readonly offerUpsert;
+  private readonly offerForService;
+  private readonly slotsFind;
+  private readonly slotGet;
+  private readonly spotTake;
+  private readonly spotRelease;
+
+  constructor(db: SqliteDatabase) {
+    this.merchantExists = db.prepare("SELECT 1 FROM merchants WHERE merchant_id = ?").pluck();
+    this.serviceExists = db.prepare("SELECT 1 FROM services WHERE merchant_id = ? AND service_id = ?").pluck();
+    this.merchantUpsert = db.prepare(`
+      INSERT INTO merchants (merchant_id, name, feed_json) VALUES (@merchantId, @name, @feedJson)
+      ON CONFLICT (merchant_id) DO UPDATE SET name = excluded.name, feed_json = excluded.feed_json
+      WHERE name IS NOT excluded.name OR feed_json IS NOT excluded.feed_json`);
+    this.serviceUpsert = db.prepare(`
+      INSERT INTO services (merchant_id, service_id, name, price_micros, currency_code, feed_json)
+      VALUES (@merchantId, @serviceId, @name, @priceMicros, @currencyCode, @feedJson)
+      ON CONFLICT (merchant_id, service_id) DO UPDATE SET
+        name = excluded.name, price_micros = excluded.price_micros,
+        currency_code = excluded.currency_code, feed_json = excluded.feed_json
+      WHERE name IS NOT excluded.name OR price_micros IS NOT excluded.price_micros
+        OR currency_code IS NOT excluded.currency_code OR feed_json IS NOT excluded.feed_json`);
+    this.slotIdByKey = db
+      .prepare(`SELECT slot_id FROM slots WHERE merchant_id = @merchantId AND service_id = @serviceId
+        AND start_sec = @startSec AND duration_sec = @durationSec AND staff_id = @staffId
+        AND room_id = @roomId AND party_size = @partySize`)
+      .pluck();
+    this.slotUpsert = db.prepare(`
+      INSERT INTO slots (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size,
+        availability_tag, spots_total, spots_sold_elsewhere, confirmation_mode, duration_requirement, feed_json)
+      VALUES (@merchantId, @serviceId, @startSec, @durationSec, @staffId, @roomId, @partySize,
+        @availabilityTag, @spotsTotal, @spotsSoldElsewhere, @confirmationMode, @durationRequirement, @feedJson)
+      ON CONFLICT (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size)
+      DO UPDATE SET availability_tag = excluded.availability_tag, spots_total = excluded.spots_total,
+        spots_sold_elsewhere = excluded.spots_sold_elsewhere, confirmation_mode = excluded.confirmation_mode,
+        duration_requirement = excluded.duration_requirement, feed_json = excluded.feed_json
+      WHERE availability_tag IS NOT excluded.availability_tag OR spots_total IS NOT excluded.spots_total
+        OR spots_sold_elsewhere IS NOT excluded.spots_sold_elsewhere
+        OR confirmation_mode IS NOT excluded.confirmation_mode
+        OR duration_requirement IS NOT excluded.duration_requirement OR feed_json IS NOT excluded.feed_json`);
+    this.offerExists = db.prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ?").pluck();
+    this.offerUpsert = db.prepare(`
+      INSERT INTO offers (merchant_id, offer_id, service_id, feed_json)
+      VALUES (@merchantId, @offerId, @serviceId, @feedJson)
+      ON CONFLICT (merchant_id, offer_id) DO UPDATE SET service_id = excluded.service_id, feed_json = excluded.feed_json
+      WHERE service_id IS NOT excluded.service_id OR feed_json IS NOT excluded.feed_json`);
+    this.offerForService = db
+      .prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ? AND (service_id = '' OR service_id = ?)")
+      .pluck();
+    this.slotsFind = db.prepare(`
+      SELECT ${slotColumns} FROM slots
+      WHERE merchant_id = @merchantId AND service_id = @serviceId AND start_sec = @startSec
+        AND (@durationSec = 0 OR duration_sec = @durationSec)
+        AND (@staffId = '' OR staff_id = @staffId)
+        AND (@roomId = '' OR room_id = @roomId)
+        AND (@partySize = 0 OR party_size = @partySize)
+      ORDER BY spots_open > 0 DESC, slot_id
+      LIMIT @limit`);
+    this.slotGet = db.prepare(`SELECT ${slotColumns} FROM slots WHERE slot_id = ?`);
+    this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1
+      WHERE slot_id = ? AND spots_total - spots_sold_elsewhere - spots_held > 0`);
+    this.spotRelease = db.prepare("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = ? AND spots_held > 0");
+  }
+
+  upsertMerchant(merchant: MerchantFeedRecord): UpsertOutcome {
+    const existed = this.merchantExists.get(merchant.merchantId) !== undefined;
+    return upsertOutcome(existed, this.merchantUpsert.run(merchant).changes);
+  }
+
+  upsertService(service: ServiceFeedRecord): UpsertOutcome {
+    const existed = this.serviceExists.get(service.merchantId, service.serviceId) !== undefined;
+    return upsertOutcome(existed, this.serviceUpsert.run(service).changes);
+  }
+
+  upsertSlot(slot: SlotFeedRecord): UpsertOutcome {
+    const key = {
+      merchantId: slot.merchantId,
+      serviceId: slot.serviceId,
+      startSec: slot.startSec,
+      durationSec: slot.durationSec,
+      staffId: slot.staffId,
+      roomId: slot.roomId,
+      partySize: slot.partySize,
+    };
+    const existed = this.slotIdByKey.get(key) !== undefined;
+    const changes = this.slotUpsert.run({
+      ...key,
+      availabilityTag: slot.availabilityTag,
+      spotsTotal: slot.spotsTotal,
+      spotsSoldElsewhere: slot.spotsTotal - slot.spotsOpen,
+      confirmationMode: slot.confirmationMode,
+      durationRequirement: slot.durationRequirement,
+      feedJson: slot.feedJson,
+    }).changes;
+    return upsertOutcome(existed, changes);
+  }
+
+  upsertOffer(offer: OfferFeedRecord): UpsertOutcome {
+    const existed = this.offerExists.get(offer.merchantId, offer.offerId) !== undefined;
+    return upsertOutcome(existed, this.offerUpsert.run(offer).changes);
+  }
+
+  hasMerchant(merchantId: string): boolean {
+    return this.merchantExists.get(merchantId) !== undefined;
+  }
+
+  hasService(merchantId: string, serviceId: string): boolean {
+    return this.serviceExists.get(merchantId, serviceId) !== undefined;
+  }
+
+  hasOffer(merchantId: string, serviceId: string, offerId: string): boolean {
+    return this.offerForService.get(merchantId, offerId, serviceId) !== undefined;
+  }
+
+  findSlots(query: SlotQuery, limit: number): SlotRecord[] {
+    return (this.slotsFind.all({ ...query, limit }) as SlotRow[]).map(slotFromRow);
+  }
+
+  getSlot(slotId: number): SlotRecord | undefined {
+    const row = this.slotGet.get(slotId) as SlotRow | undefined;
+    return row && slotFromRow(row);
+  }
+
+  takeSpot(slotId: number): boolean {
+    return this.spotTake.run(slotId).changes === 1;
+  }
+
+  releaseSpot(slotId: number): void {
+    this.spotRelease.run(slotId);
+  }
+}
+
+interface BookingRow {
+  booking_proto: Buffer;
+  slot_id: number;
+  holds_spot: number;
+  created_at_sec: number;
+}
+
+function bookingFromRow(row: BookingRow): BookingRecord {
+  return {
+    booking: fromBinary(BookingSchema, row.booking_proto),
+    slotId: row.slot_id,
+    holdsSpot: row.holds_spot === 1,
+    createdAtSec: row.created_at_sec,
+  };
+}
+
+function bookingColumns(record: BookingRecord, nowSec: number) {
+  const { booking } = record;
+  return {
+    bookingId: booking.bookingId,
+    slotId: record.slotId,
+    userId: booking.userInformation?.userId ?? "",
+    emailKey: (booking.userInformation?.email ?? "").toLowerCase(),
+    status: booking.status,
+    holdsSpot: record.holdsSpot ? 1 : 0,
+    startSec: Number(booking.slot?.startSec ?? 0n),
+    bookingProto: Buffer.from(toBinary(BookingSchema, booking)),
+    createdAtSec: record.createdAtSec,
+    nowSec,
+  };
+}
+
+class SqliteBookingRepository implements BookingRepository {
+  private readonly insertStmt;
+  private readonly updateStmt;
+  private readonly getStmt;
+  private readonly activeOnSlotStmt;
+  private readonly listForUserStmt;
+  private readonly hasUserStmt;
+
+  constructor(db: SqliteDatabase) {
+    const columns = "booking_proto, slot_id, holds_spot, created_at_sec";
+    this.insertStmt = db.prepare(`
+      INSERT INTO bookings (booking_id, slot_id, user_id, email_key, status, holds_spot, start_sec,
+        booking_proto, created_at_sec, updated_at_sec)
+      VALUES (@bookingId, @slotId, @userId, @emailKey, @status, @holdsSpot, @startSec,
+        @bookingProto, @createdAtSec, @nowSec)`);
+    this.updateStmt = db.prepare(`
+      UPDATE bookings SET slot_id = @slotId, user_id = @userId, email_key = @emailKey, status = @status,
+        holds_spot = @holdsSpot, start_sec = @startSec, booking_proto = @bookingProto, updated_at_sec = @nowSec
+      WHERE booking_id = @bookingId`);
+    this.getStmt = db.prepare(`SELECT ${columns} FROM bookings WHERE booking_id = ?`);
+    this.activeOnSlotStmt = db.prepare(`SELECT ${columns} FROM bookings
+      WHERE slot_id = ? AND holds_spot = 1 AND (email_key = ? OR user_id = ?) LIMIT 1`);
+    this.listForUserStmt = db.prepare(`SELECT ${columns} FROM bookings
+      WHERE user_id = ? AND start_sec >= ? ORDER BY start_sec, booking_id`);
+    this.hasUserStmt = db
+      .prepare(`SELECT 1 FROM bookings WHERE user_id = ?1 UNION ALL SELECT 1 FROM users WHERE user_id = ?1 LIMIT 1`)
+      .pluck();
+  }
+
+  insert(record: BookingRecord, nowSec: number): void {
+    this.insertStmt.run(bookingColumns(record, nowSec));
+  }
+
+  update(record: BookingRecord, nowSec: number): void {
+    this.updateStmt.run(bookingColumns(record, nowSec));
+  }
+
+  get(bookingId: string): BookingRecord | undefined {
+    const row = this.getStmt.get(bookingId) as BookingRow | undefined;
+    return row && bookingFromRow(row);
+  }
+
+  findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined {
+    const row = this.activeOnSlotStmt.get(slotId, email.toLowerCase(), userId) as BookingRow | undefined;
+    return row && bookingFromRow(row);
+  }
+
+  listForUser(userId: string, fromSec: number): BookingRecord[] {
+    return (this.listForUserStmt.all(userId, fromSec) as BookingRow[]).map(bookingFromRow);
+  }
+
+  hasUser(userId: string): boolean {
+    return this.hasUserStmt.get(userId) !== undefined;
+  }
+}
+
+class SqliteIdempotencyRepository implements IdempotencyRepository {
+  private readonly findStmt;
+  private readonly recordStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.findStmt = db.prepare("SELECT booking_id FROM idempotency_records WHERE idempotency_token = ?").pluck();
+    this.recordStmt = db.prepare(
+      "INSERT INTO idempotency_records (idempotency_token, booking_id, created_at_sec) VALUES (?, ?, ?)",
+    );
+  }
+
+  findBookingId(token: string): string | undefined {
+    return this.findStmt.get(token) as string | undefined;
+  }
+
+  record(token: string, bookingId: string, nowSec: number): void {
+    this.recordStmt.run(token, bookingId, nowSec);
+  }
+}
+
+interface LeaseRow {
+  lease_proto: Buffer;
+  slot_id: number;
+  state: LeaseRecord["state"];
+}
+
+function leaseFromRow(row: LeaseRow): LeaseRecord {
+  return { lease: fromBinary(LeaseSchema, row.lease_proto), slotId: row.slot_id, state: row.state };
+}
+
+class SqliteLeaseRepository implements LeaseRepository {
+  private readonly insertStmt;
+  private readonly getStmt;
+  private readonly byUserReferenceStmt;
+  private readonly setStateStmt;
+  private readonly expiredStmt;
+
+  constructor(db: SqliteDatabase) {
+    const columns = "lease_proto, slot_id, state";
+    this.insertStmt = db.prepare(`
+      INSERT INTO leases (lease_id, user_reference, slot_id, state, expires_at_sec, lease_proto, created_at_sec)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.getStmt = db.prepare(`SELECT ${columns} FROM leases WHERE lease_id = ?`);
+    this.byUserReferenceStmt = db.prepare(`SELECT ${columns} FROM leases WHERE user_reference = ?`);
+    this.setStateStmt = db.prepare("UPDATE leases SET state = ? WHERE lease_id = ?");
+    this.expiredStmt = db.prepare(
+      `SELECT ${columns} FROM leases WHERE state = 'held' AND expires_at_sec <= ? ORDER BY expires_at_sec`,
+    );
+  }
+
+  insert(record: LeaseRecord, nowSec: number): void {
+    const { lease } = record;
+    this.insertStmt.run(
+      lease.leaseId,
+      lease.userReference,
+      record.slotId,
+      record.state,
+      Number(lease.leaseExpirationTimeSec),
+      Buffer.from(toBinary(LeaseSchema, lease)),
+      nowSec,
+    );
+  }
+
+  get(leaseId: string): LeaseRecord | undefined {
+    const row = this.getStmt.get(leaseId) as LeaseRow | undefined;
+    return row && leaseFromRow(row);
+  }
+
+  findByUserReference(userReference: string): LeaseRecord | undefined {
+    const row = this.byUserReferenceStmt.get(userReference) as LeaseRow | undefined;
+    return row && leaseFromRow(row);
+  }
+
+  setState(leaseId: string, state: LeaseRecord["state"]): void {
+    this.setStateStmt.run(state, leaseId);
+  }
+
+  listExpired(nowSec: number): LeaseRecord[] {
+    return (this.expiredStmt.all(nowSec) as LeaseRow[]).map(leaseFromRow);
+  }
+}
+
+class SqliteUserRepository implements UserRepository {
+  private readonly setStmt;
+  private readonly getStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.setStmt = db.prepare(`
+      INSERT INTO users (user_id, receive_marketing, marketing_updated_at_sec) VALUES (?, ?, ?)
+      ON CONFLICT (user_id) DO UPDATE SET receive_marketing = excluded.receive_marketing,
+        marketing_updated_at_sec = excluded.marketing_updated_at_sec`);
+    this.getStmt = db.prepare("SELECT receive_marketing FROM users WHERE user_id = ?").pluck();
+  }
+
+  setMarketingPreference(userId: string, receiveMarketing: boolean, nowSec: number): void {
+    this.setStmt.run(userId, receiveMarketing ? 1 : 0, nowSec);
+  }
+
+  getMarketingPreference(userId: string): boolean | undefined {
+    const value = this.getStmt.get(userId) as number | null | undefined;
+    return value === undefined || value === null ? undefined : value === 1;
+  }
+}
