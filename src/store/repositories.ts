@@ -124,6 +124,8 @@ export interface LeaseRepository {
   setState(leaseId: string, state: LeaseRecord["state"]): void;
   /** Held leases whose expiry is at or before `nowSec`. */
   listExpired(nowSec: number): LeaseRecord[];
+  /** Earliest expiry among held leases, if any is held. */
+  earliestHeldExpirySec(): number | undefined;
 }
 
 export interface UserRepository {

@@ -358,6 +358,7 @@ class SqliteLeaseRepository implements LeaseRepository {
   private readonly byUserReferenceStmt;
   private readonly setStateStmt;
   private readonly expiredStmt;
+  private readonly earliestExpiryStmt;
 
   constructor(db: SqliteDatabase) {
     const columns = "lease_proto, slot_id, state";
@@ -370,6 +371,7 @@ class SqliteLeaseRepository implements LeaseRepository {
     this.expiredStmt = db.prepare(
       `SELECT ${columns} FROM leases WHERE state = 'held' AND expires_at_sec <= ? ORDER BY expires_at_sec`,
     );
+    this.earliestExpiryStmt = db.prepare("SELECT min(expires_at_sec) FROM leases WHERE state = 'held'").pluck();
   }
 
   insert(record: LeaseRecord, nowSec: number): void {
@@ -401,6 +403,10 @@ class SqliteLeaseRepository implements LeaseRepository {
 
   listExpired(nowSec: number): LeaseRecord[] {
     return (this.expiredStmt.all(nowSec) as LeaseRow[]).map(leaseFromRow);
+  }
+
+  earliestHeldExpirySec(): number | undefined {
+    return (this.earliestExpiryStmt.get() as number | null) ?? undefined;
   }
 }
 

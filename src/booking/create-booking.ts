@@ -1,0 +1,138 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  BookingFailure_Cause,
+  BookingSchema,
+  BookingStatus,
+  CreateBookingResponseSchema,
+  OfferInfoSchema,
+  PaymentInformationSchema,
+  type CreateBookingRequest,
+  type CreateBookingResponse,
+  type UserInformation,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { SlotQuery, SlotRecord } from "../store/repositories.js";
+import { prepaymentStatusOf } from "./booking-status.js";
+import type { BookingContext } from "./context.js";
+import { InvalidArgumentError } from "./errors.js";
+import { bookingFailure } from "./failures.js";
+import { releaseExpiredLeases } from "./leases.js";
+import { required, requiredString } from "./request-fields.js";
+import { bookableSlotQuery, isAsynchronous, isBookable, slotMessage } from "./slots.js";
+
+/** Slots of one query looked at for a booking (differing only in unset resources). */
+const candidateLimit = 50;
+
+/**
+ * CreateBooking. The token identifies the request: a retry answers the booking
+ * made for it, never an older booking of another token. Everything from the
+ * token lookup to taking the spot runs as one transaction, so parallel
+ * requests can never book more spots than the slot has.
+ */
+export async function createBooking(
+  ctx: BookingContext,
+  request: CreateBookingRequest,
+): Promise<CreateBookingResponse> {
+  const token = requiredString(request.idempotencyToken, "idempotency_token");
+  const query = bookableSlotQuery(request.slot, "slot");
+  const user = validUser(request.userInformation);
+  const offerId = request.offerId || request.dealId;
+  const now = ctx.clock.nowSec();
+  releaseExpiredLeases(ctx, now);
+
+  const { store } = ctx;
+  return store.transaction(() => {
+    const bookedForToken = store.idempotency.findBookingId(token);
+    if (bookedForToken !== undefined) {
+      return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });
+    }
+
+    const reserved = request.leaseRef
+      ? slotHeldByLease(ctx, request.leaseRef.leaseId, query, now)
+      : slotWithOpenSpot(ctx, query, user, now);
+    if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
+    const { slot } = reserved;
+
+    if (offerId && !store.inventory.hasOffer(slot.merchantId, slot.serviceId, offerId)) {
+      return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
+    }
+    if (request.leaseRef) {
+      store.leases.setState(request.leaseRef.leaseId, "consumed");
+    } else if (!store.inventory.takeSpot(slot.slotId)) {
+      return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot");
+    }
+
+    const booking = create(BookingSchema, {
+      bookingId: ctx.newId(),
+      slot: slotMessage(slot),
+      userInformation: user,
+      status: isAsynchronous(slot.confirmationMode)
+        ? BookingStatus.PENDING_MERCHANT_CONFIRMATION
+        : BookingStatus.CONFIRMED,
+      paymentInformation: create(PaymentInformationSchema, request.paymentInformation),
+      offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
+    });
+    booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
+    store.bookings.insert({ booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now }, now);
+    store.idempotency.record(token, booking.bookingId, now);
+    return create(CreateBookingResponseSchema, { booking });
+  });
+}
+
+type Reservation = { slot: SlotRecord } | { failure: ReturnType<typeof bookingFailure> };
+
+function failed(cause: BookingFailure_Cause, description: string): CreateBookingResponse {
+  return create(CreateBookingResponseSchema, { bookingFailure: bookingFailure(cause, description) });
+}
+
+function validUser(user: UserInformation | undefined): UserInformation {
+  const given = required(user, "user_information");
+  requiredString(given.userId, "user_information.user_id");
+  requiredString(given.email, "user_information.email");
+  return given;
+}
+
+/**
+ * A slot with a spot open. The same user (email or user id) booking the same
+ * slot again under a new token is a duplicate, not a second reservation.
+ */
+function slotWithOpenSpot(ctx: BookingContext, query: SlotQuery, user: UserInformation, now: number): Reservation {
+  const candidates = ctx.store.inventory.findSlots(query, candidateLimit);
+  const duplicate = candidates.some(
+    (slot) => ctx.store.bookings.findActiveOnSlotForUser(slot.slotId, user.email, user.userId) !== undefined,
+  );
+  if (duplicate) {
+    return {
+      failure: bookingFailure(
+        BookingFailure_Cause.OVERLAPPING_RESERVATION,
+        "this user already holds a booking for this slot",
+      ),
+    };
+  }
+  const slot = candidates.find((candidate) => isBookable(candidate, now));
+  if (!slot) return { failure: bookingFailure(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot") };
+  return { slot };
+}
+
+/** The slot a live lease holds; its spot is already taken for this booking. */
+function slotHeldByLease(ctx: BookingContext, leaseId: string, query: SlotQuery, now: number): Reservation {
+  const { store } = ctx;
+  const held = store.leases.get(requiredString(leaseId, "lease_ref.lease_id"));
+  if (!held || held.state !== "held" || Number(held.lease.leaseExpirationTimeSec) <= now) {
+    return { failure: bookingFailure(BookingFailure_Cause.LEASE_EXPIRED, "the lease is expired or already used") };
+  }
+  const slot = store.inventory.getSlot(held.slotId)!;
+  if (!matches(slot, query)) throw new InvalidArgumentError("slot", "does not match the slot of the lease");
+  return { slot };
+}
+
+function matches(slot: SlotRecord, query: SlotQuery): boolean {
+  return (
+    slot.merchantId === query.merchantId &&
+    slot.serviceId === query.serviceId &&
+    slot.startSec === query.startSec &&
+    slot.durationSec === query.durationSec &&
+    (query.staffId === "" || slot.staffId === query.staffId) &&
+    (query.roomId === "" || slot.roomId === query.roomId) &&
+    (query.partySize === 0 || slot.partySize === query.partySize)
+  );
+}

@@ -1,0 +1,22 @@
+/**
+ * Request errors the domain raises; the transports turn them into
+ * `invalid_argument` / HTTP 400 and `not_found` / HTTP 404. Business outcomes
+ * are not errors: they travel in `booking_failure` with HTTP 200.
+ */
+export class InvalidArgumentError extends Error {
+  constructor(
+    /** Proto field path, e.g. `slot.start_sec`. */
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = "InvalidArgumentError";
+  }
+}
+
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotFoundError";
+  }
+}

@@ -1,0 +1,71 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  BookingFailure_Cause,
+  CreateLeaseResponseSchema,
+  LeaseSchema,
+  type CreateLeaseRequest,
+  type CreateLeaseResponse,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { BookingContext } from "./context.js";
+import { InvalidArgumentError } from "./errors.js";
+import { bookingFailure } from "./failures.js";
+import { required, requiredString, seconds } from "./request-fields.js";
+import { bookableSlotQuery, isBookable, slotMessage } from "./slots.js";
+
+/**
+ * Gives the spots of expired leases back to their slots. Cheap when nothing
+ * can have expired: the earliest held expiry is remembered in memory.
+ */
+export function releaseExpiredLeases(ctx: BookingContext, nowSec: number): void {
+  if (nowSec < ctx.leaseWatch.earliestExpirySec) return;
+  const { store } = ctx;
+  store.transaction(() => {
+    for (const expired of store.leases.listExpired(nowSec)) {
+      store.leases.setState(expired.lease.leaseId, "expired");
+      store.inventory.releaseSpot(expired.slotId);
+    }
+    ctx.leaseWatch.earliestExpirySec = store.leases.earliestHeldExpirySec() ?? Number.POSITIVE_INFINITY;
+  });
+}
+
+/**
+ * CreateLease: holds one spot of the slot until the lease expires. The
+ * `user_reference` is the idempotency key: a retry answers the lease made.
+ */
+export async function createLease(ctx: BookingContext, request: CreateLeaseRequest): Promise<CreateLeaseResponse> {
+  const requested = required(request.lease, "lease");
+  const userReference = requiredString(requested.userReference, "lease.user_reference");
+  const query = bookableSlotQuery(requested.slot, "lease.slot");
+  const requestedExpiry = seconds(requested.leaseExpirationTimeSec, "lease.lease_expiration_time_sec", {
+    positive: false,
+  });
+  const now = ctx.clock.nowSec();
+  if (requestedExpiry !== 0 && requestedExpiry <= now) {
+    throw new InvalidArgumentError("lease.lease_expiration_time_sec", "is in the past");
+  }
+  // The partner may shorten an over-long hold; an unset expiry gets the longest.
+  const expiry = Math.min(requestedExpiry || Number.POSITIVE_INFINITY, now + ctx.maxLeaseSec);
+  releaseExpiredLeases(ctx, now);
+
+  const { store } = ctx;
+  return store.transaction(() => {
+    const existing = store.leases.findByUserReference(userReference);
+    if (existing) return create(CreateLeaseResponseSchema, { lease: existing.lease });
+
+    const slot = store.inventory.findSlots(query, 1).find((candidate) => isBookable(candidate, now));
+    if (!slot || !store.inventory.takeSpot(slot.slotId)) {
+      return create(CreateLeaseResponseSchema, {
+        bookingFailure: bookingFailure(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot"),
+      });
+    }
+    const lease = create(LeaseSchema, {
+      leaseId: ctx.newId(),
+      slot: slotMessage(slot),
+      userReference,
+      leaseExpirationTimeSec: BigInt(expiry),
+    });
+    store.leases.insert({ lease, slotId: slot.slotId, state: "held" }, now);
+    ctx.leaseWatch.earliestExpirySec = Math.min(ctx.leaseWatch.earliestExpirySec, expiry);
+    return create(CreateLeaseResponseSchema, { lease });
+  });
+}

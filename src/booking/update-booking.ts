@@ -1,0 +1,141 @@
+import { clone, create } from "@bufbuild/protobuf";
+import {
+  BookingFailure_Cause,
+  BookingStatus,
+  UpdateBookingResponseSchema,
+  type Booking,
+  type UpdateBookingRequest,
+  type UpdateBookingResponse,
+  BookingSchema,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { BookingRecord, SlotQuery } from "../store/repositories.js";
+import { holdsSpot } from "./booking-status.js";
+import type { BookingContext } from "./context.js";
+import { InvalidArgumentError, NotFoundError } from "./errors.js";
+import { bookingFailure } from "./failures.js";
+import { releaseExpiredLeases } from "./leases.js";
+import { nonNegative, required, requiredString, seconds } from "./request-fields.js";
+import { isAsynchronous, isBookable, slotMessage } from "./slots.js";
+
+/** What Google asks for: a cancellation, or a move to another slot. */
+type Change = { kind: "cancel" } | { kind: "move"; startSec?: number; durationSec?: number; partySize?: number };
+
+/**
+ * UpdateBooking: cancel (gives the spot back), reschedule (start/duration) or,
+ * for dining, a new party size, which is a move to the slot of that size.
+ * Only the changed fields arrive next to `booking_id`. Asynchronous bookings
+ * can only be canceled.
+ */
+export async function updateBooking(
+  ctx: BookingContext,
+  request: UpdateBookingRequest,
+): Promise<UpdateBookingResponse> {
+  const requested = required(request.booking, "booking");
+  const bookingId = requiredString(requested.bookingId, "booking.booking_id");
+  const change = requestedChange(requested);
+  const now = ctx.clock.nowSec();
+  releaseExpiredLeases(ctx, now);
+
+  const { store } = ctx;
+  return store.transaction(() => {
+    const record = store.bookings.get(bookingId);
+    if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
+    return change.kind === "cancel" ? cancel(ctx, record, now) : move(ctx, record, change, now);
+  });
+}
+
+function requestedChange(requested: Booking): Change {
+  if (requested.status !== BookingStatus.BOOKING_STATUS_UNSPECIFIED) {
+    if (requested.status !== BookingStatus.CANCELED) {
+      throw new InvalidArgumentError("booking.status", "only CANCELED can be requested");
+    }
+    return { kind: "cancel" };
+  }
+  const slot = requested.slot;
+  const change: Change = { kind: "move" };
+  if (slot?.startSec) change.startSec = seconds(slot.startSec, "booking.slot.start_sec", { positive: true });
+  if (slot?.durationSec) change.durationSec = seconds(slot.durationSec, "booking.slot.duration_sec", { positive: true });
+  if (slot?.resources?.partySize) {
+    change.partySize = nonNegative(slot.resources.partySize, "booking.slot.resources.party_size");
+  }
+  if (change.startSec === undefined && change.durationSec === undefined && change.partySize === undefined) {
+    throw new InvalidArgumentError(
+      "booking",
+      "nothing to update: give status CANCELED, or a new slot.start_sec, slot.duration_sec or slot.resources.party_size",
+    );
+  }
+  return change;
+}
+
+function failed(cause: BookingFailure_Cause, description: string): UpdateBookingResponse {
+  return create(UpdateBookingResponseSchema, { bookingFailure: bookingFailure(cause, description) });
+}
+
+function cancel(ctx: BookingContext, record: BookingRecord, now: number): UpdateBookingResponse {
+  const { booking } = record;
+  if (booking.status === BookingStatus.CANCELED) {
+    return failed(BookingFailure_Cause.BOOKING_ALREADY_CANCELLED, "the booking is already canceled");
+  }
+  if (!holdsSpot(booking.status)) {
+    return failed(
+      BookingFailure_Cause.BOOKING_NOT_CANCELLABLE,
+      `a booking in status ${BookingStatus[booking.status]} cannot be canceled`,
+    );
+  }
+  if (Number(booking.slot!.startSec) <= now) {
+    return failed(BookingFailure_Cause.OUTSIDE_CANCELLATION_WINDOW, "the booking has already started");
+  }
+  const canceled = clone(BookingSchema, booking);
+  canceled.status = BookingStatus.CANCELED;
+  ctx.store.inventory.releaseSpot(record.slotId);
+  ctx.store.bookings.update({ ...record, booking: canceled, holdsSpot: false }, now);
+  return create(UpdateBookingResponseSchema, { booking: canceled });
+}
+
+function move(
+  ctx: BookingContext,
+  record: BookingRecord,
+  change: Extract<Change, { kind: "move" }>,
+  now: number,
+): UpdateBookingResponse {
+  const { booking } = record;
+  const { inventory } = ctx.store;
+  const current = inventory.getSlot(record.slotId)!;
+  if (!holdsSpot(booking.status)) {
+    return failed(
+      BookingFailure_Cause.BOOKING_NOT_CANCELLABLE,
+      `a booking in status ${BookingStatus[booking.status]} cannot be changed`,
+    );
+  }
+  if (isAsynchronous(current.confirmationMode)) {
+    return failed(
+      BookingFailure_Cause.SLOT_UNAVAILABLE,
+      "an asynchronous booking cannot be modified: cancel it and book again",
+    );
+  }
+  if (current.startSec <= now) {
+    return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the booking has already started");
+  }
+  const target: SlotQuery = {
+    merchantId: current.merchantId,
+    serviceId: current.serviceId,
+    startSec: change.startSec ?? current.startSec,
+    durationSec: change.durationSec ?? current.durationSec,
+    staffId: current.staffId,
+    roomId: current.roomId,
+    partySize: change.partySize ?? current.partySize,
+  };
+  const [destination] = inventory.findSlots(target, 1);
+  if (destination?.slotId === current.slotId) return create(UpdateBookingResponseSchema, { booking });
+  if (!destination || !isBookable(destination, now) || isAsynchronous(destination.confirmationMode)) {
+    return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot");
+  }
+  if (!inventory.takeSpot(destination.slotId)) {
+    return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot");
+  }
+  inventory.releaseSpot(current.slotId);
+  const moved = clone(BookingSchema, booking);
+  moved.slot = slotMessage(destination);
+  ctx.store.bookings.update({ ...record, booking: moved, slotId: destination.slotId }, now);
+  return create(UpdateBookingResponseSchema, { booking: moved });
+}

@@ -1,0 +1,79 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { BasicCredentials } from "./server/basic-auth.js";
+import type { TlsFiles } from "./server/single-port-listener.js";
+
+/**
+ * Settings of `booking-server serve`: each flag falls back to an environment
+ * variable, then to a default.
+ *
+ * | flag                 | environment                                   | default              |
+ * |----------------------|-----------------------------------------------|----------------------|
+ * | --port               | PORT                                          | 8080                 |
+ * | --host               | HOST                                          | 0.0.0.0              |
+ * | --db                 | BOOKING_DB                                    | ./data/booking.db    |
+ * | (none)               | BOOKING_AUTH_USERNAME, BOOKING_AUTH_PASSWORD  | required             |
+ * | (none)               | BOOKING_AUTH_PASSWORD_FILE (instead of the password) |               |
+ * | --tls-cert/--tls-key | TLS_CERT_FILE, TLS_KEY_FILE                   | plaintext            |
+ * | --insecure-no-auth   |                                               | off                  |
+ */
+export interface ServeConfig {
+  port: number;
+  host: string;
+  dbPath: string;
+  credentials: BasicCredentials | undefined;
+  tls: TlsFiles | undefined;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function dbPathFrom(flag: string | undefined, env: Env): string {
+  return flag ?? env.BOOKING_DB ?? "./data/booking.db";
+}
+
+export function parseServeConfig(args: string[], env: Env): ServeConfig {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      db: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "insecure-no-auth": { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  const portText = values.port ?? env.PORT ?? "8080";
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`invalid port: ${portText}`);
+  return {
+    port,
+    host: values.host ?? env.HOST ?? "0.0.0.0",
+    dbPath: dbPathFrom(values.db, env),
+    credentials: values["insecure-no-auth"] ? undefined : credentialsFrom(env),
+    tls: tlsFrom(values["tls-cert"] ?? env.TLS_CERT_FILE, values["tls-key"] ?? env.TLS_KEY_FILE),
+  };
+}
+
+function credentialsFrom(env: Env): BasicCredentials {
+  const username = env.BOOKING_AUTH_USERNAME;
+  const password = env.BOOKING_AUTH_PASSWORD_FILE
+    ? readFileSync(env.BOOKING_AUTH_PASSWORD_FILE, "utf8").trim()
+    : env.BOOKING_AUTH_PASSWORD;
+  if (!username || !password) {
+    throw new ConfigError(
+      "refusing to start without credentials: set BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD " +
+        "(or BOOKING_AUTH_PASSWORD_FILE), or pass --insecure-no-auth to serve without authentication",
+    );
+  }
+  return { username, password };
+}
+
+function tlsFrom(certFile: string | undefined, keyFile: string | undefined): TlsFiles | undefined {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError("TLS needs both a certificate (--tls-cert) and a key (--tls-key)");
+  return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+}

@@ -1,0 +1,96 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { randomUUID } from "node:crypto";
+import type { AddressInfo, Socket } from "node:net";
+import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { createBookingContext, defaultMaxLeaseSec } from "../booking/context.js";
+import { systemClock, type Clock } from "../clock.js";
+import type { Store } from "../store/repositories.js";
+import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
+import { bookingHandlers } from "./booking-handlers.js";
+import { isRestPath, restGateway } from "./rest-gateway.js";
+import { singlePortServer, type TlsFiles } from "./single-port-listener.js";
+
+export interface BookingServerOptions {
+  store: Store;
+  /** Google's Basic-auth credentials; `undefined` serves without authentication. */
+  credentials: BasicCredentials | undefined;
+  /** Certificate and key to serve HTTPS (ALPN h2 and http/1.1); plaintext without. */
+  tls?: TlsFiles;
+  /** Largest request body, in bytes (default 4 MiB: hundreds of slot times fit easily). */
+  readMaxBytes?: number;
+  /** Longest lease hold, in seconds (default 600). */
+  maxLeaseSec?: number;
+  clock?: Clock;
+}
+
+export interface BookingServer {
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/**
+ * The booking server: BookingService over Connect, gRPC and gRPC-Web, plus
+ * Google's REST paths, all on one port, all calling the same handlers.
+ */
+export function createBookingServer(options: BookingServerOptions): BookingServer {
+  const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
+  const ctx = createBookingContext(
+    options.store,
+    options.clock ?? systemClock,
+    randomUUID,
+    options.maxLeaseSec ?? defaultMaxLeaseSec,
+  );
+  const handlers = bookingHandlers(ctx);
+  const authorize = options.credentials && basicAuthVerifier(options.credentials);
+
+  const rest = restGateway({ handlers, authorize, readMaxBytes });
+  const rpc = connectNodeAdapter({
+    routes: (router) =>
+      router.service(BookingService, handlers, {
+        interceptors: authorize ? [basicAuthInterceptor(authorize)] : [],
+      }),
+    readMaxBytes,
+    jsonOptions: { ignoreUnknownFields: true },
+  });
+  const server = singlePortServer((req, res) => {
+    if (isRestPath(req.url ?? "")) void rest(req, res);
+    else rpc(req, res);
+  }, options.tls);
+
+  const sockets = new Set<Socket>();
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  return {
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+/** Basic auth for Connect, gRPC and gRPC-Web calls (metadata `authorization`). */
+function basicAuthInterceptor(authorize: (authorization: string | null) => boolean): Interceptor {
+  return (next) => async (req) => {
+    if (!authorize(req.header.get("authorization"))) {
+      throw new ConnectError(
+        "missing or wrong HTTP Basic credentials",
+        Code.Unauthenticated,
+        new Headers({ "WWW-Authenticate": basicAuthChallenge }),
+      );
+    }
+    return next(req);
+  };
+}

@@ -1,0 +1,118 @@
+import { fromJson, toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { basicAuthChallenge } from "./basic-auth.js";
+import type { BookingHandlers } from "./booking-handlers.js";
+
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+export interface RestGatewayOptions {
+  handlers: BookingHandlers;
+  /** Checks the Authorization header; absent when the server runs open. */
+  authorize?: (authorization: string | undefined) => boolean;
+  /** Largest request body accepted, in bytes. */
+  readMaxBytes: number;
+}
+
+/** `/v3/<Method>` with or without a trailing slash; the method name in any case. */
+const restPath = /^\/v3\/([A-Za-z]+)\/?$/;
+
+const methodsByLowerName = new Map<string, DescMethod>(
+  BookingService.methods.map((method) => [method.name.toLowerCase(), method]),
+);
+
+export function isRestPath(url: string): boolean {
+  return url.startsWith("/v3/");
+}
+
+/**
+ * Google's REST mapping of the BookingService: `GET /v3/HealthCheck` and
+ * `POST /v3/<Method>` with proto3 JSON bodies. Requests are decoded with the
+ * generated types' JSON codec (snake_case or lowerCamelCase, int64 as string
+ * or number, enums by name or number) and answered with proto field names,
+ * int64 as strings and enums as names, the way Google's client parses them.
+ */
+export function restGateway(options: RestGatewayOptions) {
+  return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
+    try {
+      const method = methodsByLowerName.get(restPath.exec(pathOf(req.url ?? ""))?.[1]?.toLowerCase() ?? "");
+      if (!method) throw new ConnectError(`no such method: ${req.url}`, Code.NotFound);
+      if (options.authorize && !options.authorize(req.headers.authorization)) {
+        res.setHeader("WWW-Authenticate", basicAuthChallenge);
+        throw new ConnectError("missing or wrong HTTP Basic credentials", Code.Unauthenticated);
+      }
+      const expectedVerb = method.localName === "healthCheck" ? "GET" : "POST";
+      if (req.method !== expectedVerb) {
+        res.setHeader("Allow", expectedVerb);
+        return sendJson(res, 405, { code: "unimplemented", message: `use ${expectedVerb} for ${method.name}` });
+      }
+      const request = expectedVerb === "GET" ? {} : await readJsonBody(req, options.readMaxBytes);
+      const input = decode(method, request);
+      const handler = options.handlers[method.localName as keyof BookingHandlers] as (
+        request: unknown,
+      ) => Promise<Parameters<typeof toJson>[1]>;
+      const output = await handler(input);
+      sendJson(res, 200, toJson(method.output, output, { useProtoFieldName: true }));
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function decode(method: DescMethod, body: JsonValue) {
+  try {
+    return fromJson(method.input, body, { ignoreUnknownFields: true });
+  } catch (error) {
+    throw new ConnectError(`invalid ${method.input.name}: ${(error as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+async function readJsonBody(req: NodeRequest, readMaxBytes: number): Promise<JsonValue> {
+  const contentType = req.headers["content-type"] ?? "application/json";
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new ConnectError(`content-type must be application/json, got ${contentType}`, Code.InvalidArgument);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > readMaxBytes) {
+      throw new ConnectError(`request body larger than ${readMaxBytes} bytes`, Code.ResourceExhausted);
+    }
+    chunks.push(chunk);
+  }
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks));
+  if (text.trim() === "") throw new ConnectError("request body is empty: a JSON object is required", Code.InvalidArgument);
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (error) {
+    throw new ConnectError(`malformed JSON: ${(error as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+function sendError(res: NodeResponse, error: unknown): void {
+  const connectError = ConnectError.from(error);
+  if (connectError.code === Code.Internal || connectError.code === Code.Unknown) {
+    console.error("REST request failed:", error);
+  }
+  const status = connectError.code === Code.ResourceExhausted ? 413 : codeToHttpStatus(connectError.code);
+  sendJson(res, status, errorToJson(connectError, undefined));
+}
+
+function sendJson(res: NodeResponse, status: number, body: JsonValue): void {
+  if (res.headersSent) return void res.end();
+  const payload = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader("Content-Type", "application/json");
+  res.setHeader("Content-Length", Buffer.byteLength(payload));
+  res.end(payload);
+}

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Clock } from "../../src/clock.js";
+import { createBookingServer } from "../../src/server/booking-server.js";
+import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
+import { openSqliteStore } from "../../src/store/sqlite-store.js";
+
+export const credentials = { username: "google", password: "s3cret-for-tests" };
+export const authHeader = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
+
+export interface TestServer {
+  baseUrl: string;
+  port: number;
+  store: Store;
+  dbPath: string;
+  close(): Promise<void>;
+}
+
+/** A real server on a loopback port over a real SQLite file in a fresh temp dir. */
+export async function startTestServer(options: { clock?: Clock; open?: boolean; maxLeaseSec?: number } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), "booking-test-"));
+  const dbPath = join(dir, "booking.db");
+  const store = openSqliteStore(dbPath);
+  const server = createBookingServer({
+    store,
+    credentials: options.open ? undefined : credentials,
+    clock: options.clock,
+    maxLeaseSec: options.maxLeaseSec,
+  });
+  const { port } = await server.listen(0, "127.0.0.1");
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    store,
+    dbPath,
+    async close() {
+      await server.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A clock the test moves by hand. */
+export function manualClock(startSec: number): Clock & { advance(seconds: number): void } {
+  let now = startSec;
+  return { nowSec: () => now, advance: (seconds) => void (now += seconds) };
+}
+
+export const hour = 3600;
+/** Start of the demo slots: always in the future relative to the real clock. */
+export const futureStartSec = Math.floor(Date.now() / 1000 / hour) * hour + 30 * 24 * hour;
+
+export type SlotSeed = Partial<SlotFeedRecord> & Pick<SlotFeedRecord, "merchantId" | "serviceId" | "startSec">;
+
+/** Puts merchants, services and slots straight into the store. */
+export function seedSlots(store: Store, slots: SlotSeed[]): void {
+  store.transaction(() => {
+    for (const slot of slots) {
+      store.inventory.upsertMerchant({ merchantId: slot.merchantId, name: slot.merchantId, feedJson: "{}" });
+      store.inventory.upsertService({
+        merchantId: slot.merchantId,
+        serviceId: slot.serviceId,
+        name: slot.serviceId,
+        priceMicros: null,
+        currencyCode: null,
+        feedJson: "{}",
+      });
+      const spotsTotal = slot.spotsTotal ?? 1;
+      store.inventory.upsertSlot({
+        durationSec: 3600,
+        staffId: "",
+        roomId: "",
+        partySize: 0,
+        availabilityTag: "",
+        confirmationMode: 0,
+        durationRequirement: 0,
+        feedJson: "{}",
+        ...slot,
+        spotsTotal,
+        spotsOpen: slot.spotsOpen ?? spotsTotal,
+      });
+    }
+  });
+}
+
+/** POSTs JSON to a REST path, with Google's credentials unless told otherwise. */
+export async function rest(
+  server: TestServer,
+  method: string,
+  body: unknown,
+  init: { auth?: string | null; raw?: string; contentType?: string } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { "Content-Type": init.contentType ?? "application/json" };
+  const auth = init.auth === undefined ? authHeader : init.auth;
+  if (auth !== null) headers.Authorization = auth;
+  const response = await fetch(`${server.baseUrl}/v3/${method}`, {
+    method: "POST",
+    headers,
+    body: init.raw ?? JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+}
