@@ -43,8 +43,14 @@ function routeByPreface(socket: Socket, http1: Server, http2: Server): void {
     socket.off("data", onData);
     socket.pause();
     socket.unshift(received);
-    (mayBeHttp2 ? http2 : http1).emit("connection", socket);
-    socket.resume();
+    if (mayBeHttp2) {
+      // The HTTP/2 session reads what is buffered, then the socket's handle
+      // directly; resuming here would steal its bytes.
+      http2.emit("connection", socket);
+    } else {
+      http1.emit("connection", socket);
+      socket.resume();
+    }
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());

@@ -291,7 +291,8 @@ class SqliteBookingRepository implements BookingRepository {
     this.listForUserStmt = db.prepare(`SELECT ${columns} FROM bookings
       WHERE user_id = ? AND start_sec >= ? ORDER BY start_sec, booking_id`);
     this.hasUserStmt = db
-      .prepare(`SELECT 1 FROM bookings WHERE user_id = ?1 UNION ALL SELECT 1 FROM users WHERE user_id = ?1 LIMIT 1`)
+      // Two plain `?`: better-sqlite3 rejects one value bound to a repeated `?1`.
+      .prepare(`SELECT 1 FROM bookings WHERE user_id = ? UNION ALL SELECT 1 FROM users WHERE user_id = ? LIMIT 1`)
       .pluck();
   }
 
@@ -318,7 +319,7 @@ class SqliteBookingRepository implements BookingRepository {
   }
 
   hasUser(userId: string): boolean {
-    return this.hasUserStmt.get(userId) !== undefined;
+    return this.hasUserStmt.get(userId, userId) !== undefined;
   }
 }
 

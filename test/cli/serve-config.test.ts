@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { killHard, runCli, startServerProcess } from "../support/server-process";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "booking-config-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const noCredentials = { BOOKING_AUTH_USERNAME: "", BOOKING_AUTH_PASSWORD: "", BOOKING_AUTH_PASSWORD_FILE: "" };
+
+test("when serve starts without credentials, then it refuses and says how to fix it", () => {
+  const result = runCli(["serve", "--port", "0", "--db", join(dir, "a.db")], noCredentials);
+  expect(result.status).toBe(2);
+  expect(result.stderr).toMatch(/BOOKING_AUTH_USERNAME/);
+  expect(result.stderr).toMatch(/--insecure-no-auth/);
+});
+
+test("when serve is told --insecure-no-auth, then it serves HealthCheck without credentials", async () => {
+  const server = await startServerProcess(["--db", join(dir, "b.db"), "--insecure-no-auth"], noCredentials);
+  try {
+    const response = await fetch(`${server.baseUrl}/v3/HealthCheck`);
+    expect(response.status).toBe(200);
+    expect(server.output()).toMatch(/WARNING/);
+  } finally {
+    await killHard(server);
+  }
+});
+
+test("when the password comes from BOOKING_AUTH_PASSWORD_FILE, then those credentials are required", async () => {
+  const passwordFile = join(dir, "password");
+  require("node:fs").writeFileSync(passwordFile, "from-a-file\n");
+  const server = await startServerProcess(["--db", join(dir, "c.db")], {
+    ...noCredentials,
+    BOOKING_AUTH_USERNAME: "google",
+    BOOKING_AUTH_PASSWORD_FILE: passwordFile,
+  });
+  try {
+    const denied = await fetch(`${server.baseUrl}/v3/HealthCheck`);
+    expect(denied.status).toBe(401);
+    const allowed = await fetch(`${server.baseUrl}/v3/HealthCheck`, {
+      headers: { Authorization: `Basic ${Buffer.from("google:from-a-file").toString("base64")}` },
+    });
+    expect(allowed.status).toBe(200);
+  } finally {
+    await killHard(server);
+  }
+});
+
+test("when the command is unknown, then usage is printed and the exit code is 2", () => {
+  const result = runCli(["frobnicate"]);
+  expect(result.status).toBe(2);
+  expect(result.stderr).toMatch(/usage:/);
+});
