@@ -51,7 +51,6 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
         interceptors: authorize ? [basicAuthInterceptor(authorize)] : [],
       }),
     readMaxBytes,
-    jsonOptions: { ignoreUnknownFields: true },
   });
   const server = singlePortServer((req, res) => {
     if (isRestPath(req.url ?? "")) void rest(req, res);

@@ -1,4 +1,4 @@
-import { fromJson, toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
+import { toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -6,6 +6,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { basicAuthChallenge } from "./basic-auth.js";
 import type { BookingHandlers } from "./booking-handlers.js";
+import { decodeRestBody } from "./rest-json.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -33,7 +34,8 @@ export function isRestPath(url: string): boolean {
  * Google's REST mapping of the BookingService: `GET /v3/HealthCheck` and
  * `POST /v3/<Method>` with proto3 JSON bodies. Requests are decoded with the
  * generated types' JSON codec (snake_case or lowerCamelCase, int64 as string
- * or number, enums by name or number) and answered with proto field names,
+ * or number, enums by name or number; unknown keys ignored, unknown enum names
+ * rejected) and answered with proto field names,
  * int64 as strings and enums as names, the way Google's client parses them.
  */
 export function restGateway(options: RestGatewayOptions) {
@@ -70,8 +72,9 @@ function pathOf(url: string): string {
 
 function decode(method: DescMethod, body: JsonValue) {
   try {
-    return fromJson(method.input, body, { ignoreUnknownFields: true });
+    return decodeRestBody(method.input, body);
   } catch (error) {
+    if (error instanceof ConnectError) throw error;
     throw new ConnectError(`invalid ${method.input.name}: ${(error as Error).message}`, Code.InvalidArgument);
   }
 }

@@ -1,0 +1,67 @@
+import { fromJson, type DescField, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * Decodes a REST body (proto3 JSON) into a message of `desc`. Keys the schema
+ * does not know are dropped at every level, so Google may add fields; the rest
+ * is parsed strictly, so a wrong type or an unknown enum name is an invalid
+ * argument that names the field path (e.g. `slot.confirmation_mode`).
+ *
+ * (protobuf-es's `ignoreUnknownFields` is not used: besides unknown keys it
+ * also drops unknown enum names silently, turning a malformed request into a
+ * request with the enum's default.)
+ */
+export function decodeRestBody(desc: DescMessage, json: JsonValue) {
+  return fromJson(desc, knownFields(desc, json, ""), { ignoreUnknownFields: false });
+}
+
+function knownFields(desc: DescMessage, json: JsonValue, path: string): JsonObject {
+  if (!isObject(json)) throw invalid(path || "request body", `must be a JSON object, got ${kindOf(json)}`);
+  const known: JsonObject = {};
+  for (const [key, value] of Object.entries(json)) {
+    const field = desc.fields.find((candidate) => candidate.name === key || candidate.jsonName === key);
+    if (!field) continue;
+    const fieldPath = path ? `${path}.${field.name}` : field.name;
+    known[key] = value === null ? null : knownValue(desc, field, key, value, fieldPath);
+  }
+  return known;
+}
+
+function knownValue(desc: DescMessage, field: DescField, key: string, value: JsonValue, path: string): JsonValue {
+  switch (field.fieldKind) {
+    case "message":
+      return knownFields(field.message, value, path);
+    case "list":
+      if (!Array.isArray(value)) throw invalid(path, `must be a JSON array, got ${kindOf(value)}`);
+      if (field.listKind === "message") return value.map((item, i) => knownFields(field.message, item, `${path}[${i}]`));
+      break;
+    case "map":
+      if (!isObject(value)) throw invalid(path, `must be a JSON object, got ${kindOf(value)}`);
+      if (field.mapKind === "message") {
+        return Object.fromEntries(
+          Object.entries(value).map(([k, v]) => [k, knownFields(field.message, v, `${path}[${JSON.stringify(k)}]`)]),
+        );
+      }
+      break;
+  }
+  // Scalars and enums: decode the field alone to name it when it is malformed.
+  try {
+    fromJson(desc, { [key]: value });
+  } catch (error) {
+    throw invalid(path, (error as Error).message);
+  }
+  return value;
+}
+
+function isObject(json: JsonValue): json is JsonObject {
+  return typeof json === "object" && json !== null && !Array.isArray(json);
+}
+
+function kindOf(json: JsonValue): string {
+  if (json === null) return "null";
+  return Array.isArray(json) ? "an array" : `a ${typeof json}`;
+}
+
+function invalid(path: string, reason: string): ConnectError {
+  return new ConnectError(`${path}: ${reason}`, Code.InvalidArgument);
+}
