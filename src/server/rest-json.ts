@@ -12,43 +12,62 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * request with the enum's default.)
  */
 export function decodeRestBody(desc: DescMessage, json: JsonValue) {
-  return fromJson(desc, knownFields(desc, json, ""), { ignoreUnknownFields: false });
+  const known = knownFields(desc, json, "", false);
+  try {
+    return fromJson(desc, known);
+  } catch (error) {
+    // Only a malformed request pays for finding which field is wrong.
+    knownFields(desc, json, "", true);
+    throw invalid("request body", (error as Error).message);
+  }
 }
 
-function knownFields(desc: DescMessage, json: JsonValue, path: string): JsonObject {
+/**
+ * The JSON object without the keys `desc` does not know. With `checkScalars`,
+ * each scalar and enum is also decoded alone, to name the first malformed one.
+ */
+function knownFields(desc: DescMessage, json: JsonValue, path: string, checkScalars: boolean): JsonObject {
   if (!isObject(json)) throw invalid(path || "request body", `must be a JSON object, got ${kindOf(json)}`);
   const known: JsonObject = {};
   for (const [key, value] of Object.entries(json)) {
     const field = desc.fields.find((candidate) => candidate.name === key || candidate.jsonName === key);
     if (!field) continue;
     const fieldPath = path ? `${path}.${field.name}` : field.name;
-    known[key] = value === null ? null : knownValue(desc, field, key, value, fieldPath);
+    known[key] = value === null ? null : knownValue(desc, field, key, value, fieldPath, checkScalars);
   }
   return known;
 }
 
-function knownValue(desc: DescMessage, field: DescField, key: string, value: JsonValue, path: string): JsonValue {
+function knownValue(
+  desc: DescMessage,
+  field: DescField,
+  key: string,
+  value: JsonValue,
+  path: string,
+  checkScalars: boolean,
+): JsonValue {
   switch (field.fieldKind) {
     case "message":
-      return knownFields(field.message, value, path);
+      return knownFields(field.message, value, path, checkScalars);
     case "list":
       if (!Array.isArray(value)) throw invalid(path, `must be a JSON array, got ${kindOf(value)}`);
-      if (field.listKind === "message") return value.map((item, i) => knownFields(field.message, item, `${path}[${i}]`));
+      if (field.listKind === "message") return value.map((item, i) => knownFields(field.message, item, `${path}[${i}]`, checkScalars));
       break;
     case "map":
       if (!isObject(value)) throw invalid(path, `must be a JSON object, got ${kindOf(value)}`);
       if (field.mapKind === "message") {
         return Object.fromEntries(
-          Object.entries(value).map(([k, v]) => [k, knownFields(field.message, v, `${path}[${JSON.stringify(k)}]`)]),
+          Object.entries(value).map(([k, v]) => [k, knownFields(field.message, v, `${path}[${JSON.stringify(k)}]`, checkScalars)]),
         );
       }
       break;
   }
-  // Scalars and enums: decode the field alone to name it when it is malformed.
-  try {
-    fromJson(desc, { [key]: value });
-  } catch (error) {
-    throw invalid(path, (error as Error).message);
+  if (checkScalars) {
+    try {
+      fromJson(desc, { [key]: value });
+    } catch (error) {
+      throw invalid(path, (error as Error).message);
+    }
   }
   return value;
 }
