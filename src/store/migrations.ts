@@ -95,4 +95,26 @@ export const migrations: readonly string[] = [
     marketing_updated_at_sec  INTEGER
   ) STRICT;
   `,
+  /* 2: notification outbox (Booking Notification API PATCHes), written in the
+        same transaction as the status change it reports */ `
+  CREATE TABLE notification_outbox (
+    id                 INTEGER PRIMARY KEY,
+    booking_id         TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('booking_patch')),
+    update_mask        TEXT NOT NULL,
+    payload_json       TEXT NOT NULL,
+    query_json         TEXT NOT NULL,
+    state              TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms INTEGER NOT NULL DEFAULT 0,
+    last_status        INTEGER,
+    last_error         TEXT,
+    created_at_sec     INTEGER NOT NULL,
+    delivered_at_sec   INTEGER
+  ) STRICT;
+  -- The head of each booking's queue: its oldest pending entry.
+  CREATE INDEX notification_outbox_pending_by_booking
+    ON notification_outbox (booking_id, id) WHERE state = 'pending';
+  CREATE INDEX notification_outbox_dead ON notification_outbox (id) WHERE state = 'dead';
+  `,
 ];

@@ -133,12 +133,73 @@ export interface UserRepository {
   getMarketingPreference(userId: string): boolean | undefined;
 }
 
+export type OutboxKind = "booking_patch";
+
+/** A notification to write into the outbox (see `src/notify/booking-notification.ts`). */
+export interface OutboxEntryInput {
+  bookingId: string;
+  kind: OutboxKind;
+  /** Comma-separated camelCase FieldMask paths, e.g. "status". */
+  updateMask: string;
+  /** The JSON body (camelCase), without the partner-specific `name`. */
+  payloadJson: string;
+  /** Extra query parameters (e.g. `bookingFailure.cause`) as a JSON object of strings. */
+  queryJson: string;
+}
+
+export type OutboxState = "pending" | "delivered" | "dead";
+
+export interface OutboxEntry extends OutboxEntryInput {
+  id: number;
+  state: OutboxState;
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAtSec: number;
+  deliveredAtSec: number | null;
+}
+
+export interface OutboxDepth {
+  pending: number;
+  /** Age in seconds of the oldest pending entry (0 when none is pending). */
+  oldestPendingAgeSec: number;
+}
+
+export interface OutboxRepository {
+  /**
+   * Queues a notification. Call inside `Store.transaction`, together with the
+   * change it reports: both commit, or neither does. Returns the entry id.
+   */
+  enqueue(entry: OutboxEntryInput, nowSec: number): number;
+  /**
+   * Entries due at `nowMs`: per booking only its OLDEST pending entry (a later
+   * notification waits until the earlier one is delivered or dead), oldest first.
+   */
+  nextDue(nowMs: number, limit: number): OutboxEntry[];
+  get(id: number): OutboxEntry | undefined;
+  /** Counts one attempt and marks the entry delivered. */
+  markDelivered(id: number, nowSec: number, status: number): void;
+  /** Counts one failed attempt and schedules the next one. */
+  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void;
+  /** Counts one attempt and gives up on the entry, keeping Google's answer. */
+  markDead(id: number, status: number | null, responseBody: string): void;
+  /** Dead entries, oldest first. */
+  listDead(limit: number): OutboxEntry[];
+  /** Puts a dead entry back in the queue, due now; false when `id` is not dead. */
+  requeue(id: number, nowMs: number): boolean;
+  depth(nowSec: number): OutboxDepth;
+  /** Earliest `next_attempt_at_ms` among pending entries, if any. */
+  earliestPendingAtMs(): number | undefined;
+}
+
 export interface Repositories {
   inventory: InventoryRepository;
   bookings: BookingRepository;
   idempotency: IdempotencyRepository;
   leases: LeaseRepository;
   users: UserRepository;
+  outbox: OutboxRepository;
 }
 
 export interface Store extends Repositories {

@@ -12,6 +12,10 @@ import type {
   LeaseRecord,
   LeaseRepository,
   MerchantFeedRecord,
+  OutboxDepth,
+  OutboxEntry,
+  OutboxEntryInput,
+  OutboxRepository,
   OfferFeedRecord,
   ServiceFeedRecord,
   SlotFeedRecord,
@@ -31,6 +35,7 @@ export function openSqliteStore(path: string): Store {
     idempotency: new SqliteIdempotencyRepository(db),
     leases: new SqliteLeaseRepository(db),
     users: new SqliteUserRepository(db),
+    outbox: new SqliteOutboxRepository(db),
     // IMMEDIATE takes the write lock up front, so a second process cannot
     // interleave between our read of a slot and our write to it.
     transaction: (work) => db.transaction(work).immediate(),
@@ -430,5 +435,133 @@ class SqliteUserRepository implements UserRepository {
   getMarketingPreference(userId: string): boolean | undefined {
     const value = this.getStmt.get(userId) as number | null | undefined;
     return value === undefined || value === null ? undefined : value === 1;
+  }
+}
+
+interface OutboxRow {
+  id: number;
+  booking_id: string;
+  kind: string;
+  update_mask: string;
+  payload_json: string;
+  query_json: string;
+  state: string;
+  attempts: number;
+  next_attempt_at_ms: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at_sec: number;
+  delivered_at_sec: number | null;
+}
+
+function outboxFromRow(row: OutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    bookingId: row.booking_id,
+    kind: row.kind as OutboxEntry["kind"],
+    updateMask: row.update_mask,
+    payloadJson: row.payload_json,
+    queryJson: row.query_json,
+    state: row.state as OutboxEntry["state"],
+    attempts: row.attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms,
+    lastStatus: row.last_status,
+    lastError: row.last_error,
+    createdAtSec: row.created_at_sec,
+    deliveredAtSec: row.delivered_at_sec,
+  };
+}
+
+/** The head of each booking's queue: its oldest pending entry. */
+const outboxHeads = `
+  SELECT o.* FROM notification_outbox o
+  JOIN (SELECT booking_id, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY booking_id) h
+    ON o.id = h.id`;
+
+class SqliteOutboxRepository implements OutboxRepository {
+  private readonly insertStmt;
+  private readonly dueStmt;
+  private readonly getStmt;
+  private readonly deliveredStmt;
+  private readonly retryStmt;
+  private readonly deadStmt;
+  private readonly listDeadStmt;
+  private readonly requeueStmt;
+  private readonly depthStmt;
+  private readonly earliestStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.insertStmt = db.prepare(`
+      INSERT INTO notification_outbox
+        (booking_id, kind, update_mask, payload_json, query_json, state, attempts, next_attempt_at_ms, created_at_sec)
+      VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)`);
+    this.dueStmt = db.prepare(`${outboxHeads} WHERE o.next_attempt_at_ms <= ? ORDER BY o.next_attempt_at_ms, o.id LIMIT ?`);
+    this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
+    this.deliveredStmt = db.prepare(`
+      UPDATE notification_outbox SET state = 'delivered', attempts = attempts + 1, last_status = ?,
+        last_error = NULL, delivered_at_sec = ? WHERE id = ? AND state = 'pending'`);
+    this.retryStmt = db.prepare(`
+      UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at_ms = ?, last_status = ?,
+        last_error = ? WHERE id = ? AND state = 'pending'`);
+    this.deadStmt = db.prepare(`
+      UPDATE notification_outbox SET state = 'dead', attempts = attempts + 1, last_status = ?,
+        last_error = ? WHERE id = ? AND state = 'pending'`);
+    this.listDeadStmt = db.prepare("SELECT * FROM notification_outbox WHERE state = 'dead' ORDER BY id LIMIT ?");
+    this.requeueStmt = db.prepare(`
+      UPDATE notification_outbox SET state = 'pending', next_attempt_at_ms = ? WHERE id = ? AND state = 'dead'`);
+    this.depthStmt = db.prepare(
+      "SELECT count(*) AS pending, min(created_at_sec) AS oldest FROM notification_outbox WHERE state = 'pending'",
+    );
+    this.earliestStmt = db.prepare(`SELECT min(next_attempt_at_ms) FROM (${outboxHeads})`).pluck();
+  }
+
+  enqueue(entry: OutboxEntryInput, nowSec: number): number {
+    const result = this.insertStmt.run(
+      entry.bookingId,
+      entry.kind,
+      entry.updateMask,
+      entry.payloadJson,
+      entry.queryJson,
+      nowSec,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  nextDue(nowMs: number, limit: number): OutboxEntry[] {
+    return (this.dueStmt.all(nowMs, limit) as OutboxRow[]).map(outboxFromRow);
+  }
+
+  get(id: number): OutboxEntry | undefined {
+    const row = this.getStmt.get(id) as OutboxRow | undefined;
+    return row && outboxFromRow(row);
+  }
+
+  markDelivered(id: number, nowSec: number, status: number): void {
+    this.deliveredStmt.run(status, nowSec, id);
+  }
+
+  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void {
+    this.retryStmt.run(nextAttemptAtMs, status, error, id);
+  }
+
+  markDead(id: number, status: number | null, responseBody: string): void {
+    this.deadStmt.run(status, responseBody, id);
+  }
+
+  listDead(limit: number): OutboxEntry[] {
+    return (this.listDeadStmt.all(limit) as OutboxRow[]).map(outboxFromRow);
+  }
+
+  requeue(id: number, nowMs: number): boolean {
+    return this.requeueStmt.run(nowMs, id).changes === 1;
+  }
+
+  depth(nowSec: number): OutboxDepth {
+    const row = this.depthStmt.get() as { pending: number; oldest: number | null };
+    return { pending: row.pending, oldestPendingAgeSec: row.oldest === null ? 0 : Math.max(0, nowSec - row.oldest) };
+  }
+
+  earliestPendingAtMs(): number | undefined {
+    return (this.earliestStmt.get() as number | null) ?? undefined;
   }
 }

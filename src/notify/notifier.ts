@@ -1,0 +1,305 @@
+import type { OutboxEntry, Store } from "../store/repositories.js";
+import { notificationRequest } from "./booking-notification.js";
+
+/**
+ * Delivers the notification outbox to Google's Booking Notification API.
+ *
+ * Entries are written by the domain in the same transaction as the status
+ * change they report; this worker only reads and updates them, so a process
+ * killed at any point loses nothing: an entry that was in flight stays
+ * `pending` and is sent again after restart (at-least-once delivery).
+ *
+ * Order per booking: `nextDue` only ever returns the oldest pending entry of
+ * each booking, so a later notification waits until the earlier one is
+ * delivered or dead. Different bookings do not wait for each other.
+ */
+
+export const DEFAULT_NOTIFICATION_API_URL = "https://mapsbooking.googleapis.com";
+
+/** Where the bearer token for Google's API comes from. */
+export interface AccessTokenSource {
+  getAccessToken(): Promise<string>;
+  /** Short description for logs (never the token). */
+  describe(): string;
+}
+
+/** A fixed token (NOTIFICATION_BEARER_TOKEN): for stand-ins and tests. */
+export class StaticTokenSource implements AccessTokenSource {
+  constructor(private readonly token: string) {
+    if (!token) throw new NotifierConfigError("StaticTokenSource: empty token");
+  }
+  async getAccessToken(): Promise<string> {
+    return this.token;
+  }
+  describe(): string {
+    return "a static bearer token (NOTIFICATION_BEARER_TOKEN)";
+  }
+}
+
+// TODO(service account): an AccessTokenSource backed by google-auth-library
+// (GOOGLE_APPLICATION_CREDENTIALS, scope https://www.googleapis.com/auth/mapsbooking).
+// The library is not a dependency yet, so only StaticTokenSource exists.
+
+export class NotifierConfigError extends Error {
+  override name = "NotifierConfigError";
+}
+
+export interface NotifierConfig {
+  baseUrl: string;
+  /** Absent: the outbox keeps notifications and nothing is sent. */
+  partnerId?: string;
+  tokenSource?: AccessTokenSource;
+}
+
+/**
+ * Reads NOTIFICATION_API_URL, NOTIFICATION_PARTNER_ID and the credentials
+ * (NOTIFICATION_BEARER_TOKEN; GOOGLE_APPLICATION_CREDENTIALS is not supported yet).
+ */
+export function notifierConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NotifierConfig {
+  const rawUrl = env.NOTIFICATION_API_URL?.trim() || DEFAULT_NOTIFICATION_API_URL;
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new NotifierConfigError(`NOTIFICATION_API_URL is not a URL: ${JSON.stringify(rawUrl)}`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new NotifierConfigError(`NOTIFICATION_API_URL must be http(s): ${JSON.stringify(rawUrl)}`);
+  }
+  const baseUrl = url.toString().replace(/\/+$/, "");
+  const partnerId = env.NOTIFICATION_PARTNER_ID?.trim() || undefined;
+  const bearer = env.NOTIFICATION_BEARER_TOKEN?.trim() || undefined;
+  const keyFile = env.GOOGLE_APPLICATION_CREDENTIALS?.trim() || undefined;
+
+  let tokenSource: AccessTokenSource | undefined;
+  if (bearer) {
+    tokenSource = new StaticTokenSource(bearer);
+  } else if (keyFile) {
+    throw new NotifierConfigError(
+      "GOOGLE_APPLICATION_CREDENTIALS (service-account key) is not supported yet: set NOTIFICATION_BEARER_TOKEN",
+    );
+  }
+  if (partnerId && !tokenSource) {
+    throw new NotifierConfigError("NOTIFICATION_PARTNER_ID is set but no credentials are: set NOTIFICATION_BEARER_TOKEN");
+  }
+  return { baseUrl, partnerId, tokenSource };
+}
+
+export interface NotifierOptions {
+  store: Store;
+  partnerId?: string;
+  baseUrl?: string;
+  tokenSource?: AccessTokenSource;
+  /** Current time in milliseconds; tests inject their own. */
+  now?: () => number;
+  fetch?: typeof fetch;
+  /** First retry delay bound (full jitter), default 1 s. */
+  baseBackoffMs?: number;
+  /** Largest retry delay bound, default 5 min. */
+  maxBackoffMs?: number;
+  /** Uniform in [0, 1): the jitter. */
+  random?: () => number;
+  /** Per-request timeout, default 10 s. */
+  requestTimeoutMs?: number;
+  /** How often the worker looks for due entries, default 250 ms. */
+  pollIntervalMs?: number;
+  /** Entries per pass, default 50. */
+  batchSize?: number;
+  log?: (message: string) => void;
+}
+
+export interface DeliveryPass {
+  delivered: number;
+  retried: number;
+  dead: number;
+}
+
+const MAX_STORED_BODY = 4096;
+
+export class Notifier {
+  private readonly store: Store;
+  private readonly partnerId?: string;
+  private readonly baseUrl: string;
+  private readonly tokenSource?: AccessTokenSource;
+  private readonly now: () => number;
+  private readonly fetchFn: typeof fetch;
+  private readonly baseBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly random: () => number;
+  private readonly requestTimeoutMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+  private readonly log: (message: string) => void;
+
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private wakeRequested = false;
+
+  constructor(options: NotifierOptions) {
+    this.store = options.store;
+    this.partnerId = options.partnerId || undefined;
+    this.baseUrl = (options.baseUrl ?? DEFAULT_NOTIFICATION_API_URL).replace(/\/+$/, "");
+    this.tokenSource = options.tokenSource;
+    this.now = options.now ?? Date.now;
+    this.fetchFn = options.fetch ?? fetch;
+    this.baseBackoffMs = options.baseBackoffMs ?? 1000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5 * 60 * 1000;
+    this.random = options.random ?? Math.random;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.batchSize = options.batchSize ?? 50;
+    this.log = options.log ?? (() => {});
+    if (this.partnerId && !this.tokenSource) {
+      throw new NotifierConfigError("Notifier: a partner id needs a token source");
+    }
+  }
+
+  /** Whether the worker can send (it has a partner id). */
+  get enabled(): boolean {
+    return this.partnerId !== undefined;
+  }
+
+  /** One sentence for the start-up log. */
+  describe(): string {
+    if (!this.partnerId) {
+      return (
+        "Booking notifications are disabled: the outbox keeps every notification " +
+        "until NOTIFICATION_PARTNER_ID is set (and the server restarted)."
+      );
+    }
+    return (
+      `Booking notifications go to ${this.baseUrl} for partner ${this.partnerId}, ` +
+      `authenticated with ${this.tokenSource!.describe()}.`
+    );
+  }
+
+  /** Starts the polling worker; false (and nothing started) without a partner id. */
+  start(): boolean {
+    if (!this.partnerId) return false;
+    if (this.running) return true;
+    this.running = true;
+    this.schedule(0);
+    return true;
+  }
+
+  /** Stops polling and waits for the delivery in flight, if any, to finish. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.inFlight;
+  }
+
+  /** Wakes the worker now (call after committing an enqueue). */
+  notify(): void {
+    if (!this.running) return;
+    if (this.inFlight) {
+      this.wakeRequested = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.inFlight = this.deliverDue()
+        .then(
+          () => undefined,
+          (error: unknown) => this.log(`notifier pass failed: ${describeError(error)}`),
+        )
+        .finally(() => {
+          this.inFlight = undefined;
+          if (!this.running) return;
+          const again = this.wakeRequested;
+          this.wakeRequested = false;
+          this.schedule(again ? 0 : this.pollIntervalMs);
+        });
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  /** One pass: sends every due entry once. */
+  async deliverDue(): Promise<DeliveryPass> {
+    const pass: DeliveryPass = { delivered: 0, retried: 0, dead: 0 };
+    if (!this.partnerId) return pass;
+    const due = this.store.outbox.nextDue(this.now(), this.batchSize);
+    // Each entry is the head of a different booking: send them side by side.
+    const outcomes = await Promise.all(due.map((entry) => this.deliver(entry)));
+    for (const outcome of outcomes) pass[outcome]++;
+    return pass;
+  }
+
+  private async deliver(entry: OutboxEntry): Promise<keyof DeliveryPass> {
+    const request = notificationRequest(this.partnerId!, entry);
+    let status: number | null = null;
+    let responseBody = "";
+    let retryAfterMs: number | undefined;
+    try {
+      const token = await this.tokenSource!.getAccessToken();
+      const signal = AbortSignal.timeout(this.requestTimeoutMs);
+      const response = await this.fetchFn(`${this.baseUrl}${request.pathAndQuery}`, {
+        method: "PATCH",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          accept: "application/json",
+        },
+        body: request.body,
+        signal,
+      });
+      status = response.status;
+      responseBody = (await response.text()).slice(0, MAX_STORED_BODY);
+      retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now());
+    } catch (error) {
+      return this.retry(entry, status, `${status === null ? "request" : "response"} failed: ${describeError(error)}`);
+    }
+
+    if (status >= 200 && status < 300) {
+      this.store.outbox.markDelivered(entry.id, Math.floor(this.now() / 1000), status);
+      this.log(`notification ${entry.id} (booking ${entry.bookingId}) delivered: ${status}`);
+      return "delivered";
+    }
+    if (status === 429 || status >= 500) {
+      return this.retry(entry, status, `HTTP ${status}: ${responseBody}`, retryAfterMs);
+    }
+    this.store.outbox.markDead(entry.id, status, responseBody);
+    this.log(`notification ${entry.id} (booking ${entry.bookingId}) dead: HTTP ${status}`);
+    return "dead";
+  }
+
+  private retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): "retried" {
+    const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
+    this.store.outbox.scheduleRetry(entry.id, this.now() + delay, status, error.slice(0, MAX_STORED_BODY));
+    this.log(`notification ${entry.id} (booking ${entry.bookingId}) retry in ${delay} ms: ${error}`);
+    return "retried";
+  }
+
+  /** Exponential backoff with full jitter for the n-th failed attempt (n >= 1). */
+  backoffMs(failedAttempts: number): number {
+    const exponent = Math.min(failedAttempts - 1, 30);
+    const bound = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** exponent);
+    return Math.floor(this.random() * bound);
+  }
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowMs);
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as Error & { cause?: unknown }).cause;
+    const causeText = cause instanceof Error ? ` (${cause.message})` : "";
+    return `${error.name}: ${error.message}${causeText}`;
+  }
+  return String(error);
+}

@@ -1,0 +1,448 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type Booking,
+  BookingFailure_Cause,
+  BookingFailureSchema,
+  BookingSchema,
+  BookingStatus,
+  PaymentInformationSchema,
+  PrepaymentStatus,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { bookingPatch, type BookingPatchOptions } from "../../src/notify/booking-notification.js";
+import {
+  Notifier,
+  NotifierConfigError,
+  notifierConfigFromEnv,
+  parseRetryAfter,
+  StaticTokenSource,
+  type NotifierOptions,
+} from "../../src/notify/notifier.js";
+import type { Store } from "../../src/store/repositories.js";
+import { openSqliteStore } from "../../src/store/sqlite-store.js";
+
+const PARTNER = "20000123";
+const TOKEN = "test-token-123";
+
+/** What the stand-in for Google's Notification API does with one request. */
+type Action =
+  | { status: number; body?: string; headers?: Record<string, string> }
+  | "drop" // destroys the socket without answering
+  | "hang"; // never answers
+
+interface Recorded {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: IncomingMessage["headers"];
+  body: any;
+  bookingId: string;
+}
+
+/** Plays Google's Booking Notification API; scripted per booking id. */
+class FakeGoogle {
+  readonly requests: Recorded[] = [];
+  private readonly scripts = new Map<string, Action[]>();
+  private readonly server: Server;
+  private readonly hanging: ServerResponse[] = [];
+  baseUrl = "";
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        const url = new URL(req.url ?? "/", "http://localhost");
+        const text = Buffer.concat(chunks).toString("utf8");
+        const bookingId = decodeURIComponent(url.pathname.split("/").pop() ?? "");
+        this.requests.push({
+          method: req.method ?? "",
+          path: url.pathname,
+          query: Object.fromEntries(url.searchParams),
+          headers: req.headers,
+          body: text ? JSON.parse(text) : undefined,
+          bookingId,
+        });
+        const action = this.scripts.get(bookingId)?.shift() ?? { status: 200 };
+        if (action === "drop") {
+          req.socket.destroy();
+        } else if (action === "hang") {
+          this.hanging.push(res);
+        } else {
+          res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
+          res.end(action.body ?? text);
+        }
+      });
+    });
+  }
+
+  script(bookingId: string, ...actions: Action[]): void {
+    this.scripts.set(bookingId, [...(this.scripts.get(bookingId) ?? []), ...actions]);
+  }
+
+  for(bookingId: string): Recorded[] {
+    return this.requests.filter((request) => request.bookingId === bookingId);
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+let dir: string;
+let dbPath: string;
+let store: Store;
+let google: FakeGoogle;
+let nowMs: number;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "notifier-"));
+  dbPath = join(dir, "booking.sqlite");
+  store = openSqliteStore(dbPath);
+  google = new FakeGoogle();
+  await google.listen();
+  nowMs = Date.UTC(2026, 5, 1, 12, 0, 0);
+});
+
+afterEach(async () => {
+  await google.close();
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function notifier(options: Partial<NotifierOptions> = {}): Notifier {
+  return new Notifier({
+    store,
+    partnerId: PARTNER,
+    baseUrl: google.baseUrl,
+    tokenSource: new StaticTokenSource(TOKEN),
+    now: () => nowMs,
+    random: () => 0.5,
+    ...options,
+  });
+}
+
+function booking(bookingId: string, status: BookingStatus, paymentInformation?: MessageInitShape<typeof PaymentInformationSchema>): Booking {
+  return create(BookingSchema, {
+    bookingId,
+    status,
+    slot: {
+      merchantId: "10001",
+      serviceId: "1001",
+      startSec: BigInt(Date.UTC(2026, 6, 1, 18, 30) / 1000),
+      durationSec: 900n,
+      resources: { partySize: 2 },
+    },
+    paymentInformation,
+  });
+}
+
+/** Enqueues as the domain does: inside the transaction that changes the status. */
+function enqueue(b: Booking, options?: BookingPatchOptions): number {
+  return store.transaction(() => store.outbox.enqueue(bookingPatch(b, options), Math.floor(nowMs / 1000)));
+}
+
+describe("booking notification PATCH", () => {
+  test("sends the exact path, updateMask, camelCase body and Bearer header", async () => {
+    const id = enqueue(booking("b-1", BookingStatus.CONFIRMED));
+    expect(await notifier().deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+
+    expect(google.requests).toHaveLength(1);
+    const [request] = google.requests;
+    expect(request.method).toBe("PATCH");
+    expect(request.path).toBe(`/v1alpha/notification/partners/${PARTNER}/bookings/b-1`);
+    expect(request.query).toEqual({ updateMask: "status" });
+    expect(request.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(request.headers["content-type"]).toBe("application/json");
+    expect(request.body).toEqual({
+      name: `partners/${PARTNER}/bookings/b-1`,
+      merchantId: "10001",
+      serviceId: "1001",
+      startTime: "2026-07-01T18:30:00Z",
+      duration: "900s",
+      status: "CONFIRMED",
+      partySize: "2",
+    });
+    const entry = store.outbox.get(id)!;
+    expect(entry).toMatchObject({ state: "delivered", attempts: 1, lastStatus: 200 });
+    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 0, oldestPendingAgeSec: 0 });
+  });
+
+  test("FAILED carries bookingFailure.* as query parameters, not in the body", async () => {
+    const failure = create(BookingFailureSchema, {
+      cause: BookingFailure_Cause.SLOT_UNAVAILABLE,
+      description: "kitchen closed",
+    });
+    enqueue(booking("b-f", BookingStatus.FAILED), { failure });
+    await notifier().deliverDue();
+
+    const [request] = google.requests;
+    expect(request.query).toEqual({
+      updateMask: "status",
+      "bookingFailure.cause": "SLOT_UNAVAILABLE",
+      "bookingFailure.description": "kitchen closed",
+    });
+    expect(request.body.status).toBe("FAILED");
+    expect(request.body).not.toHaveProperty("bookingFailure");
+  });
+
+  test("payment fields are sent when the mask names them", () => {
+    const entry = bookingPatch(
+      booking("b-p", BookingStatus.CANCELED, {
+        prepaymentStatus: PrepaymentStatus.PREPAYMENT_REFUNDED,
+        paymentTransactionId: "tx-9",
+      }),
+      { updateMask: ["status", "paymentInformation.prepaymentStatus"] },
+    );
+    expect(entry.updateMask).toBe("status,paymentInformation.prepaymentStatus");
+    expect(JSON.parse(entry.payloadJson).paymentInformation).toEqual({
+      prepaymentStatus: "PREPAYMENT_REFUNDED",
+      paymentTransactionId: "tx-9",
+    });
+    // Not in the mask: not sent.
+    expect(JSON.parse(bookingPatch(booking("b-q", BookingStatus.CANCELED)).payloadJson)).not.toHaveProperty(
+      "paymentInformation",
+    );
+  });
+
+  test("a rolled-back status change leaves no notification behind", () => {
+    expect(() =>
+      store.transaction(() => {
+        store.outbox.enqueue(bookingPatch(booking("b-r", BookingStatus.CONFIRMED)), 0);
+        throw new Error("the status change failed");
+      }),
+    ).toThrow("the status change failed");
+    expect(store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+  });
+});
+
+describe("retries", () => {
+  test("500 twice then 200: delivered after retries with growing backoff", async () => {
+    google.script("b-5", { status: 500, body: "oops" }, { status: 503 });
+    const id = enqueue(booking("b-5", BookingStatus.CONFIRMED));
+    const n = notifier({ baseBackoffMs: 1000 });
+
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    let entry = store.outbox.get(id)!;
+    expect(entry).toMatchObject({ state: "pending", attempts: 1, lastStatus: 500 });
+    expect(entry.lastError).toContain("oops");
+    // Full jitter with random() = 0.5: 0.5 * 1000 ms.
+    expect(entry.nextAttemptAtMs).toBe(nowMs + 500);
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 }); // not due yet
+
+    nowMs += 500;
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    entry = store.outbox.get(id)!;
+    expect(entry.nextAttemptAtMs).toBe(nowMs + 1000); // 0.5 * 2000 ms
+
+    nowMs += 1000;
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(store.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3, lastStatus: 200 });
+    expect(google.for("b-5")).toHaveLength(3);
+  });
+
+  test("backoff is capped by maxBackoffMs", () => {
+    const n = notifier({ baseBackoffMs: 1000, maxBackoffMs: 5000, random: () => 0.999 });
+    expect(n.backoffMs(1)).toBe(999);
+    expect(n.backoffMs(3)).toBe(3996);
+    expect(n.backoffMs(20)).toBe(4995);
+  });
+
+  test("429 with Retry-After: 1 is honoured", async () => {
+    google.script("b-429", { status: 429, headers: { "retry-after": "1" } });
+    const id = enqueue(booking("b-429", BookingStatus.CONFIRMED));
+    // Jitter would allow 10 ms; Retry-After asks for a full second.
+    const n = notifier({ baseBackoffMs: 20 });
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(store.outbox.get(id)!.nextAttemptAtMs).toBe(nowMs + 1000);
+
+    nowMs += 999;
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(google.for("b-429")).toHaveLength(1);
+    nowMs += 1;
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(google.for("b-429")).toHaveLength(2);
+  });
+
+  test("Retry-After as an HTTP date", () => {
+    const now = Date.UTC(2026, 0, 1, 0, 0, 0);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("120", now)).toBe(120_000);
+    expect(parseRetryAfter("soon", now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+
+  test("a dropped connection and a timeout are retried, then delivered", async () => {
+    google.script("b-net", "drop", "hang");
+    const id = enqueue(booking("b-net", BookingStatus.CONFIRMED));
+    const n = notifier({ requestTimeoutMs: 300 });
+
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(store.outbox.get(id)).toMatchObject({ attempts: 1, lastStatus: null });
+    expect(store.outbox.get(id)!.lastError).toMatch(/request failed/);
+
+    nowMs += 60_000;
+    const started = Date.now();
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(store.outbox.get(id)!.lastError).toMatch(/timeout|abort/i);
+
+    nowMs += 60_000;
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(store.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3 });
+    expect(google.for("b-net")).toHaveLength(3);
+  });
+});
+
+describe("dead entries", () => {
+  test("400 is dead with its body; listDead shows it; requeue delivers it", async () => {
+    const errorBody = JSON.stringify({ error: { code: 400, message: "Invalid booking name", status: "INVALID_ARGUMENT" } });
+    google.script("b-400", { status: 400, body: errorBody });
+    const id = enqueue(booking("b-400", BookingStatus.CANCELED));
+    const n = notifier();
+
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 1 });
+    const dead = store.outbox.listDead(10);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ id, bookingId: "b-400", state: "dead", lastStatus: 400, lastError: errorBody });
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 }); // not retried
+
+    expect(store.outbox.requeue(id, nowMs)).toBe(true);
+    expect(store.outbox.requeue(id, nowMs)).toBe(false); // no longer dead
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(store.outbox.listDead(10)).toEqual([]);
+    expect(google.for("b-400")).toHaveLength(2);
+  });
+
+  test("a dead entry unblocks the next notification of its booking", async () => {
+    google.script("b-d", { status: 404 });
+    enqueue(booking("b-d", BookingStatus.CONFIRMED));
+    enqueue(booking("b-d", BookingStatus.CANCELED));
+    const n = notifier();
+    await n.deliverDue();
+    await n.deliverDue();
+    expect(google.for("b-d").map((r) => r.body.status)).toEqual(["CONFIRMED", "CANCELED"]);
+  });
+});
+
+describe("order", () => {
+  test("per booking: the second entry waits until the first is delivered; other bookings are independent", async () => {
+    google.script("b-a", { status: 500 });
+    const first = enqueue(booking("b-a", BookingStatus.CONFIRMED));
+    const second = enqueue(booking("b-a", BookingStatus.CANCELED));
+    const other = enqueue(booking("b-b", BookingStatus.CONFIRMED));
+    const n = notifier();
+
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 1, dead: 0 });
+    expect(store.outbox.get(other)!.state).toBe("delivered"); // b-b did not wait for b-a
+    expect(store.outbox.get(second)).toMatchObject({ state: "pending", attempts: 0 });
+    expect(store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10).map((e) => e.id)).toEqual([first]);
+
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 }); // first is backing off
+    expect(google.for("b-a")).toHaveLength(1);
+
+    nowMs += 60_000;
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(google.for("b-a").map((r) => r.body.status)).toEqual(["CONFIRMED", "CONFIRMED", "CANCELED"]);
+    expect(store.outbox.get(second)!.state).toBe("delivered");
+  });
+});
+
+describe("durability and the worker", () => {
+  test("a reopened store still has the pending entries and delivers them", async () => {
+    enqueue(booking("b-x", BookingStatus.CONFIRMED));
+    enqueue(booking("b-y", BookingStatus.DECLINED_BY_MERCHANT));
+    nowMs += 7_000;
+    store.close();
+
+    store = openSqliteStore(dbPath);
+    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 2, oldestPendingAgeSec: 7 });
+    expect(await notifier().deliverDue()).toEqual({ delivered: 2, retried: 0, dead: 0 });
+    expect(google.requests.map((r) => [r.bookingId, r.body.status])).toEqual(
+      expect.arrayContaining([
+        ["b-x", "CONFIRMED"],
+        ["b-y", "DECLINED_BY_MERCHANT"],
+      ]),
+    );
+    expect(store.outbox.depth(Math.floor(nowMs / 1000)).pending).toBe(0);
+  });
+
+  test("start() polls, notify() wakes it, stop() waits for the delivery in flight", async () => {
+    const n = notifier({ now: Date.now, pollIntervalMs: 10_000 });
+    expect(n.start()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // first (empty) pass
+    enqueue(booking("b-w", BookingStatus.CONFIRMED));
+    n.notify();
+    for (let i = 0; i < 100 && google.requests.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await n.stop();
+    expect(google.for("b-w")).toHaveLength(1);
+    expect(store.outbox.listDead(10)).toEqual([]);
+    expect(store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+  });
+
+  test("stop() waits for a slow delivery to finish", async () => {
+    google.script("b-slow", "hang");
+    const id = enqueue(booking("b-slow", BookingStatus.CONFIRMED));
+    const n = notifier({ requestTimeoutMs: 300 });
+    n.start();
+    for (let i = 0; i < 100 && google.requests.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await n.stop();
+    // The timed-out attempt was recorded before stop() returned.
+    expect(store.outbox.get(id)).toMatchObject({ state: "pending", attempts: 1 });
+  });
+
+  test("without a partner id nothing starts and the outbox keeps the notifications", async () => {
+    const n = notifier({ partnerId: undefined, tokenSource: undefined });
+    expect(n.start()).toBe(false);
+    expect(n.describe()).toMatch(/outbox keeps .* until NOTIFICATION_PARTNER_ID is set/);
+    enqueue(booking("b-k", BookingStatus.CONFIRMED));
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(google.requests).toHaveLength(0);
+    expect(store.outbox.depth(Math.floor(nowMs / 1000)).pending).toBe(1);
+  });
+});
+
+describe("notifierConfigFromEnv", () => {
+  test("defaults and a static bearer token", async () => {
+    expect(notifierConfigFromEnv({})).toEqual({
+      baseUrl: "https://mapsbooking.googleapis.com",
+      partnerId: undefined,
+      tokenSource: undefined,
+    });
+    const config = notifierConfigFromEnv({
+      NOTIFICATION_API_URL: "http://127.0.0.1:9999/",
+      NOTIFICATION_PARTNER_ID: "p1",
+      NOTIFICATION_BEARER_TOKEN: "tok",
+    });
+    expect(config.baseUrl).toBe("http://127.0.0.1:9999");
+    expect(config.partnerId).toBe("p1");
+    expect(await config.tokenSource!.getAccessToken()).toBe("tok");
+  });
+
+  test("service-account credentials are refused with a clear message", () => {
+    expect(() => notifierConfigFromEnv({ GOOGLE_APPLICATION_CREDENTIALS: "/key.json", NOTIFICATION_PARTNER_ID: "p" })).toThrow(
+      NotifierConfigError,
+    );
+    expect(() => notifierConfigFromEnv({ GOOGLE_APPLICATION_CREDENTIALS: "/key.json" })).toThrow(
+      /not supported yet: set NOTIFICATION_BEARER_TOKEN/,
+    );
+    expect(() => notifierConfigFromEnv({ NOTIFICATION_PARTNER_ID: "p" })).toThrow(/NOTIFICATION_BEARER_TOKEN/);
+    expect(() => notifierConfigFromEnv({ NOTIFICATION_API_URL: "not a url" })).toThrow(NotifierConfigError);
+  });
+});
