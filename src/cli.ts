@@ -2,28 +2,46 @@ import { parseArgs } from "node:util";
 import { ConfigError, dbPathFrom, parseServeConfig } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { createBookingServer } from "./server/booking-server.js";
+import { openSqliteMerchantQueries } from "./store/sqlite-merchant-queries.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 
 const usage = `usage:
   booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE] [--insecure-no-auth]
   booking-server import [--db FILE] FEED.json...
 
-Credentials come from BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD (or BOOKING_AUTH_PASSWORD_FILE).
+Credentials come from BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD (or BOOKING_AUTH_PASSWORD_FILE);
+merchants' bearer tokens from MERCHANT_TOKENS_FILE and ADMIN_TOKEN.
 See README.md for every setting.`;
 
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
   const store = openSqliteStore(config.dbPath);
-  const server = createBookingServer({ store, credentials: config.credentials, tls: config.tls });
+  const merchantReads = config.merchantAuth && openSqliteMerchantQueries(config.dbPath);
+  const server = createBookingServer({
+    store,
+    credentials: config.credentials,
+    tls: config.tls,
+    merchantAuth: config.merchantAuth,
+    merchantQueries: merchantReads?.queries,
+  });
   const address = await server.listen(config.port, config.host);
   const scheme = config.tls ? "https" : "http";
   console.log(`booking-server listening on ${scheme}://${address.address}:${address.port} (database ${config.dbPath})`);
   console.log("  serves Google's REST paths (/v3/<Method>), Connect, gRPC and gRPC-Web on this one port");
   if (!config.credentials) console.warn("  WARNING: --insecure-no-auth: no authentication on BookingService calls");
+  if (config.merchantAuth) {
+    console.log(
+      `  serves MerchantService for ${config.merchantAuth.merchantTokens.size} merchant token(s)` +
+        (config.merchantAuth.adminToken ? " and an admin token" : ""),
+    );
+  } else {
+    console.log("  MerchantService is off (set MERCHANT_TOKENS_FILE and/or ADMIN_TOKEN to serve it)");
+  }
 
   const stop = async (signal: string) => {
     console.log(`${signal}: shutting down`);
     await server.close();
+    merchantReads?.close();
     store.close();
     process.exit(0);
   };

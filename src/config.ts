@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { BasicCredentials } from "./server/basic-auth.js";
+import type { MerchantAuth } from "./server/bearer-auth.js";
 import type { TlsFiles } from "./server/single-port-listener.js";
 
 /**
@@ -16,6 +17,10 @@ import type { TlsFiles } from "./server/single-port-listener.js";
  * | (none)               | BOOKING_AUTH_PASSWORD_FILE (instead of the password) |               |
  * | --tls-cert/--tls-key | TLS_CERT_FILE, TLS_KEY_FILE                   | plaintext            |
  * | --insecure-no-auth   |                                               | off                  |
+ * | (none)               | MERCHANT_TOKENS_FILE (JSON `{"<merchant_id>": "<token>"}`) | no MerchantService |
+ * | (none)               | ADMIN_TOKEN (acts for any merchant)           | none                 |
+ *
+ * MerchantService is served when either MERCHANT_TOKENS_FILE or ADMIN_TOKEN is set.
  */
 export interface ServeConfig {
   port: number;
@@ -23,6 +28,8 @@ export interface ServeConfig {
   dbPath: string;
   credentials: BasicCredentials | undefined;
   tls: TlsFiles | undefined;
+  /** Bearer tokens for MerchantService; `undefined` does not serve it. */
+  merchantAuth: MerchantAuth | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -55,7 +62,36 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
     dbPath: dbPathFrom(values.db, env),
     credentials: values["insecure-no-auth"] ? undefined : credentialsFrom(env),
     tls: tlsFrom(values["tls-cert"] ?? env.TLS_CERT_FILE, values["tls-key"] ?? env.TLS_KEY_FILE),
+    merchantAuth: merchantAuthFrom(env),
   };
+}
+
+/** MERCHANT_TOKENS_FILE and ADMIN_TOKEN; neither set: no MerchantService. */
+export function merchantAuthFrom(env: Env): MerchantAuth | undefined {
+  const file = env.MERCHANT_TOKENS_FILE;
+  const adminToken = env.ADMIN_TOKEN || undefined;
+  if (!file && !adminToken) return undefined;
+  return { merchantTokens: file ? merchantTokensFrom(file) : new Map(), adminToken };
+}
+
+function merchantTokensFrom(file: string): Map<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`MERCHANT_TOKENS_FILE ${file}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`MERCHANT_TOKENS_FILE ${file}: expected a JSON object {"<merchant_id>": "<token>", ...}`);
+  }
+  const tokens = new Map<string, string>();
+  for (const [merchantId, token] of Object.entries(parsed)) {
+    if (typeof token !== "string" || token.trim() === "" || /\s/.test(token)) {
+      throw new ConfigError(`MERCHANT_TOKENS_FILE ${file}: the token of merchant "${merchantId}" must be a non-empty string without spaces`);
+    }
+    tokens.set(merchantId, token);
+  }
+  return tokens;
 }
 
 function credentialsFrom(env: Env): BasicCredentials {

@@ -20,3 +20,19 @@ export class NotFoundError extends Error {
     this.name = "NotFoundError";
   }
 }
+
+/** The booking is not in a state that allows the change; nothing was changed. */
+export class FailedPreconditionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FailedPreconditionError";
+  }
+}
+
+/** The caller may not see or change this merchant's bookings; nothing was changed. */
+export class PermissionDeniedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PermissionDeniedError";
+  }
+}

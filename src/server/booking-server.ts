@@ -3,11 +3,15 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { createBookingContext, defaultMaxLeaseSec } from "../booking/context.js";
+import type { MerchantBookingQueries } from "../booking/merchant-decisions.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
+import { bearerAuthenticator, bearerAuthInterceptor, type MerchantAuth } from "./bearer-auth.js";
 import { bookingHandlers } from "./booking-handlers.js";
+import { merchantHandlers } from "./merchant-handlers.js";
 import { isRestPath, restGateway } from "./rest-gateway.js";
 import { singlePortServer, type TlsFiles } from "./single-port-listener.js";
 
@@ -22,6 +26,10 @@ export interface BookingServerOptions {
   /** Longest lease hold, in seconds (default 600). */
   maxLeaseSec?: number;
   clock?: Clock;
+  /** Merchants' bearer tokens (and the admin's); without it MerchantService is not served. */
+  merchantAuth?: MerchantAuth;
+  /** The read behind MerchantService.ListBookings; without it that method answers unimplemented. */
+  merchantQueries?: MerchantBookingQueries;
 }
 
 export interface BookingServer {
@@ -31,7 +39,8 @@ export interface BookingServer {
 
 /**
  * The booking server: BookingService over Connect, gRPC and gRPC-Web, plus
- * Google's REST paths, all on one port, all calling the same handlers.
+ * Google's REST paths, all on one port, all calling the same handlers; and,
+ * with `merchantAuth`, the merchants' MerchantService on the same port.
  */
 export function createBookingServer(options: BookingServerOptions): BookingServer {
   const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
@@ -46,10 +55,17 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
 
   const rest = restGateway({ handlers, authorize, readMaxBytes });
   const rpc = connectNodeAdapter({
-    routes: (router) =>
+    routes: (router) => {
       router.service(BookingService, handlers, {
         interceptors: authorize ? [basicAuthInterceptor(authorize)] : [],
-      }),
+      });
+      // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
+      if (options.merchantAuth) {
+        router.service(MerchantService, merchantHandlers(ctx, options.merchantQueries), {
+          interceptors: [bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth))],
+        });
+      }
+    },
     readMaxBytes,
   });
   const server = singlePortServer((req, res) => {

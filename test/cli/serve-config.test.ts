@@ -54,3 +54,41 @@ test("when the command is unknown, then usage is printed and the exit code is 2"
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(/usage:/);
 });
+
+const noMerchantAuth = { MERCHANT_TOKENS_FILE: "", ADMIN_TOKEN: "" };
+
+test("when MERCHANT_TOKENS_FILE is not a JSON object of tokens, then serve refuses and names the file", () => {
+  const tokensFile = join(dir, "bad-tokens.json");
+  require("node:fs").writeFileSync(tokensFile, '{"merchant-1": 42}');
+  const result = runCli(["serve", "--port", "0", "--db", join(dir, "d.db"), "--insecure-no-auth"], {
+    ...noMerchantAuth,
+    MERCHANT_TOKENS_FILE: tokensFile,
+  });
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain(tokensFile);
+});
+
+test("when MERCHANT_TOKENS_FILE and ADMIN_TOKEN are set, then MerchantService answers their bearer tokens only", async () => {
+  const tokensFile = join(dir, "tokens.json");
+  require("node:fs").writeFileSync(tokensFile, JSON.stringify({ "merchant-1": "token-1" }));
+  const server = await startServerProcess(["--db", join(dir, "e.db"), "--insecure-no-auth"], {
+    ...noMerchantAuth,
+    MERCHANT_TOKENS_FILE: tokensFile,
+    ADMIN_TOKEN: "admin-token",
+  });
+  const list = (token: string, merchantId: string) =>
+    fetch(`${server.baseUrl}/partner.merchant.v1.MerchantService/ListBookings`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ merchantId }),
+    });
+  try {
+    expect((await list("token-1", "merchant-1")).status).toBe(200);
+    expect((await list("admin-token", "merchant-2")).status).toBe(200);
+    expect((await list("token-1", "merchant-2")).status).toBe(403);
+    expect((await list("wrong", "merchant-1")).status).toBe(401);
+    expect(server.output()).toMatch(/MerchantService/);
+  } finally {
+    await killHard(server);
+  }
+});

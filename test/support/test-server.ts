@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Clock } from "../../src/clock.js";
+import type { MerchantAuth } from "../../src/server/bearer-auth.js";
 import { createBookingServer } from "../../src/server/booking-server.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
+import { openSqliteMerchantQueries } from "../../src/store/sqlite-merchant-queries.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
 export const credentials = { username: "google", password: "s3cret-for-tests" };
@@ -18,15 +20,20 @@ export interface TestServer {
 }
 
 /** A real server on a loopback port over a real SQLite file in a fresh temp dir. */
-export async function startTestServer(options: { clock?: Clock; open?: boolean; maxLeaseSec?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { clock?: Clock; open?: boolean; maxLeaseSec?: number; merchantAuth?: MerchantAuth } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "booking-test-"));
   const dbPath = join(dir, "booking.db");
   const store = openSqliteStore(dbPath);
+  const merchantReads = options.merchantAuth && openSqliteMerchantQueries(dbPath);
   const server = createBookingServer({
     store,
     credentials: options.open ? undefined : credentials,
     clock: options.clock,
     maxLeaseSec: options.maxLeaseSec,
+    merchantAuth: options.merchantAuth,
+    merchantQueries: merchantReads?.queries,
   });
   const { port } = await server.listen(0, "127.0.0.1");
   return {
@@ -36,6 +43,7 @@ export async function startTestServer(options: { clock?: Clock; open?: boolean; 
     dbPath,
     async close() {
       await server.close();
+      merchantReads?.close();
       store.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,243 @@
+import { clone, create } from "@bufbuild/protobuf";
+import {
+  BookingFailure_Cause,
+  BookingSchema,
+  BookingStatus,
+  type Booking,
+  type BookingFailure,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import {
+  CancelBookingResponseSchema,
+  ConfirmBookingResponseSchema,
+  DeclineBookingResponseSchema,
+  FailBookingResponseSchema,
+  ListBookingsResponseSchema,
+  type CancelBookingRequest,
+  type CancelBookingResponse,
+  type ConfirmBookingRequest,
+  type ConfirmBookingResponse,
+  type DeclineBookingRequest,
+  type DeclineBookingResponse,
+  type FailBookingRequest,
+  type FailBookingResponse,
+  type ListBookingsRequest,
+  type ListBookingsResponse,
+} from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
+import type { BookingRecord } from "../store/repositories.js";
+import { holdsSpot } from "./booking-status.js";
+import type { BookingContext } from "./context.js";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
+import { bookingFailure } from "./failures.js";
+import { requiredString, seconds } from "./request-fields.js";
+
+/**
+ * The merchant's decisions on its bookings (MerchantService): confirm,
+ * decline or fail a pending booking, cancel a pending or confirmed one, and
+ * list bookings. Every status change goes through `transition`, one store
+ * transaction each, so racing decisions end in exactly one state.
+ */
+
+/**
+ * Whom a call acts for: a merchant (may only touch its own bookings) or the
+ * admin (any merchant). Resolved by the transport's authentication.
+ */
+export type MerchantCaller = { kind: "admin" } | { kind: "merchant"; merchantId: string };
+
+/** The read the domain needs for ListBookings (see `src/store/sqlite-merchant-queries.ts`). */
+export interface MerchantBookingQuery {
+  merchantId: string;
+  /** Empty: every status. */
+  statuses: BookingStatus[];
+  /** Slot start at or after this (seconds); 0 for no lower bound. */
+  startSecFrom: number;
+  /** Slot start before this (seconds); undefined for no upper bound. */
+  startSecBefore: number | undefined;
+  /** Keyset paging: only bookings after this (start_sec, booking_id) position. */
+  after: { startSec: number; bookingId: string } | undefined;
+  limit: number;
+}
+
+export interface MerchantBookingQueries {
+  /** The merchant's bookings matching the query, ordered by (slot start, booking id). */
+  listForMerchant(query: MerchantBookingQuery): BookingRecord[];
+}
+
+export const defaultPageSize = 50;
+export const maxPageSize = 500;
+
+/** One allowed status change. */
+interface TransitionRule {
+  /** The statuses the booking may be in; any other answers failed_precondition. */
+  from: readonly BookingStatus[];
+  to: BookingStatus;
+  /** Refuse once the slot has started (cancellation). */
+  beforeStartOnly?: boolean;
+}
+
+export interface TransitionResult {
+  before: Booking;
+  after: Booking;
+  /** The failure recorded with a FAILED booking. */
+  failure?: BookingFailure;
+}
+
+const pending = [BookingStatus.PENDING_MERCHANT_CONFIRMATION] as const;
+
+export const merchantTransitions = {
+  confirm: { from: pending, to: BookingStatus.CONFIRMED },
+  decline: { from: pending, to: BookingStatus.DECLINED_BY_MERCHANT },
+  fail: { from: pending, to: BookingStatus.FAILED },
+  cancel: {
+    from: [BookingStatus.PENDING_MERCHANT_CONFIRMATION, BookingStatus.CONFIRMED],
+    to: BookingStatus.CANCELED,
+    beforeStartOnly: true,
+  },
+} satisfies Record<string, TransitionRule>;
+
+/**
+ * The single place where a merchant's decision changes a booking's status:
+ * inside one store transaction it checks ownership and the current status,
+ * writes the new status and gives the spot back when the new status no
+ * longer holds one. (A notification to the outbox belongs here too, in the
+ * same transaction.)
+ */
+export function transition(
+  ctx: BookingContext,
+  caller: MerchantCaller,
+  bookingId: string,
+  rule: TransitionRule,
+  failure?: BookingFailure,
+): TransitionResult {
+  const { store } = ctx;
+  return store.transaction(() => {
+    const now = ctx.clock.nowSec();
+    const record = store.bookings.get(bookingId);
+    if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
+    const before = record.booking;
+    assertMayActFor(caller, before.slot?.merchantId ?? "");
+    if (!rule.from.includes(before.status)) {
+      throw new FailedPreconditionError(
+        `booking ${bookingId} is ${BookingStatus[before.status]}: it cannot become ${BookingStatus[rule.to]}`,
+      );
+    }
+    if (rule.beforeStartOnly && Number(before.slot?.startSec ?? 0n) <= now) {
+      throw new FailedPreconditionError(`booking ${bookingId} has already started: it cannot be canceled`);
+    }
+    const after = clone(BookingSchema, before);
+    after.status = rule.to;
+    const stillHolds = holdsSpot(rule.to);
+    if (record.holdsSpot && !stillHolds) store.inventory.releaseSpot(record.slotId);
+    store.bookings.update({ ...record, booking: after, holdsSpot: record.holdsSpot && stillHolds }, now);
+    return { before, after, failure };
+  });
+}
+
+export function assertMayActFor(caller: MerchantCaller, merchantId: string): void {
+  if (caller.kind === "merchant" && caller.merchantId !== merchantId) {
+    throw new PermissionDeniedError(`this token may not act for merchant ${merchantId || "(none)"}`);
+  }
+}
+
+function bookingIdOf(request: { bookingId: string }): string {
+  return requiredString(request.bookingId, "booking_id");
+}
+
+export async function confirmBooking(
+  ctx: BookingContext,
+  caller: MerchantCaller,
+  request: ConfirmBookingRequest,
+): Promise<ConfirmBookingResponse> {
+  const { after } = transition(ctx, caller, bookingIdOf(request), merchantTransitions.confirm);
+  return create(ConfirmBookingResponseSchema, { booking: after });
+}
+
+export async function declineBooking(
+  ctx: BookingContext,
+  caller: MerchantCaller,
+  request: DeclineBookingRequest,
+): Promise<DeclineBookingResponse> {
+  const { after } = transition(ctx, caller, bookingIdOf(request), merchantTransitions.decline);
+  return create(DeclineBookingResponseSchema, { booking: after });
+}
+
+export async function cancelBooking(
+  ctx: BookingContext,
+  caller: MerchantCaller,
+  request: CancelBookingRequest,
+): Promise<CancelBookingResponse> {
+  const { after } = transition(ctx, caller, bookingIdOf(request), merchantTransitions.cancel);
+  return create(CancelBookingResponseSchema, { booking: after });
+}
+
+export async function failBooking(
+  ctx: BookingContext,
+  caller: MerchantCaller,
+  request: FailBookingRequest,
+): Promise<FailBookingResponse> {
+  const bookingId = bookingIdOf(request);
+  if (request.cause === BookingFailure_Cause.CAUSE_UNSPECIFIED || BookingFailure_Cause[request.cause] === undefined) {
+    throw new InvalidArgumentError("cause", "is required: one of BookingFailure.Cause other than CAUSE_UNSPECIFIED");
+  }
+  const failure = bookingFailure(request.cause, request.description);
+  const { after } = transition(ctx, caller, bookingId, merchantTransitions.fail, failure);
+  return create(FailBookingResponseSchema, { booking: after, bookingFailure: failure });
+}
+
+/** ListBookings: the merchant's bookings, earliest slot start first, keyset-paged. */
+export async function listMerchantBookings(
+  queries: MerchantBookingQueries,
+  caller: MerchantCaller,
+  request: ListBookingsRequest,
+): Promise<ListBookingsResponse> {
+  const merchantId = requiredString(request.merchantId, "merchant_id");
+  assertMayActFor(caller, merchantId);
+  for (const status of request.status) {
+    if (status === BookingStatus.BOOKING_STATUS_UNSPECIFIED || BookingStatus[status] === undefined) {
+      throw new InvalidArgumentError("status", `not a booking status: ${status}`);
+    }
+  }
+  const startSecFrom = seconds(request.startSecFrom, "start_sec_from", { positive: false });
+  const before = seconds(request.startSecBefore, "start_sec_before", { positive: false });
+  if (request.pageSize < 0) throw new InvalidArgumentError("page_size", "must not be negative");
+  const pageSize = Math.min(request.pageSize || defaultPageSize, maxPageSize);
+  const after = request.pageToken ? decodePageToken(request.pageToken) : undefined;
+
+  const records = queries.listForMerchant({
+    merchantId,
+    statuses: [...request.status],
+    startSecFrom,
+    startSecBefore: before === 0 ? undefined : before,
+    after,
+    limit: pageSize + 1,
+  });
+  const page = records.slice(0, pageSize).map((record) => record.booking);
+  const last = page[page.length - 1];
+  const nextPageToken =
+    records.length > pageSize && last
+      ? encodePageToken({ startSec: Number(last.slot?.startSec ?? 0n), bookingId: last.bookingId })
+      : "";
+  return create(ListBookingsResponseSchema, { bookings: page, nextPageToken });
+}
+
+type PagePosition = { startSec: number; bookingId: string };
+
+export function encodePageToken(position: PagePosition): string {
+  return Buffer.from(JSON.stringify([position.startSec, position.bookingId]), "utf8").toString("base64url");
+}
+
+export function decodePageToken(token: string): PagePosition {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === "string"
+    ) {
+      return { startSec: value[0] as number, bookingId: value[1] as string };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError("page_token", "is not a token this server issued");
+}
