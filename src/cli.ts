@@ -2,7 +2,6 @@ import { parseArgs } from "node:util";
 import { ConfigError, dbPathFrom, parseServeConfig } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { createBookingServer } from "./server/booking-server.js";
-import { openSqliteMerchantQueries } from "./store/sqlite-merchant-queries.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 
 const usage = `usage:
@@ -16,13 +15,11 @@ See README.md for every setting.`;
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
   const store = openSqliteStore(config.dbPath);
-  const merchantReads = config.merchantAuth && openSqliteMerchantQueries(config.dbPath);
   const server = createBookingServer({
     store,
     credentials: config.credentials,
     tls: config.tls,
     merchantAuth: config.merchantAuth,
-    merchantQueries: merchantReads?.queries,
   });
   const address = await server.listen(config.port, config.host);
   const scheme = config.tls ? "https" : "http";
@@ -41,7 +38,6 @@ async function serve(args: string[]): Promise<void> {
   const stop = async (signal: string) => {
     console.log(`${signal}: shutting down`);
     await server.close();
-    merchantReads?.close();
     store.close();
     process.exit(0);
   };

@@ -23,7 +23,6 @@ import {
   type ListBookingsRequest,
   type ListBookingsResponse,
 } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
-import type { BookingRecord } from "../store/repositories.js";
 import { holdsSpot } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
@@ -42,25 +41,6 @@ import { requiredString, seconds } from "./request-fields.js";
  * admin (any merchant). Resolved by the transport's authentication.
  */
 export type MerchantCaller = { kind: "admin" } | { kind: "merchant"; merchantId: string };
-
-/** The read the domain needs for ListBookings (see `src/store/sqlite-merchant-queries.ts`). */
-export interface MerchantBookingQuery {
-  merchantId: string;
-  /** Empty: every status. */
-  statuses: BookingStatus[];
-  /** Slot start at or after this (seconds); 0 for no lower bound. */
-  startSecFrom: number;
-  /** Slot start before this (seconds); undefined for no upper bound. */
-  startSecBefore: number | undefined;
-  /** Keyset paging: only bookings after this (start_sec, booking_id) position. */
-  after: { startSec: number; bookingId: string } | undefined;
-  limit: number;
-}
-
-export interface MerchantBookingQueries {
-  /** The merchant's bookings matching the query, ordered by (slot start, booking id). */
-  listForMerchant(query: MerchantBookingQuery): BookingRecord[];
-}
 
 export const defaultPageSize = 50;
 export const maxPageSize = 500;
@@ -185,7 +165,7 @@ export async function failBooking(
 
 /** ListBookings: the merchant's bookings, earliest slot start first, keyset-paged. */
 export async function listMerchantBookings(
-  queries: MerchantBookingQueries,
+  ctx: BookingContext,
   caller: MerchantCaller,
   request: ListBookingsRequest,
 ): Promise<ListBookingsResponse> {
@@ -202,7 +182,7 @@ export async function listMerchantBookings(
   const pageSize = Math.min(request.pageSize || defaultPageSize, maxPageSize);
   const after = request.pageToken ? decodePageToken(request.pageToken) : undefined;
 
-  const records = queries.listForMerchant({
+  const records = ctx.store.bookings.listForMerchant({
     merchantId,
     statuses: [...request.status],
     startSecFrom,

@@ -1,5 +1,4 @@
 import { create, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import {
   BookingService,
   HealthCheckResponseSchema,
@@ -8,9 +7,9 @@ import { batchAvailabilityLookup, checkAvailability } from "../booking/availabil
 import { getBookingStatus, listBookings, setMarketingPreference } from "../booking/booking-queries.js";
 import type { BookingContext } from "../booking/context.js";
 import { createBooking } from "../booking/create-booking.js";
-import { InvalidArgumentError, NotFoundError } from "../booking/errors.js";
 import { createLease } from "../booking/leases.js";
 import { updateBooking } from "../booking/update-booking.js";
+import { rethrowAsConnectError } from "./domain-errors.js";
 
 type Methods = typeof BookingService.method;
 
@@ -30,7 +29,7 @@ export function bookingHandlers(ctx: BookingContext): BookingHandlers {
   const domain =
     <Request, Response>(useCase: (ctx: BookingContext, request: Request) => Promise<Response>) =>
     (request: Request) =>
-      useCase(ctx, request).catch(asConnectError);
+      useCase(ctx, request).catch(rethrowAsConnectError);
   return {
     healthCheck: async () => create(HealthCheckResponseSchema, { status: "SERVING" }),
     batchAvailabilityLookup: domain(batchAvailabilityLookup),
@@ -42,10 +41,4 @@ export function bookingHandlers(ctx: BookingContext): BookingHandlers {
     listBookings: domain(listBookings),
     setMarketingPreference: domain(setMarketingPreference),
   };
-}
-
-function asConnectError(error: unknown): never {
-  if (error instanceof InvalidArgumentError) throw new ConnectError(error.message, Code.InvalidArgument);
-  if (error instanceof NotFoundError) throw new ConnectError(error.message, Code.NotFound);
-  throw error;
 }

@@ -5,7 +5,6 @@ import type { AddressInfo, Socket } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { createBookingContext, defaultMaxLeaseSec } from "../booking/context.js";
-import type { MerchantBookingQueries } from "../booking/merchant-decisions.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Store } from "../store/repositories.js";
 import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
@@ -28,8 +27,6 @@ export interface BookingServerOptions {
   clock?: Clock;
   /** Merchants' bearer tokens (and the admin's); without it MerchantService is not served. */
   merchantAuth?: MerchantAuth;
-  /** The read behind MerchantService.ListBookings; without it that method answers unimplemented. */
-  merchantQueries?: MerchantBookingQueries;
 }
 
 export interface BookingServer {
@@ -61,7 +58,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       });
       // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
       if (options.merchantAuth) {
-        router.service(MerchantService, merchantHandlers(ctx, options.merchantQueries), {
+        router.service(MerchantService, merchantHandlers(ctx), {
           interceptors: [bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth))],
         });
       }

@@ -1,4 +1,4 @@
-import type { Booking, ConfirmationMode, Lease } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { Booking, BookingStatus, ConfirmationMode, Lease } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 
 /**
  * The storage seams the domain uses. Nothing here knows SQL; `sqlite-store.ts`
@@ -101,9 +101,25 @@ export interface BookingRepository {
   get(bookingId: string): BookingRecord | undefined;
   /** Active booking of this user (same email, case-insensitive, or same user id) on a slot. */
   findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined;
+  /** A merchant's bookings matching the query, ordered by (slot start, booking id). */
+  listForMerchant(query: MerchantBookingQuery): BookingRecord[];
   /** The user's bookings starting at or after `fromSec`, earliest first. */
   listForUser(userId: string, fromSec: number): BookingRecord[];
   hasUser(userId: string): boolean;
+}
+
+/** A page of a merchant's bookings (MerchantService.ListBookings). */
+export interface MerchantBookingQuery {
+  merchantId: string;
+  /** Empty: every status. */
+  statuses: BookingStatus[];
+  /** Slot start at or after this (seconds); 0 for no lower bound. */
+  startSecFrom: number;
+  /** Slot start before this (seconds); undefined for no upper bound. */
+  startSecBefore: number | undefined;
+  /** Keyset paging: only bookings after this (start_sec, booking_id) position. */
+  after: { startSec: number; bookingId: string } | undefined;
+  limit: number;
 }
 
 export interface IdempotencyRepository {

@@ -11,6 +11,7 @@ import type {
   InventoryRepository,
   LeaseRecord,
   LeaseRepository,
+  MerchantBookingQuery,
   MerchantFeedRecord,
   OutboxDepth,
   OutboxEntry,
@@ -277,6 +278,7 @@ class SqliteBookingRepository implements BookingRepository {
   private readonly getStmt;
   private readonly activeOnSlotStmt;
   private readonly listForUserStmt;
+  private readonly listForMerchantStmt;
   private readonly hasUserStmt;
 
   constructor(db: SqliteDatabase) {
@@ -295,6 +297,18 @@ class SqliteBookingRepository implements BookingRepository {
       WHERE slot_id = ? AND holds_spot = 1 AND (email_key = ? OR user_id = ?) LIMIT 1`);
     this.listForUserStmt = db.prepare(`SELECT ${columns} FROM bookings
       WHERE user_id = ? AND start_sec >= ? ORDER BY start_sec, booking_id`);
+    // The merchant is the booked slot's; paging is keyset on (start_sec, booking_id).
+    this.listForMerchantStmt = db.prepare(`
+      SELECT b.booking_proto, b.slot_id, b.holds_spot, b.created_at_sec
+      FROM bookings b JOIN slots s ON s.slot_id = b.slot_id
+      WHERE s.merchant_id = @merchantId
+        AND (@statusesJson = '[]' OR b.status IN (SELECT value FROM json_each(@statusesJson)))
+        AND b.start_sec >= @startSecFrom
+        AND (@startSecBefore IS NULL OR b.start_sec < @startSecBefore)
+        AND (@afterStartSec IS NULL OR b.start_sec > @afterStartSec
+             OR (b.start_sec = @afterStartSec AND b.booking_id > @afterBookingId))
+      ORDER BY b.start_sec, b.booking_id
+      LIMIT @limit`);
     this.hasUserStmt = db
       // Two plain `?`: better-sqlite3 rejects one value bound to a repeated `?1`.
       .prepare(`SELECT 1 FROM bookings WHERE user_id = ? UNION ALL SELECT 1 FROM users WHERE user_id = ? LIMIT 1`)
@@ -317,6 +331,19 @@ class SqliteBookingRepository implements BookingRepository {
   findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined {
     const row = this.activeOnSlotStmt.get(slotId, email.toLowerCase(), userId) as BookingRow | undefined;
     return row && bookingFromRow(row);
+  }
+
+  listForMerchant(query: MerchantBookingQuery): BookingRecord[] {
+    const rows = this.listForMerchantStmt.all({
+      merchantId: query.merchantId,
+      statusesJson: JSON.stringify(query.statuses),
+      startSecFrom: query.startSecFrom,
+      startSecBefore: query.startSecBefore ?? null,
+      afterStartSec: query.after?.startSec ?? null,
+      afterBookingId: query.after?.bookingId ?? "",
+      limit: query.limit,
+    }) as BookingRow[];
+    return rows.map(bookingFromRow);
   }
 
   listForUser(userId: string, fromSec: number): BookingRecord[] {

@@ -5,7 +5,6 @@ import type { Clock } from "../../src/clock.js";
 import type { MerchantAuth } from "../../src/server/bearer-auth.js";
 import { createBookingServer } from "../../src/server/booking-server.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
-import { openSqliteMerchantQueries } from "../../src/store/sqlite-merchant-queries.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
 export const credentials = { username: "google", password: "s3cret-for-tests" };
@@ -26,14 +25,12 @@ export async function startTestServer(
   const dir = mkdtempSync(join(tmpdir(), "booking-test-"));
   const dbPath = join(dir, "booking.db");
   const store = openSqliteStore(dbPath);
-  const merchantReads = options.merchantAuth && openSqliteMerchantQueries(dbPath);
   const server = createBookingServer({
     store,
     credentials: options.open ? undefined : credentials,
     clock: options.clock,
     maxLeaseSec: options.maxLeaseSec,
     merchantAuth: options.merchantAuth,
-    merchantQueries: merchantReads?.queries,
   });
   const { port } = await server.listen(0, "127.0.0.1");
   return {
@@ -43,7 +40,6 @@ export async function startTestServer(
     dbPath,
     async close() {
       await server.close();
-      merchantReads?.close();
       store.close();
       rmSync(dir, { recursive: true, force: true });
     },
