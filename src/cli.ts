@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, dbPathFrom, parseServeConfig } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
+import { Notifier } from "./notify/notifier.js";
 import { createBookingServer } from "./server/booking-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 
@@ -15,11 +16,14 @@ See README.md for every setting.`;
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
   const store = openSqliteStore(config.dbPath);
+  const notifier = new Notifier({ store, ...config.notifier, log: (line) => console.log(`  notifier: ${line}`) });
   const server = createBookingServer({
     store,
     credentials: config.credentials,
     tls: config.tls,
     merchantAuth: config.merchantAuth,
+    notifier,
+    autoDeclineAfterSec: config.autoDeclineAfterSec,
   });
   const address = await server.listen(config.port, config.host);
   const scheme = config.tls ? "https" : "http";
@@ -34,6 +38,8 @@ async function serve(args: string[]): Promise<void> {
   } else {
     console.log("  MerchantService is off (set MERCHANT_TOKENS_FILE and/or ADMIN_TOKEN to serve it)");
   }
+  console.log(`  ${notifier.describe()}`);
+  console.log(`  unanswered asynchronous requests are declined after ${config.autoDeclineAfterSec} s or at slot start`);
 
   const stop = async (signal: string) => {
     console.log(`${signal}: shutting down`);

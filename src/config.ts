@@ -3,6 +3,8 @@ import { parseArgs } from "node:util";
 import type { BasicCredentials } from "./server/basic-auth.js";
 import type { MerchantAuth } from "./server/bearer-auth.js";
 import type { TlsFiles } from "./server/single-port-listener.js";
+import { defaultAutoDeclineAfterSec } from "./server/booking-server.js";
+import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from "./notify/notifier.js";
 
 /**
  * Settings of `booking-server serve`: each flag falls back to an environment
@@ -19,6 +21,10 @@ import type { TlsFiles } from "./server/single-port-listener.js";
  * | --insecure-no-auth   |                                               | off                  |
  * | (none)               | MERCHANT_TOKENS_FILE (JSON `{"<merchant_id>": "<token>"}`) | no MerchantService |
  * | (none)               | ADMIN_TOKEN (acts for any merchant)           | none                 |
+ * | --auto-decline-after-sec | AUTO_DECLINE_AFTER_SEC                    | 86400 (one day)      |
+ * | (none)               | NOTIFICATION_API_URL                          | Google's production  |
+ * | (none)               | NOTIFICATION_PARTNER_ID                       | none: outbox only    |
+ * | (none)               | GOOGLE_APPLICATION_CREDENTIALS or NOTIFICATION_BEARER_TOKEN | required with a partner id |
  *
  * MerchantService is served when either MERCHANT_TOKENS_FILE or ADMIN_TOKEN is set.
  */
@@ -30,6 +36,10 @@ export interface ServeConfig {
   tls: TlsFiles | undefined;
   /** Bearer tokens for MerchantService; `undefined` does not serve it. */
   merchantAuth: MerchantAuth | undefined;
+  /** Seconds a merchant has to answer an asynchronous request. */
+  autoDeclineAfterSec: number;
+  /** Where and how notifications reach Google's Booking Notification API. */
+  notifier: NotifierConfig;
 }
 
 export class ConfigError extends Error {}
@@ -50,6 +60,7 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "insecure-no-auth": { type: "boolean", default: false },
+      "auto-decline-after-sec": { type: "string" },
     },
     strict: true,
   });
@@ -63,7 +74,27 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
     credentials: values["insecure-no-auth"] ? undefined : credentialsFrom(env),
     tls: tlsFrom(values["tls-cert"] ?? env.TLS_CERT_FILE, values["tls-key"] ?? env.TLS_KEY_FILE),
     merchantAuth: merchantAuthFrom(env),
+    autoDeclineAfterSec: autoDeclineAfterSecFrom(values["auto-decline-after-sec"] ?? env.AUTO_DECLINE_AFTER_SEC),
+    notifier: notifierConfigFrom(env),
   };
+}
+
+function autoDeclineAfterSecFrom(text: string | undefined): number {
+  if (text === undefined) return defaultAutoDeclineAfterSec;
+  const seconds = Number(text);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new ConfigError(`AUTO_DECLINE_AFTER_SEC must be a positive number of seconds, got ${JSON.stringify(text)}`);
+  }
+  return seconds;
+}
+
+function notifierConfigFrom(env: Env): NotifierConfig {
+  try {
+    return notifierConfigFromEnv(env);
+  } catch (error) {
+    if (error instanceof NotifierConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 /** MERCHANT_TOKENS_FILE and ADMIN_TOKEN; neither set: no MerchantService. */

@@ -11,6 +11,8 @@ export interface BookingContext {
   maxLeaseSec: number;
   /** In-memory hint so reads need not query for expired leases every time. */
   leaseWatch: { earliestExpirySec: number };
+  /** Called after a transaction that queued a notification has committed (wakes the notifier). */
+  notificationQueued: () => void;
 }
 
 export const defaultMaxLeaseSec = 600;
@@ -20,7 +22,8 @@ export function createBookingContext(
   clock: Clock,
   newId: () => string,
   maxLeaseSec = defaultMaxLeaseSec,
+  notificationQueued: () => void = () => {},
 ): BookingContext {
   // 0: leases may be held from an earlier run, so the first request looks.
-  return { store, clock, newId, maxLeaseSec, leaseWatch: { earliestExpirySec: 0 } };
+  return { store, clock, newId, maxLeaseSec, leaseWatch: { earliestExpirySec: 0 }, notificationQueued };
 }

@@ -26,6 +26,7 @@ import {
 import { holdsSpot } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
+import { bookingPatch } from "../notify/booking-notification.js";
 import { bookingFailure } from "./failures.js";
 import { requiredString, seconds } from "./request-fields.js";
 
@@ -77,9 +78,9 @@ export const merchantTransitions = {
 /**
  * The single place where a merchant's decision changes a booking's status:
  * inside one store transaction it checks ownership and the current status,
- * writes the new status and gives the spot back when the new status no
- * longer holds one. (A notification to the outbox belongs here too, in the
- * same transaction.)
+ * writes the new status, gives the spot back when the new status no longer
+ * holds one, and queues the notification that tells Google. The change and
+ * its notification commit together or not at all.
  */
 export function transition(
   ctx: BookingContext,
@@ -89,7 +90,7 @@ export function transition(
   failure?: BookingFailure,
 ): TransitionResult {
   const { store } = ctx;
-  return store.transaction(() => {
+  const result = store.transaction(() => {
     const now = ctx.clock.nowSec();
     const record = store.bookings.get(bookingId);
     if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
@@ -108,8 +109,11 @@ export function transition(
     const stillHolds = holdsSpot(rule.to);
     if (record.holdsSpot && !stillHolds) store.inventory.releaseSpot(record.slotId);
     store.bookings.update({ ...record, booking: after, holdsSpot: record.holdsSpot && stillHolds }, now);
+    store.outbox.enqueue(bookingPatch(after, { updateMask: ["status"], failure }), now);
     return { before, after, failure };
   });
+  ctx.notificationQueued();
+  return result;
 }
 
 export function assertMayActFor(caller: MerchantCaller, merchantId: string): void {

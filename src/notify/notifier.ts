@@ -1,5 +1,6 @@
 import type { OutboxEntry, Store } from "../store/repositories.js";
 import { notificationRequest } from "./booking-notification.js";
+import { ServiceAccountTokenSource } from "./service-account-token-source.js";
 
 /**
  * Delivers the notification outbox to Google's Booking Notification API.
@@ -36,10 +37,6 @@ export class StaticTokenSource implements AccessTokenSource {
   }
 }
 
-// TODO(service account): an AccessTokenSource backed by google-auth-library
-// (GOOGLE_APPLICATION_CREDENTIALS, scope https://www.googleapis.com/auth/mapsbooking).
-// The library is not a dependency yet, so only StaticTokenSource exists.
-
 export class NotifierConfigError extends Error {
   override name = "NotifierConfigError";
 }
@@ -52,8 +49,9 @@ export interface NotifierConfig {
 }
 
 /**
- * Reads NOTIFICATION_API_URL, NOTIFICATION_PARTNER_ID and the credentials
- * (NOTIFICATION_BEARER_TOKEN; GOOGLE_APPLICATION_CREDENTIALS is not supported yet).
+ * Reads NOTIFICATION_API_URL, NOTIFICATION_PARTNER_ID and the credentials:
+ * NOTIFICATION_BEARER_TOKEN (a static token, for stand-ins) wins over
+ * GOOGLE_APPLICATION_CREDENTIALS (a service-account key file).
  */
 export function notifierConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NotifierConfig {
   const rawUrl = env.NOTIFICATION_API_URL?.trim() || DEFAULT_NOTIFICATION_API_URL;
@@ -75,12 +73,13 @@ export function notifierConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Not
   if (bearer) {
     tokenSource = new StaticTokenSource(bearer);
   } else if (keyFile) {
-    throw new NotifierConfigError(
-      "GOOGLE_APPLICATION_CREDENTIALS (service-account key) is not supported yet: set NOTIFICATION_BEARER_TOKEN",
-    );
+    tokenSource = new ServiceAccountTokenSource(keyFile);
   }
   if (partnerId && !tokenSource) {
-    throw new NotifierConfigError("NOTIFICATION_PARTNER_ID is set but no credentials are: set NOTIFICATION_BEARER_TOKEN");
+    throw new NotifierConfigError(
+      "NOTIFICATION_PARTNER_ID is set but no credentials are: set GOOGLE_APPLICATION_CREDENTIALS " +
+        "(service-account key file) or NOTIFICATION_BEARER_TOKEN",
+    );
   }
   return { baseUrl, partnerId, tokenSource };
 }

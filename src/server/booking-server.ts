@@ -4,8 +4,10 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
+import { declineOverdueRequests } from "../booking/auto-decline.js";
 import { createBookingContext, defaultMaxLeaseSec } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
+import type { Notifier } from "../notify/notifier.js";
 import type { Store } from "../store/repositories.js";
 import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
 import { bearerAuthenticator, bearerAuthInterceptor, type MerchantAuth } from "./bearer-auth.js";
@@ -27,7 +29,18 @@ export interface BookingServerOptions {
   clock?: Clock;
   /** Merchants' bearer tokens (and the admin's); without it MerchantService is not served. */
   merchantAuth?: MerchantAuth;
+  /** Delivers queued notifications to Google; started and stopped with the server. */
+  notifier?: Notifier;
+  /**
+   * Seconds a merchant has to answer an asynchronous request before the
+   * server declines it (and always before the slot starts). Default one day.
+   */
+  autoDeclineAfterSec?: number;
+  /** How often overdue requests are looked for, in ms (default 5 s). */
+  autoDeclineCheckMs?: number;
 }
+
+export const defaultAutoDeclineAfterSec = 24 * 3600;
 
 export interface BookingServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -46,7 +59,10 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     options.clock ?? systemClock,
     randomUUID,
     options.maxLeaseSec ?? defaultMaxLeaseSec,
+    () => options.notifier?.notify(),
   );
+  const autoDeclineAfterSec = options.autoDeclineAfterSec ?? defaultAutoDeclineAfterSec;
+  let autoDeclineTimer: NodeJS.Timeout | undefined;
   const handlers = bookingHandlers(ctx);
   const authorize = options.credentials && basicAuthVerifier(options.credentials);
 
@@ -79,17 +95,28 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   return {
     listen: (port, host) =>
       new Promise((resolve, reject) => {
+        // Deadlines that passed while the server was down are acted on first.
+        declineOverdueRequests(ctx, autoDeclineAfterSec);
+        autoDeclineTimer = setInterval(
+          () => declineOverdueRequests(ctx, autoDeclineAfterSec),
+          options.autoDeclineCheckMs ?? 5000,
+        );
+        autoDeclineTimer.unref();
+        options.notifier?.start();
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
           resolve(server.address() as AddressInfo);
         });
       }),
-    close: () =>
-      new Promise((resolve) => {
+    close: async () => {
+      clearInterval(autoDeclineTimer);
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();
-      }),
+      });
+      await options.notifier?.stop();
+    },
   };
 }
 

@@ -96,7 +96,10 @@ export const migrations: readonly string[] = [
   ) STRICT;
   `,
   /* 2: notification outbox (Booking Notification API PATCHes), written in the
-        same transaction as the status change it reports */ `
+        same transaction as the status change it reports; requests awaiting a
+        merchant's decision, for auto-decline */ `
+  CREATE INDEX bookings_by_status ON bookings (status, created_at_sec);
+
   CREATE TABLE notification_outbox (
     id                 INTEGER PRIMARY KEY,
     booking_id         TEXT NOT NULL,

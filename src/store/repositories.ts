@@ -101,6 +101,11 @@ export interface BookingRepository {
   get(bookingId: string): BookingRecord | undefined;
   /** Active booking of this user (same email, case-insensitive, or same user id) on a slot. */
   findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined;
+  /**
+   * Bookings in `status` whose decision is due at `nowSec`: created at least
+   * `decideWithinSec` ago, or whose slot has started; oldest first.
+   */
+  listDecisionsDue(status: BookingStatus, nowSec: number, decideWithinSec: number, limit: number): BookingRecord[];
   /** A merchant's bookings matching the query, ordered by (slot start, booking id). */
   listForMerchant(query: MerchantBookingQuery): BookingRecord[];
   /** The user's bookings starting at or after `fromSec`, earliest first. */

@@ -1,6 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   BookingSchema,
+  type BookingStatus,
   LeaseSchema,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { openDatabase, type SqliteDatabase } from "./database.js";
@@ -279,6 +280,7 @@ class SqliteBookingRepository implements BookingRepository {
   private readonly activeOnSlotStmt;
   private readonly listForUserStmt;
   private readonly listForMerchantStmt;
+  private readonly decisionsDueStmt;
   private readonly hasUserStmt;
 
   constructor(db: SqliteDatabase) {
@@ -309,6 +311,9 @@ class SqliteBookingRepository implements BookingRepository {
              OR (b.start_sec = @afterStartSec AND b.booking_id > @afterBookingId))
       ORDER BY b.start_sec, b.booking_id
       LIMIT @limit`);
+    this.decisionsDueStmt = db.prepare(`SELECT ${columns} FROM bookings
+      WHERE status = @status AND min(created_at_sec + @decideWithinSec, start_sec) <= @nowSec
+      ORDER BY created_at_sec LIMIT @limit`);
     this.hasUserStmt = db
       // Two plain `?`: better-sqlite3 rejects one value bound to a repeated `?1`.
       .prepare(`SELECT 1 FROM bookings WHERE user_id = ? UNION ALL SELECT 1 FROM users WHERE user_id = ? LIMIT 1`)
@@ -331,6 +336,10 @@ class SqliteBookingRepository implements BookingRepository {
   findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined {
     const row = this.activeOnSlotStmt.get(slotId, email.toLowerCase(), userId) as BookingRow | undefined;
     return row && bookingFromRow(row);
+  }
+
+  listDecisionsDue(status: BookingStatus, nowSec: number, decideWithinSec: number, limit: number): BookingRecord[] {
+    return (this.decisionsDueStmt.all({ status, nowSec, decideWithinSec, limit }) as BookingRow[]).map(bookingFromRow);
   }
 
   listForMerchant(query: MerchantBookingQuery): BookingRecord[] {

@@ -435,14 +435,12 @@ describe("notifierConfigFromEnv", () => {
     expect(await config.tokenSource!.getAccessToken()).toBe("tok");
   });
 
-  test("service-account credentials are refused with a clear message", () => {
-    expect(() => notifierConfigFromEnv({ GOOGLE_APPLICATION_CREDENTIALS: "/key.json", NOTIFICATION_PARTNER_ID: "p" })).toThrow(
-      NotifierConfigError,
-    );
-    expect(() => notifierConfigFromEnv({ GOOGLE_APPLICATION_CREDENTIALS: "/key.json" })).toThrow(
-      /not supported yet: set NOTIFICATION_BEARER_TOKEN/,
-    );
-    expect(() => notifierConfigFromEnv({ NOTIFICATION_PARTNER_ID: "p" })).toThrow(/NOTIFICATION_BEARER_TOKEN/);
+  test("a service-account key file is used when no static token is given, and a partner id needs credentials", () => {
+    const withKey = notifierConfigFromEnv({ GOOGLE_APPLICATION_CREDENTIALS: "/etc/booking/key.json", NOTIFICATION_PARTNER_ID: "p" });
+    expect(withKey.tokenSource!.describe()).toMatch(/\/etc\/booking\/key\.json/);
+    const both = notifierConfigFromEnv({ GOOGLE_APPLICATION_CREDENTIALS: "/key.json", NOTIFICATION_BEARER_TOKEN: "tok" });
+    expect(both.tokenSource!.describe()).toMatch(/NOTIFICATION_BEARER_TOKEN/);
+    expect(() => notifierConfigFromEnv({ NOTIFICATION_PARTNER_ID: "p" })).toThrow(/GOOGLE_APPLICATION_CREDENTIALS/);
     expect(() => notifierConfigFromEnv({ NOTIFICATION_API_URL: "not a url" })).toThrow(NotifierConfigError);
   });
 });

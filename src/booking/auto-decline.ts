@@ -1,0 +1,38 @@
+import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { BookingContext } from "./context.js";
+import { FailedPreconditionError } from "./errors.js";
+import { merchantTransitions, transition } from "./merchant-decisions.js";
+
+/** Requests declined per call; the caller runs it again until none is left. */
+const batchSize = 100;
+
+/**
+ * Declines the requests nobody answered in time: a pending booking is due
+ * `decideWithinSec` after it was made, and in any case when its slot starts.
+ * It goes through the merchant's own decline, so the spot comes back and
+ * Google is notified the same way. Run at start (catching up on deadlines
+ * that passed while the server was down) and then periodically.
+ * Returns the ids of the bookings declined.
+ */
+export function declineOverdueRequests(ctx: BookingContext, decideWithinSec: number): string[] {
+  const declined: string[] = [];
+  for (;;) {
+    const now = ctx.clock.nowSec();
+    const due = ctx.store.bookings.listDecisionsDue(
+      BookingStatus.PENDING_MERCHANT_CONFIRMATION,
+      now,
+      decideWithinSec,
+      batchSize,
+    );
+    for (const record of due) {
+      try {
+        transition(ctx, { kind: "admin" }, record.booking.bookingId, merchantTransitions.decline);
+        declined.push(record.booking.bookingId);
+      } catch (error) {
+        // The merchant answered between our read and the decline: nothing to do.
+        if (!(error instanceof FailedPreconditionError)) throw error;
+      }
+    }
+    if (due.length < batchSize) return declined;
+  }
+}
