@@ -10,6 +10,7 @@ import {
   type CreateBookingResponse,
   type UserInformation,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import type { SlotQuery, SlotRecord } from "../store/repositories.js";
 import { prepaymentStatusOf } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
@@ -40,7 +41,7 @@ export async function createBooking(
   releaseExpiredLeases(ctx, now);
 
   const { store } = ctx;
-  return store.transaction(() => {
+  const response = store.transaction(() => {
     const bookedForToken = store.idempotency.findBookingId(token);
     if (bookedForToken !== undefined) {
       return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });
@@ -74,8 +75,11 @@ export async function createBooking(
     booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
     store.bookings.insert({ booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now }, now);
     store.idempotency.record(token, booking.bookingId, now);
+    queueAvailabilityReplace(store.outbox, slot, now);
     return create(CreateBookingResponseSchema, { booking });
   });
+  if (response.booking) ctx.notificationQueued();
+  return response;
 }
 
 type Reservation = { slot: SlotRecord } | { failure: ReturnType<typeof bookingFailure> };

@@ -26,6 +26,7 @@ import {
 import { holdsSpot } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
+import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import { bookingPatch } from "../notify/booking-notification.js";
 import { bookingFailure } from "./failures.js";
 import { requiredString, seconds } from "./request-fields.js";
@@ -107,9 +108,12 @@ export function transition(
     const after = clone(BookingSchema, before);
     after.status = rule.to;
     const stillHolds = holdsSpot(rule.to);
-    if (record.holdsSpot && !stillHolds) store.inventory.releaseSpot(record.slotId);
     store.bookings.update({ ...record, booking: after, holdsSpot: record.holdsSpot && stillHolds }, now);
     store.outbox.enqueue(bookingPatch(after, { updateMask: ["status"], failure }), now);
+    if (record.holdsSpot && !stillHolds) {
+      store.inventory.releaseSpot(record.slotId);
+      queueAvailabilityReplace(store.outbox, store.inventory.getSlot(record.slotId)!, now);
+    }
     return { before, after, failure };
   });
   ctx.notificationQueued();

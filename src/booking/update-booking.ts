@@ -8,6 +8,7 @@ import {
   type UpdateBookingResponse,
   BookingSchema,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import type { BookingRecord, SlotQuery } from "../store/repositories.js";
 import { holdsSpot } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
@@ -37,11 +38,13 @@ export async function updateBooking(
   releaseExpiredLeases(ctx, now);
 
   const { store } = ctx;
-  return store.transaction(() => {
+  const response = store.transaction(() => {
     const record = store.bookings.get(bookingId);
     if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
     return change.kind === "cancel" ? cancel(ctx, record, now) : move(ctx, record, change, now);
   });
+  if (response.booking) ctx.notificationQueued();
+  return response;
 }
 
 function requestedChange(requested: Booking): Change {
@@ -89,6 +92,7 @@ function cancel(ctx: BookingContext, record: BookingRecord, now: number): Update
   canceled.status = BookingStatus.CANCELED;
   ctx.store.inventory.releaseSpot(record.slotId);
   ctx.store.bookings.update({ ...record, booking: canceled, holdsSpot: false }, now);
+  queueAvailabilityReplace(ctx.store.outbox, ctx.store.inventory.getSlot(record.slotId)!, now);
   return create(UpdateBookingResponseSchema, { booking: canceled });
 }
 
@@ -137,5 +141,7 @@ function move(
   const moved = clone(BookingSchema, booking);
   moved.slot = slotMessage(destination);
   ctx.store.bookings.update({ ...record, booking: moved, slotId: destination.slotId }, now);
+  queueAvailabilityReplace(ctx.store.outbox, current, now);
+  queueAvailabilityReplace(ctx.store.outbox, destination, now);
   return create(UpdateBookingResponseSchema, { booking: moved });
 }

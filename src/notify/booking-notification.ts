@@ -7,6 +7,7 @@ import {
   PrepaymentStatus,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { OutboxEntryInput } from "../store/repositories.js";
+import { duration, timestamp } from "./v1alpha-json.js";
 
 /**
  * Builds the outbox entry for Google's Booking Notification API
@@ -55,8 +56,8 @@ export function bookingPatch(booking: Booking, options: BookingPatchOptions = {}
   const body: NotificationBookingBody = {
     merchantId: slot.merchantId,
     serviceId: slot.serviceId,
-    startTime: new Date(Number(slot.startSec) * 1000).toISOString().replace(".000Z", "Z"),
-    duration: `${slot.durationSec}s`,
+    startTime: timestamp(slot.startSec),
+    duration: duration(slot.durationSec),
     status: BookingStatus[booking.status],
   };
   const partySize = slot.resources?.partySize ?? 0;

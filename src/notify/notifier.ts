@@ -1,4 +1,5 @@
 import type { OutboxEntry, Store } from "../store/repositories.js";
+import { availabilityReplaceRequest } from "./availability-notification.js";
 import { notificationRequest } from "./booking-notification.js";
 import { ServiceAccountTokenSource } from "./service-account-token-source.js";
 
@@ -231,8 +232,17 @@ export class Notifier {
     return pass;
   }
 
+  /** The HTTP request for an entry: a bookings.patch, or an availability:replace built from current inventory. */
+  private requestFor(entry: OutboxEntry): { method: string; pathAndQuery: string; body: string } {
+    if (entry.kind === "availability_replace") {
+      return { method: "POST", ...availabilityReplaceRequest(this.partnerId!, entry.payloadJson, this.store.inventory) };
+    }
+    return { method: "PATCH", ...notificationRequest(this.partnerId!, entry) };
+  }
+
   private async deliver(entry: OutboxEntry): Promise<keyof DeliveryPass> {
-    const request = notificationRequest(this.partnerId!, entry);
+    this.store.outbox.claim(entry.id);
+    const request = this.requestFor(entry);
     let status: number | null = null;
     let responseBody = "";
     let retryAfterMs: number | undefined;
@@ -240,7 +250,7 @@ export class Notifier {
       const token = await this.tokenSource!.getAccessToken();
       const signal = AbortSignal.timeout(this.requestTimeoutMs);
       const response = await this.fetchFn(`${this.baseUrl}${request.pathAndQuery}`, {
-        method: "PATCH",
+        method: request.method,
         headers: {
           authorization: `Bearer ${token}`,
           "content-type": "application/json",

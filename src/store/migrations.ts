@@ -103,7 +103,7 @@ export const migrations: readonly string[] = [
   CREATE TABLE notification_outbox (
     id                 INTEGER PRIMARY KEY,
     booking_id         TEXT NOT NULL,
-    kind               TEXT NOT NULL CHECK (kind IN ('booking_patch')),
+    kind               TEXT NOT NULL CHECK (kind IN ('booking_patch', 'availability_replace')),
     update_mask        TEXT NOT NULL,
     payload_json       TEXT NOT NULL,
     query_json         TEXT NOT NULL,

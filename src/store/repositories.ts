@@ -154,7 +154,12 @@ export interface UserRepository {
   getMarketingPreference(userId: string): boolean | undefined;
 }
 
-export type OutboxKind = "booking_patch";
+/**
+ * `booking_patch`: a bookings.patch of one booking (queued per booking id).
+ * `availability_replace`: an availability:replace of some start times of one
+ * service (queued per service, see `src/notify/availability-notification.ts`).
+ */
+export type OutboxKind = "booking_patch" | "availability_replace";
 
 /** A notification to write into the outbox (see `src/notify/booking-notification.ts`). */
 export interface OutboxEntryInput {
@@ -199,11 +204,19 @@ export interface OutboxRepository {
    */
   nextDue(nowMs: number, limit: number): OutboxEntry[];
   get(id: number): OutboxEntry | undefined;
-  /** Counts one attempt and marks the entry delivered. */
+  /** The newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
+  findUnsent(bookingId: string, kind: OutboxKind): OutboxEntry | undefined;
+  /** Rewrites the payload of an entry `findUnsent` returned. */
+  replacePayload(id: number, payloadJson: string): void;
+  /**
+   * Counts an attempt about to be sent. From then on `findUnsent` no longer
+   * returns the entry, so nothing merges into a payload already in flight.
+   */
+  claim(id: number): void;
   markDelivered(id: number, nowSec: number, status: number): void;
-  /** Counts one failed attempt and schedules the next one. */
+  /** Schedules the next attempt after a failed one. */
   scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void;
-  /** Counts one attempt and gives up on the entry, keeping Google's answer. */
+  /** Gives up on the entry, keeping Google's answer. */
   markDead(id: number, status: number | null, responseBody: string): void;
   /** Dead entries, oldest first. */
   listDead(limit: number): OutboxEntry[];

@@ -17,6 +17,7 @@ import type {
   OutboxDepth,
   OutboxEntry,
   OutboxEntryInput,
+  OutboxKind,
   OutboxRepository,
   OfferFeedRecord,
   ServiceFeedRecord,
@@ -518,6 +519,9 @@ class SqliteOutboxRepository implements OutboxRepository {
   private readonly insertStmt;
   private readonly dueStmt;
   private readonly getStmt;
+  private readonly unsentStmt;
+  private readonly replacePayloadStmt;
+  private readonly claimStmt;
   private readonly deliveredStmt;
   private readonly retryStmt;
   private readonly deadStmt;
@@ -533,14 +537,20 @@ class SqliteOutboxRepository implements OutboxRepository {
       VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)`);
     this.dueStmt = db.prepare(`${outboxHeads} WHERE o.next_attempt_at_ms <= ? ORDER BY o.next_attempt_at_ms, o.id LIMIT ?`);
     this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
+    this.unsentStmt = db.prepare(`SELECT * FROM notification_outbox
+      WHERE booking_id = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`);
+    this.replacePayloadStmt = db.prepare(
+      "UPDATE notification_outbox SET payload_json = ? WHERE id = ? AND state = 'pending' AND attempts = 0",
+    );
+    this.claimStmt = db.prepare("UPDATE notification_outbox SET attempts = attempts + 1 WHERE id = ? AND state = 'pending'");
     this.deliveredStmt = db.prepare(`
-      UPDATE notification_outbox SET state = 'delivered', attempts = attempts + 1, last_status = ?,
+      UPDATE notification_outbox SET state = 'delivered', last_status = ?,
         last_error = NULL, delivered_at_sec = ? WHERE id = ? AND state = 'pending'`);
     this.retryStmt = db.prepare(`
-      UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at_ms = ?, last_status = ?,
+      UPDATE notification_outbox SET next_attempt_at_ms = ?, last_status = ?,
         last_error = ? WHERE id = ? AND state = 'pending'`);
     this.deadStmt = db.prepare(`
-      UPDATE notification_outbox SET state = 'dead', attempts = attempts + 1, last_status = ?,
+      UPDATE notification_outbox SET state = 'dead', last_status = ?,
         last_error = ? WHERE id = ? AND state = 'pending'`);
     this.listDeadStmt = db.prepare("SELECT * FROM notification_outbox WHERE state = 'dead' ORDER BY id LIMIT ?");
     this.requeueStmt = db.prepare(`
@@ -570,6 +580,19 @@ class SqliteOutboxRepository implements OutboxRepository {
   get(id: number): OutboxEntry | undefined {
     const row = this.getStmt.get(id) as OutboxRow | undefined;
     return row && outboxFromRow(row);
+  }
+
+  findUnsent(bookingId: string, kind: OutboxKind): OutboxEntry | undefined {
+    const row = this.unsentStmt.get(bookingId, kind) as OutboxRow | undefined;
+    return row && outboxFromRow(row);
+  }
+
+  replacePayload(id: number, payloadJson: string): void {
+    this.replacePayloadStmt.run(payloadJson, id);
+  }
+
+  claim(id: number): void {
+    this.claimStmt.run(id);
   }
 
   markDelivered(id: number, nowSec: number, status: number): void {

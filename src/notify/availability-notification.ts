@@ -1,0 +1,86 @@
+import { ConfirmationModeSchema } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { InventoryRepository, OutboxRepository, SlotKey, SlotRecord } from "../store/repositories.js";
+import { duration, timestamp } from "./v1alpha-json.js";
+
+/**
+ * Real-time availability updates (`availability:replace`, spec §4.2) for
+ * slots whose open spots changed. They go through the same outbox as booking
+ * notifications, one queue per service: a burst of changes to one service
+ * merges into the entry not sent yet. The entry only names the start times;
+ * the availability sent is read from inventory when it is delivered, so
+ * Google always gets the latest spots.
+ */
+
+interface AvailabilityChange {
+  merchantId: string;
+  serviceId: string;
+  /** Start times (Unix seconds) whose slots are replaced. */
+  startSecs: number[];
+}
+
+const kind = "availability_replace";
+
+function queueKey(merchantId: string, serviceId: string): string {
+  return `availability/${merchantId}/${serviceId}`;
+}
+
+/** Queues (or merges) an availability update for the slot's start time. Call inside the change's transaction. */
+export function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey, nowSec: number): void {
+  const key = queueKey(slot.merchantId, slot.serviceId);
+  const unsent = outbox.findUnsent(key, kind);
+  if (unsent) {
+    const change = JSON.parse(unsent.payloadJson) as AvailabilityChange;
+    if (!change.startSecs.includes(slot.startSec)) {
+      change.startSecs.push(slot.startSec);
+      outbox.replacePayload(unsent.id, JSON.stringify(change));
+    }
+    return;
+  }
+  const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId, startSecs: [slot.startSec] };
+  outbox.enqueue({ bookingId: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec);
+}
+
+/**
+ * The availability:replace request for a queued change. Each start time is
+ * its own window [start, start + 1 s): Google deletes every slot starting in
+ * it and takes the slots sent, i.e. all of this service's slots at that time.
+ */
+export function availabilityReplaceRequest(
+  partnerId: string,
+  payloadJson: string,
+  inventory: InventoryRepository,
+): { pathAndQuery: string; body: string } {
+  const change = JSON.parse(payloadJson) as AvailabilityChange;
+  const extendedServiceAvailability = change.startSecs.map((startSec) => ({
+    merchantId: change.merchantId,
+    serviceId: change.serviceId,
+    startTimeRestrict: timestamp(startSec),
+    endTimeRestrict: timestamp(startSec + 1),
+    availability: inventory
+      .findSlots(
+        { merchantId: change.merchantId, serviceId: change.serviceId, startSec, durationSec: 0, staffId: "", roomId: "", partySize: 0 },
+        1000,
+      )
+      .map(availabilityJson),
+  }));
+  return {
+    pathAndQuery: `/v1alpha/inventory/partners/${encodeURIComponent(partnerId)}/availability:replace`,
+    body: JSON.stringify({ extendedServiceAvailability }),
+  };
+}
+
+function availabilityJson(slot: SlotRecord) {
+  const resources: Record<string, string> = {};
+  if (slot.staffId) resources.staffId = slot.staffId;
+  if (slot.roomId) resources.roomId = slot.roomId;
+  if (slot.partySize) resources.partySize = String(slot.partySize);
+  return {
+    startTime: timestamp(slot.startSec),
+    duration: duration(slot.durationSec),
+    spotsTotal: String(slot.spotsTotal),
+    spotsOpen: String(slot.spotsOpen),
+    ...(slot.availabilityTag ? { availabilityTag: slot.availabilityTag } : {}),
+    ...(Object.keys(resources).length ? { resources } : {}),
+    confirmationMode: ConfirmationModeSchema.value[slot.confirmationMode].name,
+  };
+}

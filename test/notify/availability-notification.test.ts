@@ -1,0 +1,139 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { availabilityReplaceRequest, queueAvailabilityReplace } from "../../src/notify/availability-notification";
+import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
+import { futureStartSec, rest, seedSlots, startTestServer, type TestServer } from "../support/test-server";
+
+/** Google's inventory API stand-in: records every request, answers 200. */
+async function startInventoryStandIn() {
+  const requests: Array<{ method: string; url: string; body: any }> = [];
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      requests.push({ method: req.method!, url: req.url!, body: body ? JSON.parse(body) : undefined });
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { requests, baseUrl: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+const user = (n: number) => ({
+  user_id: `rtu-user-${n}`,
+  given_name: "R",
+  family_name: "T",
+  telephone: "+1",
+  email: `rtu${n}@example.com`,
+});
+const slotJson = (partySize: number) => ({
+  merchant_id: "rtu",
+  service_id: "dinner",
+  start_sec: String(futureStartSec),
+  duration_sec: "3600",
+  resources: { party_size: partySize },
+});
+
+describe("availability:replace through the outbox", () => {
+  let server: TestServer;
+  beforeEach(async () => {
+    server = await startTestServer();
+    seedSlots(server.store, [
+      { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, partySize: 2, spotsTotal: 3, confirmationMode: 1 },
+      { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, partySize: 4, spotsTotal: 1, confirmationMode: 2 },
+      { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec + 3600, partySize: 2, spotsTotal: 2 },
+    ]);
+  });
+  afterEach(() => server.close());
+
+  test("when several bookings hit one service before delivery, then one entry names every start time changed", async () => {
+    await rest(server, "CreateBooking", { slot: slotJson(2), idempotency_token: "r1", user_information: user(1) });
+    await rest(server, "CreateBooking", { slot: slotJson(4), idempotency_token: "r2", user_information: user(2) });
+    await rest(server, "CreateBooking", {
+      slot: { ...slotJson(2), start_sec: String(futureStartSec + 3600) },
+      idempotency_token: "r3",
+      user_information: user(3),
+    });
+    const pending = server.store.outbox.nextDue(Date.now(), 10);
+    expect(pending).toHaveLength(1);
+    expect(pending[0].kind).toBe("availability_replace");
+    expect(JSON.parse(pending[0].payloadJson).startSecs).toEqual([futureStartSec, futureStartSec + 3600]);
+  });
+
+  test("when an entry is being sent, then a new change goes into a new entry instead of the one in flight", () => {
+    const slot = server.store.inventory.findSlots(
+      { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, durationSec: 0, staffId: "", roomId: "", partySize: 2 },
+      1,
+    )[0];
+    server.store.transaction(() => queueAvailabilityReplace(server.store.outbox, slot, 1));
+    const [inFlight] = server.store.outbox.nextDue(Date.now(), 10);
+    server.store.outbox.claim(inFlight.id);
+    server.store.transaction(() => queueAvailabilityReplace(server.store.outbox, { ...slot, startSec: futureStartSec + 3600 }, 2));
+    expect(JSON.parse(server.store.outbox.get(inFlight.id)!.payloadJson).startSecs).toEqual([futureStartSec]);
+    expect(server.store.outbox.findUnsent(inFlight.bookingId, "availability_replace")!.id).not.toBe(inFlight.id);
+  });
+
+  test("when the update is built, then it carries every slot of that start with live spots and confirmation mode", async () => {
+    await rest(server, "CreateBooking", { slot: slotJson(2), idempotency_token: "r4", user_information: user(4) });
+    const [entry] = server.store.outbox.nextDue(Date.now(), 10);
+    const request = availabilityReplaceRequest("partner-7", entry.payloadJson, server.store.inventory);
+    expect(request.pathAndQuery).toBe("/v1alpha/inventory/partners/partner-7/availability:replace");
+    const start = new Date(futureStartSec * 1000).toISOString().replace(".000Z", "Z");
+    expect(JSON.parse(request.body)).toEqual({
+      extendedServiceAvailability: [
+        {
+          merchantId: "rtu",
+          serviceId: "dinner",
+          startTimeRestrict: start,
+          endTimeRestrict: new Date((futureStartSec + 1) * 1000).toISOString().replace(".000Z", "Z"),
+          availability: expect.arrayContaining([
+            {
+              startTime: start,
+              duration: "3600s",
+              spotsTotal: "3",
+              spotsOpen: "2",
+              resources: { partySize: "2" },
+              confirmationMode: "CONFIRMATION_MODE_SYNCHRONOUS",
+            },
+            {
+              startTime: start,
+              duration: "3600s",
+              spotsTotal: "1",
+              spotsOpen: "1",
+              resources: { partySize: "4" },
+              confirmationMode: "CONFIRMATION_MODE_ASYNCHRONOUS",
+            },
+          ]),
+        },
+      ],
+    });
+  });
+
+  test("when a booking is canceled, then Google receives the spot back through availability:replace", async () => {
+    const google = await startInventoryStandIn();
+    const notifier = new Notifier({
+      store: server.store,
+      partnerId: "p1",
+      baseUrl: google.baseUrl,
+      tokenSource: new StaticTokenSource("t"),
+    });
+    try {
+      const created = await rest(server, "CreateBooking", { slot: slotJson(4), idempotency_token: "r5", user_information: user(5) });
+      await notifier.deliverDue();
+      await rest(server, "UpdateBooking", { booking: { booking_id: created.body.booking.booking_id, status: "CANCELED" } });
+      await notifier.deliverDue();
+      expect(google.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+        "POST /v1alpha/inventory/partners/p1/availability:replace",
+        "POST /v1alpha/inventory/partners/p1/availability:replace",
+      ]);
+      const spotsOpenOfTable4 = google.requests.map(
+        (r) =>
+          r.body.extendedServiceAvailability[0].availability.find((a: any) => a.resources.partySize === "4").spotsOpen,
+      );
+      expect(spotsOpenOfTable4).toEqual(["0", "1"]);
+    } finally {
+      await google.close();
+    }
+  });
+});
