@@ -190,6 +190,7 @@ export interface OutboxDepth {
   pending: number;
   /** Age in seconds of the oldest pending entry (0 when none is pending). */
   oldestPendingAgeSec: number;
+  dead: number;
 }
 
 export interface OutboxRepository {
@@ -218,8 +219,8 @@ export interface OutboxRepository {
   scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void;
   /** Gives up on the entry, keeping Google's answer. */
   markDead(id: number, status: number | null, responseBody: string): void;
-  /** Dead entries, oldest first. */
-  listDead(limit: number): OutboxEntry[];
+  /** Dead entries with an id above `afterId` (default 0), oldest first. */
+  listDead(limit: number, afterId?: number): OutboxEntry[];
   /** Puts a dead entry back in the queue, due now; false when `id` is not dead. */
   requeue(id: number, nowMs: number): boolean;
   depth(nowSec: number): OutboxDepth;

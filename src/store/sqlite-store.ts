@@ -552,11 +552,16 @@ class SqliteOutboxRepository implements OutboxRepository {
     this.deadStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'dead', last_status = ?,
         last_error = ? WHERE id = ? AND state = 'pending'`);
-    this.listDeadStmt = db.prepare("SELECT * FROM notification_outbox WHERE state = 'dead' ORDER BY id LIMIT ?");
+    this.listDeadStmt = db.prepare(
+      "SELECT * FROM notification_outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
+    );
     this.requeueStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'pending', next_attempt_at_ms = ? WHERE id = ? AND state = 'dead'`);
     this.depthStmt = db.prepare(
-      "SELECT count(*) AS pending, min(created_at_sec) AS oldest FROM notification_outbox WHERE state = 'pending'",
+      `SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+         min(created_at_sec) FILTER (WHERE state = 'pending') AS oldest,
+         count(*) FILTER (WHERE state = 'dead') AS dead
+       FROM notification_outbox WHERE state IN ('pending', 'dead')`,
     );
     this.earliestStmt = db.prepare(`SELECT min(next_attempt_at_ms) FROM (${outboxHeads})`).pluck();
   }
@@ -607,8 +612,8 @@ class SqliteOutboxRepository implements OutboxRepository {
     this.deadStmt.run(status, responseBody, id);
   }
 
-  listDead(limit: number): OutboxEntry[] {
-    return (this.listDeadStmt.all(limit) as OutboxRow[]).map(outboxFromRow);
+  listDead(limit: number, afterId = 0): OutboxEntry[] {
+    return (this.listDeadStmt.all(afterId, limit) as OutboxRow[]).map(outboxFromRow);
   }
 
   requeue(id: number, nowMs: number): boolean {
@@ -616,8 +621,12 @@ class SqliteOutboxRepository implements OutboxRepository {
   }
 
   depth(nowSec: number): OutboxDepth {
-    const row = this.depthStmt.get() as { pending: number; oldest: number | null };
-    return { pending: row.pending, oldestPendingAgeSec: row.oldest === null ? 0 : Math.max(0, nowSec - row.oldest) };
+    const row = this.depthStmt.get() as { pending: number; oldest: number | null; dead: number };
+    return {
+      pending: row.pending,
+      oldestPendingAgeSec: row.oldest === null ? 0 : Math.max(0, nowSec - row.oldest),
+      dead: row.dead,
+    };
   }
 
   earliestPendingAtMs(): number | undefined {

@@ -176,7 +176,7 @@ describe("booking notification PATCH", () => {
     });
     const entry = store.outbox.get(id)!;
     expect(entry).toMatchObject({ state: "delivered", attempts: 1, lastStatus: 200 });
-    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 0, oldestPendingAgeSec: 0 });
+    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 0, oldestPendingAgeSec: 0, dead: 0 });
   });
 
   test("FAILED carries bookingFailure.* as query parameters, not in the body", async () => {
@@ -368,7 +368,7 @@ describe("durability and the worker", () => {
     store.close();
 
     store = openSqliteStore(dbPath);
-    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 2, oldestPendingAgeSec: 7 });
+    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 2, oldestPendingAgeSec: 7, dead: 0 });
     expect(await notifier().deliverDue()).toEqual({ delivered: 2, retried: 0, dead: 0 });
     expect(google.requests.map((r) => [r.bookingId, r.body.status])).toEqual(
       expect.arrayContaining([

@@ -1,0 +1,109 @@
+import type { MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { AdminService, type DeadNotification } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
+import type { Clock } from "../clock.js";
+import type { OutboxEntry, Store } from "../store/repositories.js";
+import { merchantCallerKey } from "./bearer-auth.js";
+
+type Methods = typeof AdminService.method;
+
+export type AdminHandlers = {
+  [K in keyof Methods]: (
+    request: MessageShape<Methods[K]["input"]>,
+    context: HandlerContext,
+  ) => Promise<MessageShape<Methods[K]["output"]>>;
+};
+
+export interface AdminHandlerOptions {
+  store: Store;
+  clock: Clock;
+  /** Wakes the notification sender (after a re-queue). */
+  notify?: () => void;
+  /**
+   * The time a re-queued entry becomes due, in ms: the notifier's clock
+   * (`Date.now` unless it was given another).
+   */
+  nowMs?: () => number;
+}
+
+const defaultPageSize = 50;
+const maxPageSize = 500;
+
+/**
+ * AdminService handlers: the caller comes from the bearer-auth interceptor
+ * and must be the admin; each handler is one outbox repository call.
+ */
+export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
+  const { store, clock } = options;
+  const nowMs = options.nowMs ?? Date.now;
+  const admin =
+    <Request, Response>(call: (request: Request) => Response) =>
+    async (request: Request, context: HandlerContext) => {
+      const caller = context.values.get(merchantCallerKey);
+      if (!caller) throw new ConnectError("not authenticated", Code.Unauthenticated);
+      if (caller.kind !== "admin") throw new ConnectError("only the admin token may call AdminService", Code.PermissionDenied);
+      return call(request);
+    };
+
+  return {
+    getOutboxStatus: admin(() => {
+      const depth = store.outbox.depth(clock.nowSec());
+      return {
+        $typeName: "partner.admin.v1.GetOutboxStatusResponse",
+        pendingCount: BigInt(depth.pending),
+        oldestPendingAgeSec: BigInt(depth.oldestPendingAgeSec),
+        deadCount: BigInt(depth.dead),
+      };
+    }),
+
+    listDeadNotifications: admin((request) => {
+      if (request.pageSize < 0) throw new ConnectError("page_size must not be negative", Code.InvalidArgument);
+      const pageSize = Math.min(request.pageSize || defaultPageSize, maxPageSize);
+      const afterId = parsePageToken(request.pageToken);
+      const rest = store.outbox.listDead(pageSize + 1, afterId);
+      const page = rest.slice(0, pageSize);
+      return {
+        $typeName: "partner.admin.v1.ListDeadNotificationsResponse",
+        deadNotifications: page.map(deadNotification),
+        nextPageToken: rest.length > pageSize ? String(page[page.length - 1].id) : "",
+      };
+    }),
+
+    requeueNotification: admin((request) => {
+      const id = Number(request.id);
+      const requeued = store.transaction(() => {
+        const entry = Number.isSafeInteger(id) ? store.outbox.get(id) : undefined;
+        if (!entry) throw new ConnectError(`no notification ${request.id}`, Code.NotFound);
+        if (!store.outbox.requeue(id, nowMs())) {
+          throw new ConnectError(`notification ${request.id} is ${entry.state}, not dead`, Code.FailedPrecondition);
+        }
+        return true;
+      });
+      if (requeued) options.notify?.();
+      return { $typeName: "partner.admin.v1.RequeueNotificationResponse" };
+    }),
+  };
+}
+
+/** The page token is the id of the last entry of the previous page. */
+function parsePageToken(token: string): number {
+  if (token === "") return 0;
+  if (!/^[1-9][0-9]{0,15}$/.test(token)) throw new ConnectError("invalid page_token", Code.InvalidArgument);
+  return Number(token);
+}
+
+function deadNotification(entry: OutboxEntry): DeadNotification {
+  return {
+    $typeName: "partner.admin.v1.DeadNotification",
+    id: BigInt(entry.id),
+    bookingId: entry.bookingId,
+    kind: entry.kind,
+    updateMask: entry.updateMask,
+    payloadJson: entry.payloadJson,
+    queryJson: entry.queryJson,
+    attempts: entry.attempts,
+    lastStatus: entry.lastStatus ?? 0,
+    lastError: entry.lastError ?? "",
+    createdAtSec: BigInt(entry.createdAtSec),
+  };
+}
