@@ -3,12 +3,14 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { declineOverdueRequests } from "../booking/auto-decline.js";
 import { createBookingContext, defaultMaxLeaseSec } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Notifier } from "../notify/notifier.js";
 import type { Store } from "../store/repositories.js";
+import { adminHandlers } from "./admin-handlers.js";
 import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
 import { bearerAuthenticator, bearerAuthInterceptor, type MerchantAuth } from "./bearer-auth.js";
 import { bookingHandlers } from "./booking-handlers.js";
@@ -27,7 +29,10 @@ export interface BookingServerOptions {
   /** Longest lease hold, in seconds (default 600). */
   maxLeaseSec?: number;
   clock?: Clock;
-  /** Merchants' bearer tokens (and the admin's); without it MerchantService is not served. */
+  /**
+   * Merchants' bearer tokens (and the admin's); without it MerchantService is
+   * not served, and without an admin token AdminService is not served.
+   */
   merchantAuth?: MerchantAuth;
   /** Delivers queued notifications to Google; started and stopped with the server. */
   notifier?: Notifier;
@@ -74,9 +79,15 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       });
       // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
       if (options.merchantAuth) {
-        router.service(MerchantService, merchantHandlers(ctx), {
-          interceptors: [bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth))],
-        });
+        const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth));
+        router.service(MerchantService, merchantHandlers(ctx), { interceptors: [bearerAuth] });
+        // The operator's outbox calls: only with an admin token (merchant tokens get permission_denied).
+        if (options.merchantAuth.adminToken) {
+          const notify = () => options.notifier?.notify();
+          router.service(AdminService, adminHandlers({ store: options.store, clock: ctx.clock, notify }), {
+            interceptors: [bearerAuth],
+          });
+        }
       }
     },
     readMaxBytes,
