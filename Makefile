@@ -4,9 +4,8 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 PORT ?= 8080
 BOOKING_DB ?= ./data/booking.db
-DEMO_FEEDS := examples/feeds/merchants.json examples/feeds/services.json examples/feeds/availability.json
 
-.PHONY: run test install build generate check-generated lint typecheck clean
+.PHONY: run google-stand-in test install build generate check-generated lint typecheck clean
 
 # Installs exactly what package-lock.json pins (this also compiles dist/ via `prepare`).
 node_modules/.install-stamp: package.json package-lock.json
@@ -33,14 +32,14 @@ lint: install
 typecheck: install
 	tsc --noEmit -p tsconfig.json
 
-# Serves on SQLite with the demo inventory. Credentials: yours from the
-# environment, or a demo pair made up now and printed below.
+# Serves on SQLite with the demo inventory; credentials not given in the
+# environment are made up and printed (see examples/run-demo.sh).
 run: build
-	bin/booking-server import --db "$(BOOKING_DB)" $(DEMO_FEEDS)
-	@user=$${BOOKING_AUTH_USERNAME:-demo}; pass=$${BOOKING_AUTH_PASSWORD:-$$(node -e 'process.stdout.write(require("crypto").randomBytes(12).toString("base64url"))')}; \
-	  echo "demo credentials (HTTP Basic): $$user:$$pass"; \
-	  echo "try: curl -u '$$user:$$pass' http://127.0.0.1:$(PORT)/v3/HealthCheck"; \
-	  BOOKING_AUTH_USERNAME=$$user BOOKING_AUTH_PASSWORD=$$pass exec bin/booking-server serve --port $(PORT) --db "$(BOOKING_DB)"
+	PORT=$(PORT) BOOKING_DB="$(BOOKING_DB)" examples/run-demo.sh
+
+# A local stand-in for Google's notification API that prints what it receives.
+google-stand-in:
+	node examples/google-stand-in.js
 
 # Every test: the contract checks, then jest against real servers.
 test: install
