@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Clock } from "../../src/clock.js";
+import type { Notifier } from "../../src/notify/notifier.js";
 import type { MerchantAuth } from "../../src/server/bearer-auth.js";
 import { createBookingServer } from "../../src/server/booking-server.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
@@ -15,14 +16,28 @@ export interface TestServer {
   port: number;
   store: Store;
   dbPath: string;
+  /** The temp dir holding the database (kept on close when the caller passed it in). */
+  dir: string;
   close(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  clock?: Clock;
+  open?: boolean;
+  maxLeaseSec?: number;
+  merchantAuth?: MerchantAuth;
+  /** Builds the notifier for this server's store (started and stopped with the server). */
+  notifier?: (store: Store) => Notifier;
+  /** Reopens the database in this dir (from an earlier server) instead of a fresh one; the dir is kept on close. */
+  dir?: string;
+  autoDeclineAfterSec?: number;
+  autoDeclineCheckMs?: number;
+}
+
 /** A real server on a loopback port over a real SQLite file in a fresh temp dir. */
-export async function startTestServer(
-  options: { clock?: Clock; open?: boolean; maxLeaseSec?: number; merchantAuth?: MerchantAuth } = {},
-): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), "booking-test-"));
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "booking-test-"));
   const dbPath = join(dir, "booking.db");
   const store = openSqliteStore(dbPath);
   const server = createBookingServer({
@@ -31,6 +46,9 @@ export async function startTestServer(
     clock: options.clock,
     maxLeaseSec: options.maxLeaseSec,
     merchantAuth: options.merchantAuth,
+    notifier: options.notifier?.(store),
+    autoDeclineAfterSec: options.autoDeclineAfterSec,
+    autoDeclineCheckMs: options.autoDeclineCheckMs,
   });
   const { port } = await server.listen(0, "127.0.0.1");
   return {
@@ -38,10 +56,11 @@ export async function startTestServer(
     port,
     store,
     dbPath,
+    dir,
     async close() {
       await server.close();
       store.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
