@@ -133,8 +133,12 @@ export class Notifier {
 
   private running = false;
   private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private wakeRequested = false;
+  /**
+   * Deliveries under way, by queue (booking id): one at most per queue keeps
+   * each booking's notifications in order, while a slow answer for one
+   * booking holds up no other.
+   */
+  private readonly inFlight = new Map<string, Promise<keyof DeliveryPass>>();
 
   constructor(options: NotifierOptions) {
     this.store = options.store;
@@ -183,52 +187,60 @@ export class Notifier {
     return true;
   }
 
-  /** Stops polling and waits for the delivery in flight, if any, to finish. */
+  /** Stops polling and waits for the deliveries under way to finish. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.inFlight;
+    await Promise.allSettled([...this.inFlight.values()]);
   }
 
   /** Wakes the worker now (call after committing an enqueue). */
   notify(): void {
-    if (!this.running) return;
-    if (this.inFlight) {
-      this.wakeRequested = true;
-      return;
-    }
-    this.schedule(0);
+    if (this.running) this.schedule(0);
   }
 
   private schedule(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.inFlight = this.deliverDue()
-        .then(
-          () => undefined,
-          (error: unknown) => this.log(`notifier pass failed: ${describeError(error)}`),
-        )
-        .finally(() => {
-          this.inFlight = undefined;
-          if (!this.running) return;
-          const again = this.wakeRequested;
-          this.wakeRequested = false;
-          this.schedule(again ? 0 : this.pollIntervalMs);
-        });
+      try {
+        this.startDue();
+      } catch (error) {
+        this.log(`notifier pass failed: ${describeError(error)}`);
+      }
+      if (this.running) this.schedule(this.pollIntervalMs);
     }, delayMs);
     this.timer.unref?.();
   }
 
-  /** One pass: sends every due entry once. */
+  /** Starts sending every due entry whose queue has no delivery under way. */
+  private startDue(): Array<Promise<keyof DeliveryPass>> {
+    if (!this.partnerId) return [];
+    const started: Array<Promise<keyof DeliveryPass>> = [];
+    for (const entry of this.store.outbox.nextDue(this.now(), this.batchSize + this.inFlight.size)) {
+      const queue = entry.bookingId;
+      if (this.inFlight.has(queue)) continue;
+      const delivery = this.deliver(entry)
+        .catch((error: unknown): keyof DeliveryPass => {
+          this.log(`notification ${entry.id} failed before it was sent: ${describeError(error)}`);
+          return "retried";
+        })
+        .finally(() => {
+          this.inFlight.delete(queue);
+          // The queue's next entry may be due now.
+          if (this.running) this.schedule(0);
+        });
+      this.inFlight.set(queue, delivery);
+      started.push(delivery);
+    }
+    return started;
+  }
+
+  /** One pass: sends every due entry once and waits for the answers. */
   async deliverDue(): Promise<DeliveryPass> {
     const pass: DeliveryPass = { delivered: 0, retried: 0, dead: 0 };
-    if (!this.partnerId) return pass;
-    const due = this.store.outbox.nextDue(this.now(), this.batchSize);
-    // Each entry is the head of a different booking: send them side by side.
-    const outcomes = await Promise.all(due.map((entry) => this.deliver(entry)));
-    for (const outcome of outcomes) pass[outcome]++;
+    for (const outcome of await Promise.all(this.startDue())) pass[outcome]++;
     return pass;
   }
 
