@@ -37,7 +37,7 @@ export function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey
     return;
   }
   const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId, startSecs: [slot.startSec] };
-  outbox.enqueue({ bookingId: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec);
+  outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec);
 }
 
 /**

@@ -90,7 +90,7 @@ export function bookingPatch(booking: Booking, options: BookingPatchOptions = {}
   }
 
   return {
-    bookingId: booking.bookingId,
+    queueKey: booking.bookingId,
     kind: "booking_patch",
     updateMask: mask.join(","),
     payloadJson: JSON.stringify(body),
@@ -107,16 +107,17 @@ export interface NotificationRequest {
 /** The HTTP request for a stored entry, for one partner. */
 export function notificationRequest(
   partnerId: string,
-  entry: Pick<OutboxEntryInput, "bookingId" | "updateMask" | "payloadJson" | "queryJson">,
+  entry: Pick<OutboxEntryInput, "queueKey" | "updateMask" | "payloadJson" | "queryJson">,
 ): NotificationRequest {
   const body = JSON.parse(entry.payloadJson) as NotificationBookingBody;
-  const name = `partners/${partnerId}/bookings/${entry.bookingId}`;
+  const bookingId = entry.queueKey;
+  const name = `partners/${partnerId}/bookings/${bookingId}`;
   const params = new URLSearchParams({ updateMask: entry.updateMask });
   for (const [key, value] of Object.entries(JSON.parse(entry.queryJson) as Record<string, string>)) {
     params.append(key, value);
   }
   const path =
     `/v1alpha/notification/partners/${encodeURIComponent(partnerId)}` +
-    `/bookings/${encodeURIComponent(entry.bookingId)}`;
+    `/bookings/${encodeURIComponent(bookingId)}`;
   return { pathAndQuery: `${path}?${params.toString()}`, body: JSON.stringify({ name, ...body }) };
 }

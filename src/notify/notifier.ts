@@ -219,7 +219,7 @@ export class Notifier {
     if (!this.partnerId) return [];
     const started: Array<Promise<keyof DeliveryPass>> = [];
     for (const entry of this.store.outbox.nextDue(this.now(), this.batchSize + this.inFlight.size)) {
-      const queue = entry.bookingId;
+      const queue = entry.queueKey;
       if (this.inFlight.has(queue)) continue;
       const delivery = this.deliver(entry)
         .catch((error: unknown): keyof DeliveryPass => {
@@ -280,21 +280,21 @@ export class Notifier {
 
     if (status >= 200 && status < 300) {
       this.store.outbox.markDelivered(entry.id, Math.floor(this.now() / 1000), status);
-      this.log(`notification ${entry.id} (booking ${entry.bookingId}) delivered: ${status}`);
+      this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) delivered: ${status}`);
       return "delivered";
     }
     if (status === 429 || status >= 500) {
       return this.retry(entry, status, `HTTP ${status}: ${responseBody}`, retryAfterMs);
     }
     this.store.outbox.markDead(entry.id, status, responseBody);
-    this.log(`notification ${entry.id} (booking ${entry.bookingId}) dead: HTTP ${status}`);
+    this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) dead: HTTP ${status}`);
     return "dead";
   }
 
   private retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): "retried" {
     const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
     this.store.outbox.scheduleRetry(entry.id, this.now() + delay, status, error.slice(0, MAX_STORED_BODY));
-    this.log(`notification ${entry.id} (booking ${entry.bookingId}) retry in ${delay} ms: ${error}`);
+    this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) retry in ${delay} ms: ${error}`);
     return "retried";
   }
 

@@ -96,7 +96,7 @@ function deadNotification(entry: OutboxEntry): DeadNotification {
   return {
     $typeName: "partner.admin.v1.DeadNotification",
     id: BigInt(entry.id),
-    bookingId: entry.bookingId,
+    queueKey: entry.queueKey,
     kind: entry.kind,
     updateMask: entry.updateMask,
     payloadJson: entry.payloadJson,

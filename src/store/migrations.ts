@@ -102,7 +102,9 @@ export const migrations: readonly string[] = [
 
   CREATE TABLE notification_outbox (
     id                 INTEGER PRIMARY KEY,
-    booking_id         TEXT NOT NULL,
+    -- Entries of one queue are sent in order: a booking patch's queue is its
+    -- booking id, an availability update's is its service.
+    queue_key          TEXT NOT NULL,
     kind               TEXT NOT NULL CHECK (kind IN ('booking_patch', 'availability_replace')),
     update_mask        TEXT NOT NULL,
     payload_json       TEXT NOT NULL,
@@ -115,9 +117,9 @@ export const migrations: readonly string[] = [
     created_at_sec     INTEGER NOT NULL,
     delivered_at_sec   INTEGER
   ) STRICT;
-  -- The head of each booking's queue: its oldest pending entry.
-  CREATE INDEX notification_outbox_pending_by_booking
-    ON notification_outbox (booking_id, id) WHERE state = 'pending';
+  -- The head of each queue: its oldest pending entry.
+  CREATE INDEX notification_outbox_pending_by_queue
+    ON notification_outbox (queue_key, id) WHERE state = 'pending';
   CREATE INDEX notification_outbox_dead ON notification_outbox (id) WHERE state = 'dead';
   `,
 ];

@@ -163,7 +163,8 @@ export type OutboxKind = "booking_patch" | "availability_replace";
 
 /** A notification to write into the outbox (see `src/notify/booking-notification.ts`). */
 export interface OutboxEntryInput {
-  bookingId: string;
+  /** Entries of one queue are sent in order: a booking patch's queue is its booking id. */
+  queueKey: string;
   kind: OutboxKind;
   /** Comma-separated camelCase FieldMask paths, e.g. "status". */
   updateMask: string;
@@ -200,13 +201,13 @@ export interface OutboxRepository {
    */
   enqueue(entry: OutboxEntryInput, nowSec: number): number;
   /**
-   * Entries due at `nowMs`: per booking only its OLDEST pending entry (a later
+   * Entries due at `nowMs`: per queue only its OLDEST pending entry (a later
    * notification waits until the earlier one is delivered or dead), oldest first.
    */
   nextDue(nowMs: number, limit: number): OutboxEntry[];
   get(id: number): OutboxEntry | undefined;
   /** The newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
-  findUnsent(bookingId: string, kind: OutboxKind): OutboxEntry | undefined;
+  findUnsent(queueKey: string, kind: OutboxKind): OutboxEntry | undefined;
   /** Rewrites the payload of an entry `findUnsent` returned. */
   replacePayload(id: number, payloadJson: string): void;
   /**

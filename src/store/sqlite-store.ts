@@ -477,7 +477,7 @@ class SqliteUserRepository implements UserRepository {
 
 interface OutboxRow {
   id: number;
-  booking_id: string;
+  queue_key: string;
   kind: string;
   update_mask: string;
   payload_json: string;
@@ -494,7 +494,7 @@ interface OutboxRow {
 function outboxFromRow(row: OutboxRow): OutboxEntry {
   return {
     id: row.id,
-    bookingId: row.booking_id,
+    queueKey: row.queue_key,
     kind: row.kind as OutboxEntry["kind"],
     updateMask: row.update_mask,
     payloadJson: row.payload_json,
@@ -509,10 +509,10 @@ function outboxFromRow(row: OutboxRow): OutboxEntry {
   };
 }
 
-/** The head of each booking's queue: its oldest pending entry. */
+/** The head of each queue: its oldest pending entry. */
 const outboxHeads = `
   SELECT o.* FROM notification_outbox o
-  JOIN (SELECT booking_id, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY booking_id) h
+  JOIN (SELECT queue_key, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY queue_key) h
     ON o.id = h.id`;
 
 class SqliteOutboxRepository implements OutboxRepository {
@@ -533,12 +533,12 @@ class SqliteOutboxRepository implements OutboxRepository {
   constructor(db: SqliteDatabase) {
     this.insertStmt = db.prepare(`
       INSERT INTO notification_outbox
-        (booking_id, kind, update_mask, payload_json, query_json, state, attempts, next_attempt_at_ms, created_at_sec)
+        (queue_key, kind, update_mask, payload_json, query_json, state, attempts, next_attempt_at_ms, created_at_sec)
       VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)`);
     this.dueStmt = db.prepare(`${outboxHeads} WHERE o.next_attempt_at_ms <= ? ORDER BY o.next_attempt_at_ms, o.id LIMIT ?`);
     this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
     this.unsentStmt = db.prepare(`SELECT * FROM notification_outbox
-      WHERE booking_id = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`);
+      WHERE queue_key = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`);
     this.replacePayloadStmt = db.prepare(
       "UPDATE notification_outbox SET payload_json = ? WHERE id = ? AND state = 'pending' AND attempts = 0",
     );
@@ -568,7 +568,7 @@ class SqliteOutboxRepository implements OutboxRepository {
 
   enqueue(entry: OutboxEntryInput, nowSec: number): number {
     const result = this.insertStmt.run(
-      entry.bookingId,
+      entry.queueKey,
       entry.kind,
       entry.updateMask,
       entry.payloadJson,
@@ -587,8 +587,8 @@ class SqliteOutboxRepository implements OutboxRepository {
     return row && outboxFromRow(row);
   }
 
-  findUnsent(bookingId: string, kind: OutboxKind): OutboxEntry | undefined {
-    const row = this.unsentStmt.get(bookingId, kind) as OutboxRow | undefined;
+  findUnsent(queueKey: string, kind: OutboxKind): OutboxEntry | undefined {
+    const row = this.unsentStmt.get(queueKey, kind) as OutboxRow | undefined;
     return row && outboxFromRow(row);
   }
 

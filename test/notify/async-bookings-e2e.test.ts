@@ -334,7 +334,7 @@ describe("the notification endpoint fails, then recovers", () => {
     await settle();
     expect(patches(id).map((request) => request.answer)).toEqual([500, 500, 200]);
     for (const request of patches(id)) expect(request.body.status).toBe("CONFIRMED");
-    const entry = outboxEntries(server.store).find((e) => e.bookingId === id && e.kind === "booking_patch")!;
+    const entry = outboxEntries(server.store).find((e) => e.queueKey === id && e.kind === "booking_patch")!;
     expect(entry).toMatchObject({ state: "delivered", attempts: 3, lastStatus: 200 });
   });
 
@@ -380,7 +380,7 @@ describe("the notification endpoint fails, then recovers", () => {
     const [hung, retried] = patches(id);
     expect([hung.answer, retried.answer]).toEqual(["hang", 200]);
     expect(retried.atMs - hung.atMs).toBeGreaterThanOrEqual(190); // requestTimeoutMs 200
-    const entryOf = () => outboxEntries(server.store).find((e) => e.bookingId === id && e.kind === "booking_patch")!;
+    const entryOf = () => outboxEntries(server.store).find((e) => e.queueKey === id && e.kind === "booking_patch")!;
     // The stand-in has answered; the worker records the delivery a moment later.
     await google.waitFor(() => entryOf().state === "delivered", 2000, "the entry marked delivered");
     const entry = entryOf();
@@ -400,7 +400,7 @@ describe("the notification endpoint fails, then recovers", () => {
     await settle(300); // fifteen polls: no retry
     expect(patches(id).map((request) => request.answer)).toEqual([400]);
 
-    const dead = server.store.outbox.listDead(100).filter((entry) => entry.bookingId === id);
+    const dead = server.store.outbox.listDead(100).filter((entry) => entry.queueKey === id);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ state: "dead", attempts: 1, lastStatus: 400, kind: "booking_patch" });
     expect(dead[0].lastError).toContain("Invalid merchant_id");
@@ -456,7 +456,7 @@ describe("the notification endpoint fails, then recovers", () => {
       "every booking's two notifications",
     );
     const bookingPatches = () =>
-      outboxEntries(server.store).filter((e) => e.kind === "booking_patch" && bookings.includes(e.bookingId));
+      outboxEntries(server.store).filter((e) => e.kind === "booking_patch" && bookings.includes(e.queueKey));
     await google.waitFor(
       () => bookingPatches().filter((e) => e.state === "delivered").length === 20,
       2000,

@@ -71,7 +71,7 @@ describe("availability:replace through the outbox", () => {
     server.store.outbox.claim(inFlight.id);
     server.store.transaction(() => queueAvailabilityReplace(server.store.outbox, { ...slot, startSec: futureStartSec + 3600 }, 2));
     expect(JSON.parse(server.store.outbox.get(inFlight.id)!.payloadJson).startSecs).toEqual([futureStartSec]);
-    expect(server.store.outbox.findUnsent(inFlight.bookingId, "availability_replace")!.id).not.toBe(inFlight.id);
+    expect(server.store.outbox.findUnsent(inFlight.queueKey, "availability_replace")!.id).not.toBe(inFlight.id);
   });
 
   test("when the update is built, then it carries every slot of that start with live spots and confirmation mode", async () => {

@@ -315,7 +315,7 @@ describe("dead entries", () => {
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 1 });
     const dead = store.outbox.listDead(10);
     expect(dead).toHaveLength(1);
-    expect(dead[0]).toMatchObject({ id, bookingId: "b-400", state: "dead", lastStatus: 400, lastError: errorBody });
+    expect(dead[0]).toMatchObject({ id, queueKey: "b-400", state: "dead", lastStatus: 400, lastError: errorBody });
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 }); // not retried
 
     expect(store.outbox.requeue(id, nowMs)).toBe(true);

@@ -34,9 +34,9 @@ function adminClient(baseUrl: string): Client<typeof AdminService> {
 }
 
 let nextBooking = 0;
-function notification(bookingId = `booking-${++nextBooking}`): OutboxEntryInput {
+function notification(queueKey = `booking-${++nextBooking}`): OutboxEntryInput {
   return {
-    bookingId,
+    queueKey,
     kind: "booking_patch",
     updateMask: "status",
     payloadJson: '{"status":"CANCELED"}',
@@ -45,8 +45,8 @@ function notification(bookingId = `booking-${++nextBooking}`): OutboxEntryInput 
 }
 
 /** A notification the notifier gave up on after Google answered 400. */
-function deadEntry(store: Store, nowSec: number, bookingId?: string): number {
-  const id = store.outbox.enqueue(notification(bookingId), nowSec);
+function deadEntry(store: Store, nowSec: number, queueKey?: string): number {
+  const id = store.outbox.enqueue(notification(queueKey), nowSec);
   store.outbox.markDead(id, 400, googleRefusal);
   return id;
 }
@@ -100,7 +100,7 @@ describe("ListDeadNotifications", () => {
     expect(deadNotifications).toHaveLength(1);
     expect(deadNotifications[0]).toMatchObject({
       id: BigInt(id),
-      bookingId: "booking-refused",
+      queueKey: "booking-refused",
       kind: "booking_patch",
       updateMask: "status",
       payloadJson: '{"status":"CANCELED"}',
@@ -248,7 +248,7 @@ describe("buf curl over gRPC", () => {
       deadNotifications: [
         expect.objectContaining({
           id: String(id),
-          bookingId: "booking-curl",
+          queueKey: "booking-curl",
           lastStatus: 400,
           lastError: googleRefusal,
         }),

@@ -50,7 +50,7 @@ export interface DeadNotification {
    * The queue the notification belongs to: for "booking_patch", the booking
    * it reports on.
    */
-  bookingId: string;
+  queueKey: string;
   /** What kind of call it is, e.g. "booking_patch". */
   kind: string;
   /** Comma-separated camelCase FieldMask paths sent as `updateMask`, e.g. "status". */
@@ -261,7 +261,7 @@ export const GetOutboxStatusResponse: MessageFns<GetOutboxStatusResponse> = {
 function createBaseDeadNotification(): DeadNotification {
   return {
     id: "0",
-    bookingId: "",
+    queueKey: "",
     kind: "",
     updateMask: "",
     payloadJson: "",
@@ -278,8 +278,8 @@ export const DeadNotification: MessageFns<DeadNotification> = {
     if (message.id !== "0") {
       writer.uint32(8).int64(message.id);
     }
-    if (message.bookingId !== "") {
-      writer.uint32(18).string(message.bookingId);
+    if (message.queueKey !== "") {
+      writer.uint32(18).string(message.queueKey);
     }
     if (message.kind !== "") {
       writer.uint32(26).string(message.kind);
@@ -334,7 +334,7 @@ export const DeadNotification: MessageFns<DeadNotification> = {
               break;
             }
 
-            message.bookingId = reader.string();
+            message.queueKey = reader.string();
             continue;
           }
           case 3: {
@@ -416,10 +416,10 @@ export const DeadNotification: MessageFns<DeadNotification> = {
   fromJSON(object: any): DeadNotification {
     return {
       id: isSet(object.id) ? globalThis.String(object.id) : "0",
-      bookingId: isSet(object.bookingId)
-        ? globalThis.String(object.bookingId)
-        : isSet(object.booking_id)
-        ? globalThis.String(object.booking_id)
+      queueKey: isSet(object.queueKey)
+        ? globalThis.String(object.queueKey)
+        : isSet(object.queue_key)
+        ? globalThis.String(object.queue_key)
         : "",
       kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
       updateMask: isSet(object.updateMask)
@@ -461,8 +461,8 @@ export const DeadNotification: MessageFns<DeadNotification> = {
     if (message.id !== "0") {
       obj.id = message.id;
     }
-    if (message.bookingId !== "") {
-      obj.bookingId = message.bookingId;
+    if (message.queueKey !== "") {
+      obj.queueKey = message.queueKey;
     }
     if (message.kind !== "") {
       obj.kind = message.kind;
@@ -497,7 +497,7 @@ export const DeadNotification: MessageFns<DeadNotification> = {
   fromPartial<I extends Exact<DeepPartial<DeadNotification>, I>>(object: I): DeadNotification {
     const message = createBaseDeadNotification();
     message.id = object.id ?? "0";
-    message.bookingId = object.bookingId ?? "";
+    message.queueKey = object.queueKey ?? "";
     message.kind = object.kind ?? "";
     message.updateMask = object.updateMask ?? "";
     message.payloadJson = object.payloadJson ?? "";
