@@ -1,6 +1,7 @@
 import { createContextKey, Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { MerchantCaller } from "../booking/merchant-decisions.js";
+import { digest } from "./basic-auth.js";
 
 /** MerchantService credentials: one bearer token per merchant, and an optional admin token. */
 export interface MerchantAuth {
@@ -34,10 +35,6 @@ export function bearerAuthenticator(auth: MerchantAuth): (authorization: string 
     }
     return found;
   };
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
 }
 
 /** The authenticated caller of a MerchantService call, for the handlers (`context.values.get`). */
