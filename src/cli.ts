@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, dbPathFrom, parseServeConfig } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
@@ -24,6 +26,7 @@ async function serve(args: string[]): Promise<void> {
     merchantAuth: config.merchantAuth,
     notifier,
     autoDeclineAfterSec: config.autoDeclineAfterSec,
+    panelDir: builtPanelDir(),
   });
   const address = await server.listen(config.port, config.host);
   const scheme = config.tls ? "https" : "http";
@@ -38,6 +41,9 @@ async function serve(args: string[]): Promise<void> {
   } else {
     console.log("  MerchantService is off (set MERCHANT_TOKENS_FILE and/or ADMIN_TOKEN to serve it)");
   }
+  if (builtPanelDir() && config.merchantAuth) {
+    console.log(`  host panel for merchants: ${scheme}://127.0.0.1:${address.port}/panel/`);
+  }
   console.log(`  ${notifier.describe()}`);
   console.log(`  unanswered asynchronous requests are declined after ${config.autoDeclineAfterSec} s or at slot start`);
 
@@ -49,6 +55,12 @@ async function serve(args: string[]): Promise<void> {
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
+}
+
+/** The host panel `npm run build` writes next to the compiled server, if it was built. */
+function builtPanelDir(): string | undefined {
+  const dir = join(__dirname, "..", "panel");
+  return existsSync(join(dir, "index.html")) ? dir : undefined;
 }
 
 async function importCommand(args: string[]): Promise<void> {

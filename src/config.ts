@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import type { BasicCredentials } from "./server/basic-auth.js";
 import type { MerchantAuth } from "./server/bearer-auth.js";
 import type { TlsFiles } from "./server/single-port-listener.js";
-import { defaultAutoDeclineAfterSec } from "./server/booking-server.js";
+import { defaultDecideWithinSec } from "./booking/context.js";
 import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from "./notify/notifier.js";
 
 /**
@@ -80,7 +80,7 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
 }
 
 function autoDeclineAfterSecFrom(text: string | undefined): number {
-  if (text === undefined) return defaultAutoDeclineAfterSec;
+  if (text === undefined) return defaultDecideWithinSec;
   const seconds = Number(text);
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
     throw new ConfigError(`AUTO_DECLINE_AFTER_SEC must be a positive number of seconds, got ${JSON.stringify(text)}`);

@@ -8,20 +8,20 @@ const batchSize = 100;
 
 /**
  * Declines the requests nobody answered in time: a pending booking is due
- * `decideWithinSec` after it was made, and in any case when its slot starts.
+ * `ctx.decideWithinSec` after it was made, and in any case when its slot starts.
  * It goes through the merchant's own decline, so the spot comes back and
  * Google is notified the same way. Run at start (catching up on deadlines
  * that passed while the server was down) and then periodically.
  * Returns the ids of the bookings declined.
  */
-export function declineOverdueRequests(ctx: BookingContext, decideWithinSec: number): string[] {
+export function declineOverdueRequests(ctx: BookingContext): string[] {
   const declined: string[] = [];
   for (;;) {
     const now = ctx.clock.nowSec();
     const due = ctx.store.bookings.listDecisionsDue(
       BookingStatus.PENDING_MERCHANT_CONFIRMATION,
       now,
-      decideWithinSec,
+      ctx.decideWithinSec,
       batchSize,
     );
     for (const record of due) {

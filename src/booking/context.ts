@@ -9,6 +9,11 @@ export interface BookingContext {
   newId: () => string;
   /** Longest hold a lease may have; longer requests are shortened to this. */
   maxLeaseSec: number;
+  /**
+   * Seconds a merchant has to answer an asynchronous request before the
+   * server declines it (and in any case when the slot starts).
+   */
+  decideWithinSec: number;
   /** In-memory hint so reads need not query for expired leases every time. */
   leaseWatch: { earliestExpirySec: number };
   /** Called after a transaction that queued a notification has committed (wakes the notifier). */
@@ -16,14 +21,25 @@ export interface BookingContext {
 }
 
 export const defaultMaxLeaseSec = 600;
+export const defaultDecideWithinSec = 24 * 3600;
 
 export function createBookingContext(
-  store: Store,
-  clock: Clock,
-  newId: () => string,
-  maxLeaseSec = defaultMaxLeaseSec,
-  notificationQueued: () => void = () => {},
+  options: Pick<BookingContext, "store" | "clock" | "newId"> &
+    Partial<Pick<BookingContext, "maxLeaseSec" | "decideWithinSec" | "notificationQueued">>,
 ): BookingContext {
-  // 0: leases may be held from an earlier run, so the first request looks.
-  return { store, clock, newId, maxLeaseSec, leaseWatch: { earliestExpirySec: 0 }, notificationQueued };
+  return {
+    store: options.store,
+    clock: options.clock,
+    newId: options.newId,
+    maxLeaseSec: options.maxLeaseSec ?? defaultMaxLeaseSec,
+    decideWithinSec: options.decideWithinSec ?? defaultDecideWithinSec,
+    notificationQueued: options.notificationQueued ?? (() => {}),
+    // 0: leases may be held from an earlier run, so the first request looks.
+    leaseWatch: { earliestExpirySec: 0 },
+  };
+}
+
+/** When a pending request made at `createdAtSec` for a slot starting at `startSec` is declined unanswered. */
+export function decisionDeadlineSec(ctx: BookingContext, createdAtSec: number, startSec: number): number {
+  return Math.min(createdAtSec + ctx.decideWithinSec, startSec);
 }

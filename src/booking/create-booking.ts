@@ -73,7 +73,10 @@ export async function createBooking(
       offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
     });
     booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
-    store.bookings.insert({ booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now }, now);
+    store.bookings.insert(
+      { booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now, additionalRequest: request.additionalRequest },
+      now,
+    );
     store.idempotency.record(token, booking.bookingId, now);
     queueAvailabilityReplace(store.outbox, slot, now);
     return create(CreateBookingResponseSchema, { booking });

@@ -12,6 +12,7 @@ import {
   DeclineBookingResponseSchema,
   FailBookingResponseSchema,
   ListBookingsResponseSchema,
+  MerchantBookingSchema,
   type CancelBookingRequest,
   type CancelBookingResponse,
   type ConfirmBookingRequest,
@@ -24,7 +25,7 @@ import {
   type ListBookingsResponse,
 } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { holdsSpot } from "./booking-status.js";
-import type { BookingContext } from "./context.js";
+import { decisionDeadlineSec, type BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import { bookingPatch } from "../notify/booking-notification.js";
@@ -198,8 +199,17 @@ export async function listMerchantBookings(
     after,
     limit: pageSize + 1,
   });
-  const page = records.slice(0, pageSize).map((record) => record.booking);
-  const last = page[page.length - 1];
+  const page = records.slice(0, pageSize).map((record) => {
+    const startSec = Number(record.booking.slot?.startSec ?? 0n);
+    const pending = record.booking.status === BookingStatus.PENDING_MERCHANT_CONFIRMATION;
+    return create(MerchantBookingSchema, {
+      booking: record.booking,
+      additionalRequest: record.additionalRequest,
+      createdAtSec: BigInt(record.createdAtSec),
+      decisionDeadlineSec: pending ? BigInt(decisionDeadlineSec(ctx, record.createdAtSec, startSec)) : 0n,
+    });
+  });
+  const last = page[page.length - 1]?.booking;
   const nextPageToken =
     records.length > pageSize && last
       ? encodePageToken({ startSec: Number(last.slot?.startSec ?? 0n), bookingId: last.bookingId })

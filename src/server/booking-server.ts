@@ -6,7 +6,7 @@ import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking
 import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { declineOverdueRequests } from "../booking/auto-decline.js";
-import { createBookingContext, defaultMaxLeaseSec } from "../booking/context.js";
+import { createBookingContext } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Notifier } from "../notify/notifier.js";
 import type { Store } from "../store/repositories.js";
@@ -15,6 +15,7 @@ import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./
 import { bearerAuthenticator, bearerAuthInterceptor, type MerchantAuth } from "./bearer-auth.js";
 import { bookingHandlers } from "./booking-handlers.js";
 import { merchantHandlers } from "./merchant-handlers.js";
+import { hostPanel, isPanelPath } from "./host-panel.js";
 import { isRestPath, restGateway } from "./rest-gateway.js";
 import { singlePortServer, type TlsFiles } from "./single-port-listener.js";
 
@@ -43,9 +44,10 @@ export interface BookingServerOptions {
   autoDeclineAfterSec?: number;
   /** How often overdue requests are looked for, in ms (default 5 s). */
   autoDeclineCheckMs?: number;
+  /** The built host panel (`dist/panel`), served at /panel/; absent: no panel. */
+  panelDir?: string;
 }
 
-export const defaultAutoDeclineAfterSec = 24 * 3600;
 
 export interface BookingServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -59,14 +61,14 @@ export interface BookingServer {
  */
 export function createBookingServer(options: BookingServerOptions): BookingServer {
   const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
-  const ctx = createBookingContext(
-    options.store,
-    options.clock ?? systemClock,
-    randomUUID,
-    options.maxLeaseSec ?? defaultMaxLeaseSec,
-    () => options.notifier?.notify(),
-  );
-  const autoDeclineAfterSec = options.autoDeclineAfterSec ?? defaultAutoDeclineAfterSec;
+  const ctx = createBookingContext({
+    store: options.store,
+    clock: options.clock ?? systemClock,
+    newId: randomUUID,
+    maxLeaseSec: options.maxLeaseSec,
+    decideWithinSec: options.autoDeclineAfterSec,
+    notificationQueued: () => options.notifier?.notify(),
+  });
   let autoDeclineTimer: NodeJS.Timeout | undefined;
   const handlers = bookingHandlers(ctx);
   const authorize = options.credentials && basicAuthVerifier(options.credentials);
@@ -92,8 +94,11 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     },
     readMaxBytes,
   });
+  const panel = options.panelDir ? hostPanel(options.panelDir) : undefined;
   const server = singlePortServer((req, res) => {
-    if (isRestPath(req.url ?? "")) void rest(req, res);
+    const url = req.url ?? "";
+    if (isRestPath(url)) void rest(req, res);
+    else if (panel && isPanelPath(url)) panel(req, res);
     else rpc(req, res);
   }, options.tls);
 
@@ -107,9 +112,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         // Deadlines that passed while the server was down are acted on first.
-        declineOverdueRequests(ctx, autoDeclineAfterSec);
+        declineOverdueRequests(ctx);
         autoDeclineTimer = setInterval(
-          () => declineOverdueRequests(ctx, autoDeclineAfterSec),
+          () => declineOverdueRequests(ctx),
           options.autoDeclineCheckMs ?? 5000,
         );
         autoDeclineTimer.unref();

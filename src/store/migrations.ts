@@ -122,4 +122,7 @@ export const migrations: readonly string[] = [
     ON notification_outbox (queue_key, id) WHERE state = 'pending';
   CREATE INDEX notification_outbox_dead ON notification_outbox (id) WHERE state = 'dead';
   `,
+  /* 3: the user's special request, for the merchant's host panel */ `
+  ALTER TABLE bookings ADD COLUMN additional_request TEXT NOT NULL DEFAULT '';
+  `,
 ];

@@ -92,6 +92,8 @@ export interface BookingRecord {
   /** True while the booking occupies a spot of its slot (active statuses). */
   holdsSpot: boolean;
   createdAtSec: number;
+  /** The user's special request for the merchant (not part of Google's Booking). */
+  additionalRequest: string;
 }
 
 export interface BookingRepository {

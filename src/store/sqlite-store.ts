@@ -247,6 +247,7 @@ interface BookingRow {
   slot_id: number;
   holds_spot: number;
   created_at_sec: number;
+  additional_request: string;
 }
 
 function bookingFromRow(row: BookingRow): BookingRecord {
@@ -255,6 +256,7 @@ function bookingFromRow(row: BookingRow): BookingRecord {
     slotId: row.slot_id,
     holdsSpot: row.holds_spot === 1,
     createdAtSec: row.created_at_sec,
+    additionalRequest: row.additional_request,
   };
 }
 
@@ -270,6 +272,7 @@ function bookingColumns(record: BookingRecord, nowSec: number) {
     startSec: Number(booking.slot?.startSec ?? 0n),
     bookingProto: Buffer.from(toBinary(BookingSchema, booking)),
     createdAtSec: record.createdAtSec,
+    additionalRequest: record.additionalRequest,
     nowSec,
   };
 }
@@ -285,12 +288,12 @@ class SqliteBookingRepository implements BookingRepository {
   private readonly hasUserStmt;
 
   constructor(db: SqliteDatabase) {
-    const columns = "booking_proto, slot_id, holds_spot, created_at_sec";
+    const columns = "booking_proto, slot_id, holds_spot, created_at_sec, additional_request";
     this.insertStmt = db.prepare(`
       INSERT INTO bookings (booking_id, slot_id, user_id, email_key, status, holds_spot, start_sec,
-        booking_proto, created_at_sec, updated_at_sec)
+        booking_proto, created_at_sec, updated_at_sec, additional_request)
       VALUES (@bookingId, @slotId, @userId, @emailKey, @status, @holdsSpot, @startSec,
-        @bookingProto, @createdAtSec, @nowSec)`);
+        @bookingProto, @createdAtSec, @nowSec, @additionalRequest)`);
     this.updateStmt = db.prepare(`
       UPDATE bookings SET slot_id = @slotId, user_id = @userId, email_key = @emailKey, status = @status,
         holds_spot = @holdsSpot, start_sec = @startSec, booking_proto = @bookingProto, updated_at_sec = @nowSec
@@ -302,7 +305,7 @@ class SqliteBookingRepository implements BookingRepository {
       WHERE user_id = ? AND start_sec >= ? ORDER BY start_sec, booking_id`);
     // The merchant is the booked slot's; paging is keyset on (start_sec, booking_id).
     this.listForMerchantStmt = db.prepare(`
-      SELECT b.booking_proto, b.slot_id, b.holds_spot, b.created_at_sec
+      SELECT b.booking_proto, b.slot_id, b.holds_spot, b.created_at_sec, b.additional_request
       FROM bookings b JOIN slots s ON s.slot_id = b.slot_id
       WHERE s.merchant_id = @merchantId
         AND (@statusesJson = '[]' OR b.status IN (SELECT value FROM json_each(@statusesJson)))

@@ -11,11 +11,10 @@ import { promisify } from "node:util";
 import {
   BookingFailure_Cause,
   BookingStatus,
-  type Booking,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
-import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
+import { MerchantService, type MerchantBooking } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import { book, countAvailable, newUser, slotJson, type Json } from "../support/rest-helpers";
-import { futureStartSec, hour, manualClock, seedSlots, startTestServer, type TestServer } from "../support/test-server";
+import { futureStartSec, hour, manualClock, rest, seedSlots, startTestServer, type TestServer } from "../support/test-server";
 
 const ASYNCHRONOUS = 2;
 const tokens = { a: "token-of-merchant-a", b: "token-of-merchant-b", list: "token-of-merchant-list" };
@@ -255,7 +254,7 @@ describe("authentication and merchants' boundaries", () => {
       BookingStatus.DECLINED_BY_MERCHANT,
     );
     const listed = await merchant.listBookings({ merchantId: "merchant-b" }, as(adminToken));
-    expect(listed.bookings.map((x) => x.bookingId)).toContain(b.booking.booking_id);
+    expect(listed.bookings.map((x) => x.booking?.bookingId)).toContain(b.booking.booking_id);
   });
 
   test("when the server has no merchantAuth, then MerchantService is not served", async () => {
@@ -286,7 +285,29 @@ describe("ListBookings", () => {
   });
   const list = (request: Parameters<typeof merchant.listBookings>[0]) =>
     merchant.listBookings({ merchantId: "merchant-list", ...request }, as(tokens.list));
-  const idsOf = (bookings: Booking[]) => bookings.map((b) => b.bookingId);
+  const idsOf = (bookings: MerchantBooking[]) => bookings.map((b) => b.booking!.bookingId);
+
+  test("when a request is pending, then the list shows the user's special request and when it will be declined", async () => {
+    const startSec = futureStartSec + 400 * hour;
+    seedSlots(server.store, [
+      { merchantId: "merchant-special", serviceId: "dinner", startSec, spotsTotal: 1, confirmationMode: ASYNCHRONOUS },
+    ]);
+    const created = await rest(server, "CreateBooking", {
+      slot: slotJson({ merchantId: "merchant-special", serviceId: "dinner", startSec }),
+      idempotency_token: "special-request",
+      user_information: newUser(),
+      additional_request: "Window table, it is a birthday",
+    });
+    const listed = await merchant.listBookings({ merchantId: "merchant-special" }, as(adminToken));
+    expect(listed.bookings).toHaveLength(1);
+    const [entry] = listed.bookings;
+    expect(entry.booking?.bookingId).toBe(created.body.booking.booking_id);
+    expect(entry.additionalRequest).toBe("Window table, it is a birthday");
+    const createdAt = Number(entry.createdAtSec);
+    expect(Math.abs(createdAt - Date.now() / 1000)).toBeLessThan(60);
+    // The default day to answer comes first here: the slot is weeks away.
+    expect(Number(entry.decisionDeadlineSec)).toBe(createdAt + 24 * hour);
+  });
 
   test("when listing without filters, then every booking of the merchant, earliest slot first, and no next page", async () => {
     const response = await list({});

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file partner/merchant/v1/merchant_service.proto.
  */
 export const file_partner_merchant_v1_merchant_service: GenFile = /*@__PURE__*/
-  fileDesc("CipwYXJ0bmVyL21lcmNoYW50L3YxL21lcmNoYW50X3NlcnZpY2UucHJvdG8SE3BhcnRuZXIubWVyY2hhbnQudjEivwEKE0xpc3RCb29raW5nc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoGc3RhdHVzGAIgAygOMiouZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdTdGF0dXMSFgoOc3RhcnRfc2VjX2Zyb20YAyABKAMSGAoQc3RhcnRfc2VjX2JlZm9yZRgEIAEoAxIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJnChRMaXN0Qm9va2luZ3NSZXNwb25zZRI2Cghib29raW5ncxgBIAMoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIrChVDb25maXJtQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJPChZDb25maXJtQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZyIrChVEZWNsaW5lQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJPChZEZWNsaW5lQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZyIqChRDYW5jZWxCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk4KFUNhbmNlbEJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmcifwoSRmFpbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSQAoFY2F1c2UYAiABKA4yMS5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZ0ZhaWx1cmUuQ2F1c2USEwoLZGVzY3JpcHRpb24YAyABKAkikgEKE0ZhaWxCb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nEkQKD2Jvb2tpbmdfZmFpbHVyZRgCIAEoCzIrLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nRmFpbHVyZTKWBAoPTWVyY2hhbnRTZXJ2aWNlEmMKDExpc3RCb29raW5ncxIoLnBhcnRuZXIubWVyY2hhbnQudjEuTGlzdEJvb2tpbmdzUmVxdWVzdBopLnBhcnRuZXIubWVyY2hhbnQudjEuTGlzdEJvb2tpbmdzUmVzcG9uc2USaQoOQ29uZmlybUJvb2tpbmcSKi5wYXJ0bmVyLm1lcmNoYW50LnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBorLnBhcnRuZXIubWVyY2hhbnQudjEuQ29uZmlybUJvb2tpbmdSZXNwb25zZRJpCg5EZWNsaW5lQm9va2luZxIqLnBhcnRuZXIubWVyY2hhbnQudjEuRGVjbGluZUJvb2tpbmdSZXF1ZXN0GisucGFydG5lci5tZXJjaGFudC52MS5EZWNsaW5lQm9va2luZ1Jlc3BvbnNlEmYKDUNhbmNlbEJvb2tpbmcSKS5wYXJ0bmVyLm1lcmNoYW50LnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GioucGFydG5lci5tZXJjaGFudC52MS5DYW5jZWxCb29raW5nUmVzcG9uc2USYAoLRmFpbEJvb2tpbmcSJy5wYXJ0bmVyLm1lcmNoYW50LnYxLkZhaWxCb29raW5nUmVxdWVzdBooLnBhcnRuZXIubWVyY2hhbnQudjEuRmFpbEJvb2tpbmdSZXNwb25zZWIGcHJvdG8z", [file_ext_maps_booking_partner_v3_booking_service]);
+  fileDesc("CipwYXJ0bmVyL21lcmNoYW50L3YxL21lcmNoYW50X3NlcnZpY2UucHJvdG8SE3BhcnRuZXIubWVyY2hhbnQudjEivwEKE0xpc3RCb29raW5nc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoGc3RhdHVzGAIgAygOMiouZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdTdGF0dXMSFgoOc3RhcnRfc2VjX2Zyb20YAyABKAMSGAoQc3RhcnRfc2VjX2JlZm9yZRgEIAEoAxIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJnChRMaXN0Qm9va2luZ3NSZXNwb25zZRI2Cghib29raW5ncxgBIAMoCzIkLnBhcnRuZXIubWVyY2hhbnQudjEuTWVyY2hhbnRCb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKbAQoPTWVyY2hhbnRCb29raW5nEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxIaChJhZGRpdGlvbmFsX3JlcXVlc3QYAiABKAkSFgoOY3JlYXRlZF9hdF9zZWMYAyABKAMSHQoVZGVjaXNpb25fZGVhZGxpbmVfc2VjGAQgASgDIisKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkNvbmZpcm1Cb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIisKFURlY2xpbmVCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkRlY2xpbmVCb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIioKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTgoVQ2FuY2VsQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZyJ/ChJGYWlsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRJACgVjYXVzZRgCIAEoDjIxLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nRmFpbHVyZS5DYXVzZRITCgtkZXNjcmlwdGlvbhgDIAEoCSKSAQoTRmFpbEJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmcSRAoPYm9va2luZ19mYWlsdXJlGAIgASgLMisuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdGYWlsdXJlMpYECg9NZXJjaGFudFNlcnZpY2USYwoMTGlzdEJvb2tpbmdzEigucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXF1ZXN0GikucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXNwb25zZRJpCg5Db25maXJtQm9va2luZxIqLnBhcnRuZXIubWVyY2hhbnQudjEuQ29uZmlybUJvb2tpbmdSZXF1ZXN0GisucGFydG5lci5tZXJjaGFudC52MS5Db25maXJtQm9va2luZ1Jlc3BvbnNlEmkKDkRlY2xpbmVCb29raW5nEioucGFydG5lci5tZXJjaGFudC52MS5EZWNsaW5lQm9va2luZ1JlcXVlc3QaKy5wYXJ0bmVyLm1lcmNoYW50LnYxLkRlY2xpbmVCb29raW5nUmVzcG9uc2USZgoNQ2FuY2VsQm9va2luZxIpLnBhcnRuZXIubWVyY2hhbnQudjEuQ2FuY2VsQm9va2luZ1JlcXVlc3QaKi5wYXJ0bmVyLm1lcmNoYW50LnYxLkNhbmNlbEJvb2tpbmdSZXNwb25zZRJgCgtGYWlsQm9va2luZxInLnBhcnRuZXIubWVyY2hhbnQudjEuRmFpbEJvb2tpbmdSZXF1ZXN0GigucGFydG5lci5tZXJjaGFudC52MS5GYWlsQm9va2luZ1Jlc3BvbnNlYgZwcm90bzM", [file_ext_maps_booking_partner_v3_booking_service]);
 
 /**
  * @generated from message partner.merchant.v1.ListBookingsRequest
@@ -79,9 +79,9 @@ export const ListBookingsRequestSchema: GenMessage<ListBookingsRequest> = /*@__P
  */
 export type ListBookingsResponse = Message<"partner.merchant.v1.ListBookingsResponse"> & {
   /**
-   * @generated from field: repeated ext.maps.booking.partner.v3.Booking bookings = 1;
+   * @generated from field: repeated partner.merchant.v1.MerchantBooking bookings = 1;
    */
-  bookings: Booking[];
+  bookings: MerchantBooking[];
 
   /**
    * Empty on the last page.
@@ -99,6 +99,48 @@ export const ListBookingsResponseSchema: GenMessage<ListBookingsResponse> = /*@_
   messageDesc(file_partner_merchant_v1_merchant_service, 1);
 
 /**
+ * A booking as the merchant sees it: Google's Booking plus what the host needs
+ * to decide on it.
+ *
+ * @generated from message partner.merchant.v1.MerchantBooking
+ */
+export type MerchantBooking = Message<"partner.merchant.v1.MerchantBooking"> & {
+  /**
+   * @generated from field: ext.maps.booking.partner.v3.Booking booking = 1;
+   */
+  booking?: Booking | undefined;
+
+  /**
+   * The user's special request (CreateBookingRequest.additional_request).
+   *
+   * @generated from field: string additional_request = 2;
+   */
+  additionalRequest: string;
+
+  /**
+   * When the booking was made (seconds since epoch).
+   *
+   * @generated from field: int64 created_at_sec = 3;
+   */
+  createdAtSec: bigint;
+
+  /**
+   * For a PENDING_MERCHANT_CONFIRMATION booking: when the server declines it
+   * unless the merchant answers first (seconds since epoch); 0 otherwise.
+   *
+   * @generated from field: int64 decision_deadline_sec = 4;
+   */
+  decisionDeadlineSec: bigint;
+};
+
+/**
+ * Describes the message partner.merchant.v1.MerchantBooking.
+ * Use `create(MerchantBookingSchema)` to create a new message.
+ */
+export const MerchantBookingSchema: GenMessage<MerchantBooking> = /*@__PURE__*/
+  messageDesc(file_partner_merchant_v1_merchant_service, 2);
+
+/**
  * @generated from message partner.merchant.v1.ConfirmBookingRequest
  */
 export type ConfirmBookingRequest = Message<"partner.merchant.v1.ConfirmBookingRequest"> & {
@@ -113,7 +155,7 @@ export type ConfirmBookingRequest = Message<"partner.merchant.v1.ConfirmBookingR
  * Use `create(ConfirmBookingRequestSchema)` to create a new message.
  */
 export const ConfirmBookingRequestSchema: GenMessage<ConfirmBookingRequest> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 2);
+  messageDesc(file_partner_merchant_v1_merchant_service, 3);
 
 /**
  * @generated from message partner.merchant.v1.ConfirmBookingResponse
@@ -132,7 +174,7 @@ export type ConfirmBookingResponse = Message<"partner.merchant.v1.ConfirmBooking
  * Use `create(ConfirmBookingResponseSchema)` to create a new message.
  */
 export const ConfirmBookingResponseSchema: GenMessage<ConfirmBookingResponse> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 3);
+  messageDesc(file_partner_merchant_v1_merchant_service, 4);
 
 /**
  * @generated from message partner.merchant.v1.DeclineBookingRequest
@@ -149,7 +191,7 @@ export type DeclineBookingRequest = Message<"partner.merchant.v1.DeclineBookingR
  * Use `create(DeclineBookingRequestSchema)` to create a new message.
  */
 export const DeclineBookingRequestSchema: GenMessage<DeclineBookingRequest> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 4);
+  messageDesc(file_partner_merchant_v1_merchant_service, 5);
 
 /**
  * @generated from message partner.merchant.v1.DeclineBookingResponse
@@ -168,7 +210,7 @@ export type DeclineBookingResponse = Message<"partner.merchant.v1.DeclineBooking
  * Use `create(DeclineBookingResponseSchema)` to create a new message.
  */
 export const DeclineBookingResponseSchema: GenMessage<DeclineBookingResponse> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 5);
+  messageDesc(file_partner_merchant_v1_merchant_service, 6);
 
 /**
  * @generated from message partner.merchant.v1.CancelBookingRequest
@@ -185,7 +227,7 @@ export type CancelBookingRequest = Message<"partner.merchant.v1.CancelBookingReq
  * Use `create(CancelBookingRequestSchema)` to create a new message.
  */
 export const CancelBookingRequestSchema: GenMessage<CancelBookingRequest> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 6);
+  messageDesc(file_partner_merchant_v1_merchant_service, 7);
 
 /**
  * @generated from message partner.merchant.v1.CancelBookingResponse
@@ -204,7 +246,7 @@ export type CancelBookingResponse = Message<"partner.merchant.v1.CancelBookingRe
  * Use `create(CancelBookingResponseSchema)` to create a new message.
  */
 export const CancelBookingResponseSchema: GenMessage<CancelBookingResponse> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 7);
+  messageDesc(file_partner_merchant_v1_merchant_service, 8);
 
 /**
  * @generated from message partner.merchant.v1.FailBookingRequest
@@ -235,7 +277,7 @@ export type FailBookingRequest = Message<"partner.merchant.v1.FailBookingRequest
  * Use `create(FailBookingRequestSchema)` to create a new message.
  */
 export const FailBookingRequestSchema: GenMessage<FailBookingRequest> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 8);
+  messageDesc(file_partner_merchant_v1_merchant_service, 9);
 
 /**
  * @generated from message partner.merchant.v1.FailBookingResponse
@@ -261,7 +303,7 @@ export type FailBookingResponse = Message<"partner.merchant.v1.FailBookingRespon
  * Use `create(FailBookingResponseSchema)` to create a new message.
  */
 export const FailBookingResponseSchema: GenMessage<FailBookingResponse> = /*@__PURE__*/
-  messageDesc(file_partner_merchant_v1_merchant_service, 9);
+  messageDesc(file_partner_merchant_v1_merchant_service, 10);
 
 /**
  * Lists and changes one merchant's bookings. Every call answers

@@ -59,9 +59,28 @@ export interface ListBookingsRequest {
 }
 
 export interface ListBookingsResponse {
-  bookings: Booking[];
+  bookings: MerchantBooking[];
   /** Empty on the last page. */
   nextPageToken: string;
+}
+
+/**
+ * A booking as the merchant sees it: Google's Booking plus what the host needs
+ * to decide on it.
+ */
+export interface MerchantBooking {
+  booking:
+    | Booking
+    | undefined;
+  /** The user's special request (CreateBookingRequest.additional_request). */
+  additionalRequest: string;
+  /** When the booking was made (seconds since epoch). */
+  createdAtSec: string;
+  /**
+   * For a PENDING_MERCHANT_CONFIRMATION booking: when the server declines it
+   * unless the merchant answers first (seconds since epoch); 0 otherwise.
+   */
+  decisionDeadlineSec: string;
 }
 
 export interface ConfirmBookingRequest {
@@ -298,7 +317,7 @@ function createBaseListBookingsResponse(): ListBookingsResponse {
 export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
   encode(message: ListBookingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.bookings) {
-      Booking.encode(v!, writer.uint32(10).fork()).join();
+      MerchantBooking.encode(v!, writer.uint32(10).fork()).join();
     }
     if (message.nextPageToken !== "") {
       writer.uint32(18).string(message.nextPageToken);
@@ -324,7 +343,7 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
               break;
             }
 
-            message.bookings.push(Booking.decode(reader, reader.uint32()));
+            message.bookings.push(MerchantBooking.decode(reader, reader.uint32()));
             continue;
           }
           case 2: {
@@ -349,7 +368,9 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
 
   fromJSON(object: any): ListBookingsResponse {
     return {
-      bookings: globalThis.Array.isArray(object?.bookings) ? object.bookings.map((e: any) => Booking.fromJSON(e)) : [],
+      bookings: globalThis.Array.isArray(object?.bookings)
+        ? object.bookings.map((e: any) => MerchantBooking.fromJSON(e))
+        : [],
       nextPageToken: isSet(object.nextPageToken)
         ? globalThis.String(object.nextPageToken)
         : isSet(object.next_page_token)
@@ -361,7 +382,7 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
   toJSON(message: ListBookingsResponse): unknown {
     const obj: any = {};
     if (message.bookings?.length) {
-      obj.bookings = message.bookings.map((e) => Booking.toJSON(e));
+      obj.bookings = message.bookings.map((e) => MerchantBooking.toJSON(e));
     }
     if (message.nextPageToken !== "") {
       obj.nextPageToken = message.nextPageToken;
@@ -374,8 +395,139 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<ListBookingsResponse>, I>>(object: I): ListBookingsResponse {
     const message = createBaseListBookingsResponse();
-    message.bookings = object.bookings?.map((e) => Booking.fromPartial(e)) || [];
+    message.bookings = object.bookings?.map((e) => MerchantBooking.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseMerchantBooking(): MerchantBooking {
+  return { booking: undefined, additionalRequest: "", createdAtSec: "0", decisionDeadlineSec: "0" };
+}
+
+export const MerchantBooking: MessageFns<MerchantBooking> = {
+  encode(message: MerchantBooking, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.booking !== undefined) {
+      Booking.encode(message.booking, writer.uint32(10).fork()).join();
+    }
+    if (message.additionalRequest !== "") {
+      writer.uint32(18).string(message.additionalRequest);
+    }
+    if (message.createdAtSec !== "0") {
+      writer.uint32(24).int64(message.createdAtSec);
+    }
+    if (message.decisionDeadlineSec !== "0") {
+      writer.uint32(32).int64(message.decisionDeadlineSec);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MerchantBooking {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMerchantBooking();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.booking = Booking.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.additionalRequest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.createdAtSec = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.decisionDeadlineSec = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MerchantBooking {
+    return {
+      booking: isSet(object.booking) ? Booking.fromJSON(object.booking) : undefined,
+      additionalRequest: isSet(object.additionalRequest)
+        ? globalThis.String(object.additionalRequest)
+        : isSet(object.additional_request)
+        ? globalThis.String(object.additional_request)
+        : "",
+      createdAtSec: isSet(object.createdAtSec)
+        ? globalThis.String(object.createdAtSec)
+        : isSet(object.created_at_sec)
+        ? globalThis.String(object.created_at_sec)
+        : "0",
+      decisionDeadlineSec: isSet(object.decisionDeadlineSec)
+        ? globalThis.String(object.decisionDeadlineSec)
+        : isSet(object.decision_deadline_sec)
+        ? globalThis.String(object.decision_deadline_sec)
+        : "0",
+    };
+  },
+
+  toJSON(message: MerchantBooking): unknown {
+    const obj: any = {};
+    if (message.booking !== undefined) {
+      obj.booking = Booking.toJSON(message.booking);
+    }
+    if (message.additionalRequest !== "") {
+      obj.additionalRequest = message.additionalRequest;
+    }
+    if (message.createdAtSec !== "0") {
+      obj.createdAtSec = message.createdAtSec;
+    }
+    if (message.decisionDeadlineSec !== "0") {
+      obj.decisionDeadlineSec = message.decisionDeadlineSec;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MerchantBooking>, I>>(base?: I): MerchantBooking {
+    return MerchantBooking.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MerchantBooking>, I>>(object: I): MerchantBooking {
+    const message = createBaseMerchantBooking();
+    message.booking = (object.booking !== undefined && object.booking !== null)
+      ? Booking.fromPartial(object.booking)
+      : undefined;
+    message.additionalRequest = object.additionalRequest ?? "";
+    message.createdAtSec = object.createdAtSec ?? "0";
+    message.decisionDeadlineSec = object.decisionDeadlineSec ?? "0";
     return message;
   },
 };
