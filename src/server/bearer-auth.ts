@@ -1,4 +1,5 @@
-import { createContextKey, Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { clientAddressKey, type AuthGate } from "./auth-gate.js";
 import { timingSafeEqual } from "node:crypto";
 import type { MerchantCaller } from "../booking/merchant-decisions.js";
 import { digest } from "./basic-auth.js";
@@ -42,17 +43,14 @@ export const merchantCallerKey = createContextKey<MerchantCaller | undefined>(un
   description: "authenticated MerchantService caller",
 });
 
-/** Authenticates MerchantService calls (header/metadata `authorization`) and records the caller. */
-export function bearerAuthInterceptor(authenticate: (authorization: string | null) => MerchantCaller | undefined): Interceptor {
+/** Authenticates MerchantService and AdminService calls (header/metadata `authorization`) and records the caller. */
+export function bearerAuthInterceptor(
+  authenticate: (authorization: string | null) => MerchantCaller | undefined,
+  gate: AuthGate,
+): Interceptor {
   return (next) => async (req) => {
-    const caller = authenticate(req.header.get("authorization"));
-    if (!caller) {
-      throw new ConnectError(
-        "missing or unknown bearer token",
-        Code.Unauthenticated,
-        new Headers({ "WWW-Authenticate": bearerAuthChallenge }),
-      );
-    }
+    const address = req.contextValues.get(clientAddressKey);
+    const caller = gate.admit(address, "Bearer", bearerAuthChallenge, () => authenticate(req.header.get("authorization")));
     req.contextValues.set(merchantCallerKey, caller);
     return next(req);
   };

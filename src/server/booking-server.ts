@@ -1,7 +1,8 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
+import { createContextValues, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
@@ -11,18 +12,24 @@ import { systemClock, type Clock } from "../clock.js";
 import type { Notifier } from "../notify/notifier.js";
 import type { Store } from "../store/repositories.js";
 import { adminHandlers } from "./admin-handlers.js";
-import { basicAuthChallenge, basicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
+import { AuthFailureLimiter } from "./auth-failure-limiter.js";
+import { AuthGate, clientAddressKey } from "./auth-gate.js";
+import { basicAuthChallenge, BasicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
 import { bearerAuthenticator, bearerAuthInterceptor, type MerchantAuth } from "./bearer-auth.js";
 import { bookingHandlers } from "./booking-handlers.js";
 import { merchantHandlers } from "./merchant-handlers.js";
 import { hostPanel, isPanelPath } from "./host-panel.js";
-import { isRestPath, restGateway } from "./rest-gateway.js";
-import { singlePortServer, type TlsFiles } from "./single-port-listener.js";
+import { isRestPath, restGateway, strictUtf8 } from "./rest-gateway.js";
+import { healthRoutes } from "./health.js";
+import { singlePortServer, type ConnectionLimits, type NodeRequest, type TlsFiles } from "./single-port-listener.js";
 
 export interface BookingServerOptions {
   store: Store;
-  /** Google's Basic-auth credentials; `undefined` serves without authentication. */
-  credentials: BasicCredentials | undefined;
+  /**
+   * Google's Basic-auth credentials: one pair, or several accepted at once
+   * (rotation); `undefined` serves without authentication.
+   */
+  credentials: BasicCredentials | readonly BasicCredentials[] | undefined;
   /** Certificate and key to serve HTTPS (ALPN h2 and http/1.1); plaintext without. */
   tls?: TlsFiles;
   /** Largest request body, in bytes (default 4 MiB: hundreds of slot times fit easily). */
@@ -46,11 +53,25 @@ export interface BookingServerOptions {
   autoDeclineCheckMs?: number;
   /** The built host panel (`dist/panel`), served at /panel/; absent: no panel. */
   panelDir?: string;
+  /** Header size, timeouts and HTTP/2 stream limits (see `defaultConnectionLimits`). */
+  limits?: ConnectionLimits;
+  /** Failed authentications allowed per client address in a burst (default 10), before 429s. */
+  authFailureBurst?: number;
+  /** Where refused authentications are reported (never with the secret); default stderr. */
+  logAuthFailure?: (failure: { scheme: string; address: string; limited: boolean }) => void;
+  /** Longest wait for requests under way when closing, in ms (default 10 s). */
+  shutdownGraceMs?: number;
 }
 
 
 export interface BookingServer {
   listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Accepts a new set of Basic credentials at once (rotation without downtime). */
+  replaceCredentials(credentials: readonly BasicCredentials[]): void;
+  /**
+   * Graceful stop: refuses new connections and readiness, lets requests under
+   * way and the notifier's current delivery finish (within the grace period).
+   */
   close(): Promise<void>;
 }
 
@@ -70,18 +91,32 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     notificationQueued: () => options.notifier?.notify(),
   });
   let autoDeclineTimer: NodeJS.Timeout | undefined;
+  let stopping = false;
   const handlers = bookingHandlers(ctx);
-  const authorize = options.credentials && basicAuthVerifier(options.credentials);
+  const gate = new AuthGate(
+    new AuthFailureLimiter(options.authFailureBurst),
+    options.logAuthFailure ??
+      (({ scheme, address, limited }) =>
+        console.warn(`authentication refused (${scheme}) from ${address}${limited ? ": too many failures" : ""}`)),
+  );
+  const given = options.credentials;
+  const basicAuth = given && new BasicAuthVerifier(Array.isArray(given) ? given : [given as BasicCredentials]);
+  const admitBasic = (address: string, authorization: string | null | undefined) =>
+    gate.admit(address, "Basic", basicAuthChallenge, () => (basicAuth!.allows(authorization) ? true : undefined));
 
-  const rest = restGateway({ handlers, authorize, readMaxBytes });
+  const rest = restGateway({
+    handlers,
+    authenticate: basicAuth && ((req) => void admitBasic(clientAddress(req), req.headers.authorization)),
+    readMaxBytes,
+  });
   const rpc = connectNodeAdapter({
     routes: (router) => {
       router.service(BookingService, handlers, {
-        interceptors: authorize ? [basicAuthInterceptor(authorize)] : [],
+        interceptors: basicAuth ? [basicAuthInterceptor(admitBasic)] : [],
       });
       // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
       if (options.merchantAuth) {
-        const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth));
+        const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth), gate);
         router.service(MerchantService, merchantHandlers(ctx), { interceptors: [bearerAuth] });
         // The operator's outbox calls: only with an admin token (merchant tokens get permission_denied).
         if (options.merchantAuth.adminToken) {
@@ -93,30 +128,30 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       }
     },
     readMaxBytes,
+    // The decoder is read by connect's JSON serialization, though its type does not name it.
+    jsonOptions: { textDecoder: strictUtf8 } as Partial<JsonReadOptions & JsonWriteOptions>,
+    contextValues: (req) => createContextValues().set(clientAddressKey, clientAddress(req)),
   });
+  const health = healthRoutes({ store: options.store, isStopping: () => stopping });
   const panel = options.panelDir ? hostPanel(options.panelDir) : undefined;
-  const server = singlePortServer((req, res) => {
-    const url = req.url ?? "";
-    if (isRestPath(url)) void rest(req, res);
-    else if (panel && isPanelPath(url)) panel(req, res);
-    else rpc(req, res);
-  }, options.tls);
-
-  const sockets = new Set<Socket>();
-  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
+  const { server, shutdown } = singlePortServer(
+    (req, res) => {
+      const url = req.url ?? "";
+      if (isRestPath(url)) void rest(req, res);
+      else if (health.handles(url)) health.serve(url, res);
+      else if (panel && isPanelPath(url)) panel(req, res);
+      else rpc(req, res);
+    },
+    options.tls,
+    options.limits,
+  );
 
   return {
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         // Deadlines that passed while the server was down are acted on first.
         declineOverdueRequests(ctx);
-        autoDeclineTimer = setInterval(
-          () => declineOverdueRequests(ctx),
-          options.autoDeclineCheckMs ?? 5000,
-        );
+        autoDeclineTimer = setInterval(() => declineOverdueRequests(ctx), options.autoDeclineCheckMs ?? 5000);
         autoDeclineTimer.unref();
         options.notifier?.start();
         server.once("error", reject);
@@ -125,27 +160,27 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
           resolve(server.address() as AddressInfo);
         });
       }),
+    replaceCredentials: (credentials) => {
+      if (!basicAuth) throw new Error("the server runs without authentication: there are no credentials to replace");
+      basicAuth.replace(credentials);
+    },
     close: async () => {
+      stopping = true;
       clearInterval(autoDeclineTimer);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
+      await shutdown(options.shutdownGraceMs ?? 10_000);
       await options.notifier?.stop();
     },
   };
 }
 
+function clientAddress(req: NodeRequest): string {
+  return req.socket?.remoteAddress ?? "unknown";
+}
+
 /** Basic auth for Connect, gRPC and gRPC-Web calls (metadata `authorization`). */
-function basicAuthInterceptor(authorize: (authorization: string | null) => boolean): Interceptor {
+function basicAuthInterceptor(admit: (address: string, authorization: string | null) => void): Interceptor {
   return (next) => async (req) => {
-    if (!authorize(req.header.get("authorization"))) {
-      throw new ConnectError(
-        "missing or wrong HTTP Basic credentials",
-        Code.Unauthenticated,
-        new Headers({ "WWW-Authenticate": basicAuthChallenge }),
-      );
-    }
+    admit(req.contextValues.get(clientAddressKey), req.header.get("authorization"));
     return next(req);
   };
 }

@@ -4,7 +4,6 @@ import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-conn
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { basicAuthChallenge } from "./basic-auth.js";
 import type { BookingHandlers } from "./booking-handlers.js";
 import { decodeRestBody } from "./rest-json.js";
 
@@ -13,8 +12,8 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 export interface RestGatewayOptions {
   handlers: BookingHandlers;
-  /** Checks the Authorization header; absent when the server runs open. */
-  authorize?: (authorization: string | undefined) => boolean;
+  /** Admits the request or throws a ConnectError (unauthenticated, 429); absent when the server runs open. */
+  authenticate?: (req: NodeRequest) => void;
   /** Largest request body accepted, in bytes. */
   readMaxBytes: number;
 }
@@ -43,10 +42,7 @@ export function restGateway(options: RestGatewayOptions) {
     try {
       const method = methodsByLowerName.get(restPath.exec(pathOf(req.url ?? ""))?.[1]?.toLowerCase() ?? "");
       if (!method) throw new ConnectError(`no such method: ${req.url}`, Code.NotFound);
-      if (options.authorize && !options.authorize(req.headers.authorization)) {
-        res.setHeader("WWW-Authenticate", basicAuthChallenge);
-        throw new ConnectError("missing or wrong HTTP Basic credentials", Code.Unauthenticated);
-      }
+      options.authenticate?.(req);
       const expectedVerb = method.localName === "healthCheck" ? "GET" : "POST";
       if (req.method !== expectedVerb) {
         res.setHeader("Allow", expectedVerb);
@@ -89,11 +85,16 @@ async function readJsonBody(req: NodeRequest, readMaxBytes: number): Promise<Jso
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > readMaxBytes) {
-      throw new ConnectError(`request body larger than ${readMaxBytes} bytes`, Code.ResourceExhausted);
+      throw new PayloadTooLargeError(`request body larger than ${readMaxBytes} bytes`);
     }
     chunks.push(chunk);
   }
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks));
+  let text: string;
+  try {
+    text = strictUtf8.decode(Buffer.concat(chunks));
+  } catch {
+    throw new ConnectError("request body is not valid UTF-8", Code.InvalidArgument);
+  }
   if (text.trim() === "") throw new ConnectError("request body is empty: a JSON object is required", Code.InvalidArgument);
   try {
     return JSON.parse(text) as JsonValue;
@@ -102,12 +103,23 @@ async function readJsonBody(req: NodeRequest, readMaxBytes: number): Promise<Jso
   }
 }
 
+/**
+ * A body over the limit: HTTP 413 with code `resource_exhausted`. (Not a
+ * ConnectError subclass: ConnectError's instanceof matches any Connect error.)
+ */
+class PayloadTooLargeError extends Error {}
+
+/** Invalid UTF-8 is refused, not silently turned into U+FFFD and stored. */
+export const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 function sendError(res: NodeResponse, error: unknown): void {
-  const connectError = ConnectError.from(error);
+  const connectError =
+    error instanceof PayloadTooLargeError ? new ConnectError(error.message, Code.ResourceExhausted) : ConnectError.from(error);
   if (connectError.code === Code.Internal || connectError.code === Code.Unknown) {
     console.error("REST request failed:", error);
   }
-  const status = connectError.code === Code.ResourceExhausted ? 413 : codeToHttpStatus(connectError.code);
+  const status = error instanceof PayloadTooLargeError ? 413 : codeToHttpStatus(connectError.code);
+  if (!res.headersSent) connectError.metadata.forEach((value, name) => res.setHeader(name, value));
   sendJson(res, status, errorToJson(connectError, undefined));
 }
 

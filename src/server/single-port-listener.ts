@@ -1,13 +1,55 @@
-import { createServer as createHttp1Server, type RequestListener } from "node:http";
-import { createSecureServer, createServer as createHttp2Server } from "node:http2";
+import { createServer as createHttp1Server, type RequestListener, type Server as Http1Server } from "node:http";
+import {
+  createSecureServer,
+  createServer as createHttp2Server,
+  type Http2Server,
+  type Http2Session,
+  type SecureServerOptions,
+} from "node:http2";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import type { NodeRequest, NodeResponse } from "./rest-gateway.js";
+export type { NodeRequest };
 
 export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
 
 export interface TlsFiles {
   cert: Buffer;
   key: Buffer;
+  /** CA that client certificates must chain to: with it, every client must present one (mutual TLS). */
+  clientCa?: Buffer;
+}
+
+/** Protection against oversized and slow clients; the defaults suit Google's calls. */
+export interface ConnectionLimits {
+  /** Largest request header block, in bytes (default 16 KiB). */
+  maxHeaderBytes: number;
+  /** Time a client has to send its request headers, in ms (default 10 s). */
+  headersTimeoutMs: number;
+  /** Time a request may take from its first byte to the end of its answer, in ms (default 30 s). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection or HTTP/2 session is closed after this, in ms (default 60 s). */
+  idleTimeoutMs: number;
+  /** Streams one HTTP/2 connection may have open at once (default 100). */
+  maxConcurrentStreams: number;
+}
+
+export const defaultConnectionLimits: ConnectionLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  maxConcurrentStreams: 100,
+};
+
+export interface SinglePortServer {
+  /** The listening socket (call `listen` on it). */
+  server: Server;
+  /**
+   * Stops accepting connections, lets requests under way finish (HTTP/1.1
+   * connections close when idle, HTTP/2 sessions get a GOAWAY), and destroys
+   * whatever is still open after `graceMs`.
+   */
+  shutdown(graceMs: number): Promise<void>;
 }
 
 /** What every HTTP/2 connection opens with (RFC 9113 §3.4). */
@@ -20,17 +62,115 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * HTTP/2 preface (prior knowledge, as gRPC clients send it) goes to the HTTP/2
  * server, anything else to the HTTP/1.1 server.
  */
-export function singlePortServer(handler: NodeHandler, tls?: TlsFiles): Server {
-  if (tls) return createSecureServer({ ...tls, allowHTTP1: true }, handler);
-  const http1 = createHttp1Server(handler as RequestListener);
-  const http2 = createHttp2Server(handler);
-  const server = createNetServer((socket) => routeByPreface(socket, http1, http2));
-  // Closing the listener must also stop the servers that own its connections.
-  server.on("close", () => {
-    http1.close();
-    http2.close();
-  });
-  return server;
+export function singlePortServer(
+  handler: NodeHandler,
+  tls: TlsFiles | undefined,
+  limits: ConnectionLimits = defaultConnectionLimits,
+): SinglePortServer {
+  const withDeadline = requestDeadline(handler, limits.requestTimeoutMs);
+  const http2Options = {
+    maxSendHeaderBlockLength: limits.maxHeaderBytes,
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+  };
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+  const trackSessions = (http2: Http2Server) => {
+    http2.setTimeout(limits.idleTimeoutMs);
+    http2.on("session", (session: Http2Session) => {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+    });
+  };
+
+  let server: Server;
+  let http1: Http1Server | undefined;
+  if (tls) {
+    const secureOptions: SecureServerOptions = {
+      cert: tls.cert,
+      key: tls.key,
+      allowHTTP1: true,
+      ...http2Options,
+      ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    };
+    const secure = createSecureServer(secureOptions, withDeadline);
+    trackSessions(secure);
+    secure.on("secureConnection", track);
+    server = secure;
+  } else {
+    http1 = createHttp1Server(
+      {
+        maxHeaderSize: limits.maxHeaderBytes,
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: 5_000,
+      },
+      withDeadline as RequestListener,
+    );
+    http1.setTimeout(limits.idleTimeoutMs);
+    const http2 = createHttp2Server(http2Options, withDeadline);
+    trackSessions(http2);
+    const plain = createNetServer((socket) => {
+      track(socket);
+      routeByPreface(socket, http1!, http2);
+    });
+    plain.on("close", () => {
+      http1!.close();
+      http2.close();
+    });
+    server = plain;
+  }
+
+  return {
+    server,
+    shutdown: async (graceMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      http1?.closeIdleConnections();
+      for (const session of sessions) session.close();
+      const drained = new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          http1?.closeIdleConnections();
+          if (sockets.size === 0) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 20);
+        setTimeout(() => {
+          clearInterval(check);
+          for (const socket of sockets) socket.destroy();
+          resolve();
+        }, graceMs).unref();
+      });
+      await drained;
+      await closed;
+    },
+  };
+}
+
+/**
+ * Ends a request that is not answered within `timeoutMs` of its arrival
+ * (a slow body, or a stuck handler): 408 if nothing was sent yet, then the
+ * connection or stream is closed.
+ */
+function requestDeadline(handler: NodeHandler, timeoutMs: number): NodeHandler {
+  return (req, res) => {
+    const timer = setTimeout(() => {
+      if (!res.headersSent) {
+        res.statusCode = 408;
+        res.setHeader("Content-Type", "application/json");
+        res.setHeader("Connection", "close");
+        res.end(JSON.stringify({ code: "deadline_exceeded", message: `request not completed within ${timeoutMs} ms` }));
+      }
+      setTimeout(() => req.destroy(), 100).unref();
+    }, timeoutMs);
+    timer.unref();
+    res.once("close", () => clearTimeout(timer));
+    res.once("finish", () => clearTimeout(timer));
+    handler(req, res);
+  };
 }
 
 function routeByPreface(socket: Socket, http1: Server, http2: Server): void {

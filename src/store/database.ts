@@ -24,6 +24,9 @@ export function openDatabase(path: string): SqliteDatabase {
   return db;
 }
 
+/** The schema version this code expects (the number of migrations). */
+export const schemaVersion = migrations.length;
+
 function applyMigrations(db: SqliteDatabase): void {
   const apply = db.transaction(() => {
     const applied = db.pragma("user_version", { simple: true }) as number;

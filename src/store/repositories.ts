@@ -249,5 +249,9 @@ export interface Store extends Repositories {
    * store while `work` awaits would join the transaction.
    */
   bulkTransaction<T>(work: () => Promise<T>): Promise<T>;
+  /** Whether the store can take writes now with its schema up to date; the reason when not. */
+  readiness(): { ready: true } | { ready: false; reason: string };
+  /** Writes a consistent copy of the whole database to `path` while the store stays in use. */
+  backup(path: string): Promise<void>;
   close(): void;
 }

@@ -4,7 +4,7 @@ import {
   type BookingStatus,
   LeaseSchema,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { openDatabase, type SqliteDatabase } from "./database.js";
+import { openDatabase, schemaVersion, type SqliteDatabase } from "./database.js";
 import type {
   BookingRecord,
   BookingRepository,
@@ -52,6 +52,20 @@ export function openSqliteStore(path: string): Store {
         if (db.inTransaction) db.exec("ROLLBACK");
         throw error;
       }
+    },
+    readiness() {
+      try {
+        const version = db.pragma("user_version", { simple: true }) as number;
+        if (version !== schemaVersion) return { ready: false, reason: `schema version ${version}, expected ${schemaVersion}` };
+        // Taking the write lock proves the file is writable and not locked out; nothing is written.
+        db.exec("BEGIN IMMEDIATE; ROLLBACK");
+        return { ready: true };
+      } catch (error) {
+        return { ready: false, reason: (error as Error).message };
+      }
+    },
+    backup: async (path) => {
+      await db.backup(path);
     },
     close: () => db.close(),
   };

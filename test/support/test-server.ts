@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Clock } from "../../src/clock.js";
 import type { Notifier } from "../../src/notify/notifier.js";
 import type { MerchantAuth } from "../../src/server/bearer-auth.js";
-import { createBookingServer } from "../../src/server/booking-server.js";
+import { createBookingServer, type BookingServerOptions } from "../../src/server/booking-server.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
@@ -32,6 +32,11 @@ export interface TestServerOptions {
   dir?: string;
   autoDeclineAfterSec?: number;
   autoDeclineCheckMs?: number;
+  /** Serves the built host panel from this dir at /panel/ (e.g. the repo's dist/panel). */
+  panelDir?: string;
+  authFailureBurst?: number;
+  logAuthFailure?: BookingServerOptions["logAuthFailure"];
+  credentials?: BookingServerOptions["credentials"];
 }
 
 /** A real server on a loopback port over a real SQLite file in a fresh temp dir. */
@@ -42,13 +47,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const store = openSqliteStore(dbPath);
   const server = createBookingServer({
     store,
-    credentials: options.open ? undefined : credentials,
+    credentials: options.open ? undefined : (options.credentials ?? credentials),
     clock: options.clock,
     maxLeaseSec: options.maxLeaseSec,
     merchantAuth: options.merchantAuth,
     notifier: options.notifier?.(store),
     autoDeclineAfterSec: options.autoDeclineAfterSec,
     autoDeclineCheckMs: options.autoDeclineCheckMs,
+    panelDir: options.panelDir,
+    // Suites refuse credentials on purpose many times from 127.0.0.1; the limiter has its own test.
+    authFailureBurst: options.authFailureBurst ?? 1_000_000,
+    logAuthFailure: options.logAuthFailure ?? (() => {}),
   });
   const { port } = await server.listen(0, "127.0.0.1");
   return {

@@ -1,0 +1,30 @@
+import type { Store } from "../store/repositories.js";
+import type { NodeResponse } from "./rest-gateway.js";
+
+/**
+ * Probes for an orchestrator, without authentication (they reveal nothing):
+ * `/healthz` answers while the process serves; `/readyz` only while the
+ * database takes writes with its schema current and the server is not
+ * shutting down, so traffic moves elsewhere before the process stops.
+ * (Google's own probe is `GET /v3/HealthCheck`, with Basic auth.)
+ */
+export function healthRoutes(options: { store: Store; isStopping: () => boolean }) {
+  return {
+    handles: (url: string) => url === "/healthz" || url === "/readyz",
+    serve(url: string, res: NodeResponse): void {
+      if (url === "/healthz") return send(res, 200, { status: "ok" });
+      if (options.isStopping()) return send(res, 503, { status: "stopping" });
+      const readiness = options.store.readiness();
+      if (readiness.ready) return send(res, 200, { status: "ready" });
+      send(res, 503, { status: "not ready", reason: readiness.reason });
+    },
+  };
+}
+
+function send(res: NodeResponse, status: number, body: object): void {
+  const payload = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader("Content-Type", "application/json");
+  res.setHeader("Cache-Control", "no-store");
+  res.end(payload);
+}
