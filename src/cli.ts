@@ -1,15 +1,19 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, dbPathFrom, parseServeConfig } from "./config.js";
+import { ConfigError, credentialsFrom, dbPathFrom, parseServeConfig } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
+import { systemClock } from "./clock.js";
 import { Notifier } from "./notify/notifier.js";
+import { createLogger, Observability } from "./server/observability.js";
 import { createBookingServer } from "./server/booking-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 
 const usage = `usage:
-  booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE] [--insecure-no-auth]
+  booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+                        [--auto-decline-after-sec N] [--insecure-no-auth]
   booking-server import [--db FILE] FEED.json...
+  booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
 
 Credentials come from BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD (or BOOKING_AUTH_PASSWORD_FILE);
 merchants' bearer tokens from MERCHANT_TOKENS_FILE and ADMIN_TOKEN.
@@ -18,7 +22,14 @@ See README.md for every setting.`;
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
   const store = openSqliteStore(config.dbPath);
-  const notifier = new Notifier({ store, ...config.notifier, log: (line) => console.log(`  notifier: ${line}`) });
+  const logger = createLogger();
+  const observability = new Observability(logger, store, systemClock.nowSec);
+  const notifier = new Notifier({
+    store,
+    ...config.notifier,
+    log: (line) => logger.info({ component: "notifier" }, line),
+    onFailure: (kind, reason) => observability.recordDeliveryFailure(kind, reason),
+  });
   const server = createBookingServer({
     store,
     credentials: config.credentials,
@@ -27,6 +38,8 @@ async function serve(args: string[]): Promise<void> {
     notifier,
     autoDeclineAfterSec: config.autoDeclineAfterSec,
     panelDir: builtPanelDir(),
+    observability,
+    metricsToken: process.env.METRICS_TOKEN || undefined,
   });
   const address = await server.listen(config.port, config.host);
   const scheme = config.tls ? "https" : "http";
@@ -47,14 +60,52 @@ async function serve(args: string[]): Promise<void> {
   console.log(`  ${notifier.describe()}`);
   console.log(`  unanswered asynchronous requests are declined after ${config.autoDeclineAfterSec} s or at slot start`);
 
+  if (config.credentials) {
+    console.log(`  accepts ${config.credentials.length} Basic credential(s); SIGHUP reloads them`);
+    process.on("SIGHUP", () => {
+      try {
+        const credentials = credentialsFrom(process.env);
+        server.replaceCredentials(credentials);
+        console.log(`SIGHUP: now accepting ${credentials.length} Basic credential(s)`);
+      } catch (error) {
+        console.error(`SIGHUP: credentials kept as they were: ${(error as Error).message}`);
+      }
+    });
+  }
+
   const stop = async (signal: string) => {
-    console.log(`${signal}: shutting down`);
+    console.log(`${signal}: finishing requests under way, then stopping`);
+    // Whatever happens, the process is gone within the bound.
+    setTimeout(() => {
+      console.error("shutdown took too long: exiting");
+      process.exit(1);
+    }, shutdownBoundMs).unref();
     await server.close();
     store.close();
+    console.log("stopped");
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
+}
+
+/** Requests get 10 s to finish on shutdown (the server's grace); the process never takes longer than this. */
+const shutdownBoundMs = 15_000;
+
+async function backupCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
+  if (positionals.length !== 1) throw new ConfigError("backup needs exactly one destination file");
+  const [destination] = positionals;
+  if (existsSync(destination)) throw new ConfigError(`${destination} exists already: choose a new file`);
+  const dbPath = dbPathFrom(values.db, process.env);
+  const store = openSqliteStore(dbPath);
+  try {
+    const started = Date.now();
+    await store.backup(destination);
+    console.log(`backed up ${dbPath} to ${destination} in ${Date.now() - started} ms`);
+  } finally {
+    store.close();
+  }
 }
 
 /** The host panel `npm run build` writes next to the compiled server, if it was built. */
@@ -92,6 +143,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (command === "serve") await serve(args);
     else if (command === "import") await importCommand(args);
+    else if (command === "backup") await backupCommand(args);
     else {
       console.error(usage);
       process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;

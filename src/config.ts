@@ -17,7 +17,9 @@ import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from 
  * | --db                 | BOOKING_DB                                    | ./data/booking.db    |
  * | (none)               | BOOKING_AUTH_USERNAME, BOOKING_AUTH_PASSWORD  | required             |
  * | (none)               | BOOKING_AUTH_PASSWORD_FILE (instead of the password) |               |
+ * | (none)               | BOOKING_AUTH_CREDENTIALS_FILE (`user:password` lines; reloaded on SIGHUP) | |
  * | --tls-cert/--tls-key | TLS_CERT_FILE, TLS_KEY_FILE                   | plaintext            |
+ * | --tls-client-ca      | TLS_CLIENT_CA_FILE (mutual TLS)               | none                 |
  * | --insecure-no-auth   |                                               | off                  |
  * | (none)               | MERCHANT_TOKENS_FILE (JSON `{"<merchant_id>": "<token>"}`) | no MerchantService |
  * | (none)               | ADMIN_TOKEN (acts for any merchant)           | none                 |
@@ -25,6 +27,8 @@ import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from 
  * | (none)               | NOTIFICATION_API_URL                          | Google's production  |
  * | (none)               | NOTIFICATION_PARTNER_ID                       | none: outbox only    |
  * | (none)               | GOOGLE_APPLICATION_CREDENTIALS or NOTIFICATION_BEARER_TOKEN | required with a partner id |
+ * | (none)               | METRICS_TOKEN (bearer token for /metrics)     | /metrics open        |
+ * | (none)               | LOG_LEVEL (pino level)                        | info                 |
  *
  * MerchantService is served when either MERCHANT_TOKENS_FILE or ADMIN_TOKEN is set.
  */
@@ -32,7 +36,7 @@ export interface ServeConfig {
   port: number;
   host: string;
   dbPath: string;
-  credentials: BasicCredentials | undefined;
+  credentials: BasicCredentials[] | undefined;
   tls: TlsFiles | undefined;
   /** Bearer tokens for MerchantService; `undefined` does not serve it. */
   merchantAuth: MerchantAuth | undefined;
@@ -59,6 +63,7 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
       db: { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
       "insecure-no-auth": { type: "boolean", default: false },
       "auto-decline-after-sec": { type: "string" },
     },
@@ -72,7 +77,11 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
     host: values.host ?? env.HOST ?? "0.0.0.0",
     dbPath: dbPathFrom(values.db, env),
     credentials: values["insecure-no-auth"] ? undefined : credentialsFrom(env),
-    tls: tlsFrom(values["tls-cert"] ?? env.TLS_CERT_FILE, values["tls-key"] ?? env.TLS_KEY_FILE),
+    tls: tlsFrom(
+      values["tls-cert"] ?? env.TLS_CERT_FILE,
+      values["tls-key"] ?? env.TLS_KEY_FILE,
+      values["tls-client-ca"] ?? env.TLS_CLIENT_CA_FILE,
+    ),
     merchantAuth: merchantAuthFrom(env),
     autoDeclineAfterSec: autoDeclineAfterSecFrom(values["auto-decline-after-sec"] ?? env.AUTO_DECLINE_AFTER_SEC),
     notifier: notifierConfigFrom(env),
@@ -125,22 +134,64 @@ function merchantTokensFrom(file: string): Map<string, string> {
   return tokens;
 }
 
-function credentialsFrom(env: Env): BasicCredentials {
+/**
+ * Google's Basic credentials: the BOOKING_AUTH_USERNAME / BOOKING_AUTH_PASSWORD
+ * (or _PASSWORD_FILE) pair and every `username:password` line of
+ * BOOKING_AUTH_CREDENTIALS_FILE, all accepted at once, so a rotation can add
+ * the new pair before Google switches and drop the old one after. Read again
+ * on SIGHUP.
+ */
+export function credentialsFrom(env: Env): BasicCredentials[] {
+  const credentials: BasicCredentials[] = [];
   const username = env.BOOKING_AUTH_USERNAME;
   const password = env.BOOKING_AUTH_PASSWORD_FILE
     ? readFileSync(env.BOOKING_AUTH_PASSWORD_FILE, "utf8").trim()
     : env.BOOKING_AUTH_PASSWORD;
-  if (!username || !password) {
+  if (username && password) credentials.push({ username, password });
+  if (env.BOOKING_AUTH_CREDENTIALS_FILE) credentials.push(...credentialsFile(env.BOOKING_AUTH_CREDENTIALS_FILE));
+  if (credentials.length === 0) {
     throw new ConfigError(
       "refusing to start without credentials: set BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD " +
-        "(or BOOKING_AUTH_PASSWORD_FILE), or pass --insecure-no-auth to serve without authentication",
+        "(or BOOKING_AUTH_PASSWORD_FILE, or BOOKING_AUTH_CREDENTIALS_FILE), or pass --insecure-no-auth " +
+        "to serve without authentication",
     );
   }
-  return { username, password };
+  return credentials;
 }
 
-function tlsFrom(certFile: string | undefined, keyFile: string | undefined): TlsFiles | undefined {
-  if (!certFile && !keyFile) return undefined;
+/** `username:password` per line; blank lines and `#` comments ignored. */
+function credentialsFile(path: string): BasicCredentials[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`cannot read BOOKING_AUTH_CREDENTIALS_FILE ${path}: ${(error as Error).message}`);
+  }
+  return text.split("\n").flatMap((raw, index) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return [];
+    const colon = line.indexOf(":");
+    if (colon <= 0 || colon === line.length - 1) {
+      // The line itself is never echoed: it holds a secret.
+      throw new ConfigError(`${path}: line ${index + 1} is not "username:password"`);
+    }
+    return [{ username: line.slice(0, colon), password: line.slice(colon + 1) }];
+  });
+}
+
+function tlsFrom(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  clientCaFile: string | undefined,
+): TlsFiles | undefined {
+  if (!certFile && !keyFile) {
+    if (clientCaFile) throw new ConfigError("a client CA (mutual TLS) needs --tls-cert and --tls-key too");
+    return undefined;
+  }
   if (!certFile || !keyFile) throw new ConfigError("TLS needs both a certificate (--tls-cert) and a key (--tls-key)");
-  return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  return {
+    cert: readFileSync(certFile),
+    key: readFileSync(keyFile),
+    clientCa: clientCaFile ? readFileSync(clientCaFile) : undefined,
+  };
 }

@@ -106,6 +106,8 @@ export interface NotifierOptions {
   /** Entries per pass, default 50. */
   batchSize?: number;
   log?: (message: string) => void;
+  /** Told of every failed attempt: the entry's kind and whether it will be "retried" or is "dead". */
+  onFailure?: (kind: string, reason: "retried" | "dead") => void;
 }
 
 export interface DeliveryPass {
@@ -130,6 +132,7 @@ export class Notifier {
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly log: (message: string) => void;
+  private readonly onFailure: (kind: string, reason: "retried" | "dead") => void;
 
   private running = false;
   private timer: NodeJS.Timeout | undefined;
@@ -154,6 +157,7 @@ export class Notifier {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.batchSize = options.batchSize ?? 50;
     this.log = options.log ?? (() => {});
+    this.onFailure = options.onFailure ?? (() => {});
     if (this.partnerId && !this.tokenSource) {
       throw new NotifierConfigError("Notifier: a partner id needs a token source");
     }
@@ -287,6 +291,7 @@ export class Notifier {
       return this.retry(entry, status, `HTTP ${status}: ${responseBody}`, retryAfterMs);
     }
     this.store.outbox.markDead(entry.id, status, responseBody);
+    this.onFailure(entry.kind, "dead");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) dead: HTTP ${status}`);
     return "dead";
   }
@@ -294,6 +299,7 @@ export class Notifier {
   private retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): "retried" {
     const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
     this.store.outbox.scheduleRetry(entry.id, this.now() + delay, status, error.slice(0, MAX_STORED_BODY));
+    this.onFailure(entry.kind, "retried");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) retry in ${delay} ms: ${error}`);
     return "retried";
   }

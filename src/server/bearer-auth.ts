@@ -38,6 +38,12 @@ export function bearerAuthenticator(auth: MerchantAuth): (authorization: string 
   };
 }
 
+/** Checks `Authorization: Bearer <token>` against one token, in constant time. */
+export function bearerTokenVerifier(token: string): (authorization: string | null | undefined) => boolean {
+  const authenticate = bearerAuthenticator({ merchantTokens: new Map(), adminToken: token });
+  return (authorization) => authenticate(authorization) !== undefined;
+}
+
 /** The authenticated caller of a MerchantService call, for the handlers (`context.values.get`). */
 export const merchantCallerKey = createContextKey<MerchantCaller | undefined>(undefined, {
   description: "authenticated MerchantService caller",

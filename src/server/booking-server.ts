@@ -15,11 +15,12 @@ import { adminHandlers } from "./admin-handlers.js";
 import { AuthFailureLimiter } from "./auth-failure-limiter.js";
 import { AuthGate, clientAddressKey } from "./auth-gate.js";
 import { basicAuthChallenge, BasicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
-import { bearerAuthenticator, bearerAuthInterceptor, type MerchantAuth } from "./bearer-auth.js";
+import { bearerAuthenticator, bearerAuthInterceptor, bearerTokenVerifier, type MerchantAuth } from "./bearer-auth.js";
 import { bookingHandlers } from "./booking-handlers.js";
 import { merchantHandlers } from "./merchant-handlers.js";
 import { hostPanel, isPanelPath } from "./host-panel.js";
-import { isRestPath, restGateway, strictUtf8 } from "./rest-gateway.js";
+import { createLogger, Observability } from "./observability.js";
+import { isRestPath, restGateway, strictUtf8, type NodeResponse } from "./rest-gateway.js";
 import { healthRoutes } from "./health.js";
 import { singlePortServer, type ConnectionLimits, type NodeRequest, type TlsFiles } from "./single-port-listener.js";
 
@@ -57,8 +58,12 @@ export interface BookingServerOptions {
   limits?: ConnectionLimits;
   /** Failed authentications allowed per client address in a burst (default 10), before 429s. */
   authFailureBurst?: number;
-  /** Where refused authentications are reported (never with the secret); default stderr. */
+  /** Where refused authentications are reported (never with the secret); default the observability logger. */
   logAuthFailure?: (failure: { scheme: string; address: string; limited: boolean }) => void;
+  /** Logs and metrics; default: metrics kept, logs silent. */
+  observability?: Observability;
+  /** With it, GET /metrics needs `Authorization: Bearer <token>`; without, /metrics is open. */
+  metricsToken?: string;
   /** Longest wait for requests under way when closing, in ms (default 10 s). */
   shutdownGraceMs?: number;
 }
@@ -93,12 +98,13 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   let autoDeclineTimer: NodeJS.Timeout | undefined;
   let stopping = false;
   const handlers = bookingHandlers(ctx);
+  const observability =
+    options.observability ?? new Observability(createLogger({ level: "silent" }), options.store, ctx.clock.nowSec);
   const gate = new AuthGate(
     new AuthFailureLimiter(options.authFailureBurst),
-    options.logAuthFailure ??
-      (({ scheme, address, limited }) =>
-        console.warn(`authentication refused (${scheme}) from ${address}${limited ? ": too many failures" : ""}`)),
+    options.logAuthFailure ?? ((failure) => observability.logger.warn(failure, "authentication refused")),
   );
+  const observe = observability.interceptor(randomUUID);
   const given = options.credentials;
   const basicAuth = given && new BasicAuthVerifier(Array.isArray(given) ? given : [given as BasicCredentials]);
   const admitBasic = (address: string, authorization: string | null | undefined) =>
@@ -106,23 +112,25 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
 
   const rest = restGateway({
     handlers,
+    observe: (call) => observability.recordCall(call),
+    newRequestId: randomUUID,
     authenticate: basicAuth && ((req) => void admitBasic(clientAddress(req), req.headers.authorization)),
     readMaxBytes,
   });
   const rpc = connectNodeAdapter({
     routes: (router) => {
       router.service(BookingService, handlers, {
-        interceptors: basicAuth ? [basicAuthInterceptor(admitBasic)] : [],
+        interceptors: basicAuth ? [observe, basicAuthInterceptor(admitBasic)] : [observe],
       });
       // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
       if (options.merchantAuth) {
         const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth), gate);
-        router.service(MerchantService, merchantHandlers(ctx), { interceptors: [bearerAuth] });
+        router.service(MerchantService, merchantHandlers(ctx), { interceptors: [observe, bearerAuth] });
         // The operator's outbox calls: only with an admin token (merchant tokens get permission_denied).
         if (options.merchantAuth.adminToken) {
           const notify = () => options.notifier?.notify();
           router.service(AdminService, adminHandlers({ store: options.store, clock: ctx.clock, notify }), {
-            interceptors: [bearerAuth],
+            interceptors: [observe, bearerAuth],
           });
         }
       }
@@ -133,12 +141,22 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     contextValues: (req) => createContextValues().set(clientAddressKey, clientAddress(req)),
   });
   const health = healthRoutes({ store: options.store, isStopping: () => stopping });
+  const metricsAuth = options.metricsToken ? bearerTokenVerifier(options.metricsToken) : undefined;
+  const serveMetrics = async (req: NodeRequest, res: NodeResponse) => {
+    if (metricsAuth && !metricsAuth(req.headers.authorization)) {
+      res.statusCode = 401;
+      res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
+      return void res.end();
+    }
+    await observability.serveMetrics(res);
+  };
   const panel = options.panelDir ? hostPanel(options.panelDir) : undefined;
   const { server, shutdown } = singlePortServer(
     (req, res) => {
       const url = req.url ?? "";
       if (isRestPath(url)) void rest(req, res);
       else if (health.handles(url)) health.serve(url, res);
+      else if (url === "/metrics") void serveMetrics(req, res);
       else if (panel && isPanelPath(url)) panel(req, res);
       else rpc(req, res);
     },

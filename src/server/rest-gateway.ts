@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { BookingHandlers } from "./booking-handlers.js";
+import { bookingFailureCause, codeName, type CallRecord } from "./observability.js";
 import { decodeRestBody } from "./rest-json.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -16,6 +17,9 @@ export interface RestGatewayOptions {
   authenticate?: (req: NodeRequest) => void;
   /** Largest request body accepted, in bytes. */
   readMaxBytes: number;
+  /** Told of every answered call (logs and metrics). */
+  observe?: (call: CallRecord) => void;
+  newRequestId: () => string;
 }
 
 /** `/v3/<Method>` with or without a trailing slash; the method name in any case. */
@@ -39,14 +43,29 @@ export function isRestPath(url: string): boolean {
  */
 export function restGateway(options: RestGatewayOptions) {
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
+    const started = performance.now();
+    const requestId = options.newRequestId();
+    res.setHeader("X-Request-Id", requestId);
+    let methodName = "unknown";
+    const observe = (outcome: string, cause?: string) =>
+      options.observe?.({
+        requestId,
+        method: methodName,
+        protocol: "rest",
+        outcome,
+        cause,
+        latencyMs: performance.now() - started,
+      });
     try {
       const method = methodsByLowerName.get(restPath.exec(pathOf(req.url ?? ""))?.[1]?.toLowerCase() ?? "");
       if (!method) throw new ConnectError(`no such method: ${req.url}`, Code.NotFound);
+      methodName = method.name;
       options.authenticate?.(req);
       const expectedVerb = method.localName === "healthCheck" ? "GET" : "POST";
       if (req.method !== expectedVerb) {
         res.setHeader("Allow", expectedVerb);
-        return sendJson(res, 405, { code: "unimplemented", message: `use ${expectedVerb} for ${method.name}` });
+        sendJson(res, 405, { code: "unimplemented", message: `use ${expectedVerb} for ${method.name}` });
+        return observe("method_not_allowed");
       }
       const request = expectedVerb === "GET" ? {} : await readJsonBody(req, options.readMaxBytes);
       const input = decode(method, request);
@@ -55,8 +74,11 @@ export function restGateway(options: RestGatewayOptions) {
       ) => Promise<Parameters<typeof toJson>[1]>;
       const output = await handler(input);
       sendJson(res, 200, toJson(method.output, output, { useProtoFieldName: true }));
+      const cause = bookingFailureCause(output);
+      observe(cause ? "booking_failure" : "ok", cause);
     } catch (error) {
-      sendError(res, error);
+      const code = sendError(res, error);
+      observe(codeName(code));
     }
   };
 }
@@ -112,7 +134,7 @@ class PayloadTooLargeError extends Error {}
 /** Invalid UTF-8 is refused, not silently turned into U+FFFD and stored. */
 export const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-function sendError(res: NodeResponse, error: unknown): void {
+function sendError(res: NodeResponse, error: unknown): Code {
   const connectError =
     error instanceof PayloadTooLargeError ? new ConnectError(error.message, Code.ResourceExhausted) : ConnectError.from(error);
   if (connectError.code === Code.Internal || connectError.code === Code.Unknown) {
@@ -121,6 +143,7 @@ function sendError(res: NodeResponse, error: unknown): void {
   const status = error instanceof PayloadTooLargeError ? 413 : codeToHttpStatus(connectError.code);
   if (!res.headersSent) connectError.metadata.forEach((value, name) => res.setHeader(name, value));
   sendJson(res, status, errorToJson(connectError, undefined));
+  return connectError.code;
 }
 
 function sendJson(res: NodeResponse, status: number, body: JsonValue): void {

@@ -7,6 +7,7 @@ import {
   type SecureServerOptions,
 } from "node:http2";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { NodeRequest, NodeResponse } from "./rest-gateway.js";
 export type { NodeRequest };
 
@@ -67,13 +68,36 @@ export function singlePortServer(
   tls: TlsFiles | undefined,
   limits: ConnectionLimits = defaultConnectionLimits,
 ): SinglePortServer {
-  const withDeadline = requestDeadline(handler, limits.requestTimeoutMs);
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  // HTTP/1.1 connections with requests under way; the others are idle. (Node's
+  // own idle tracking only works for a server that listens itself.)
+  const busy = new Map<Socket, number>();
+  let draining = false;
+  // HTTP/2 connections close through their session's GOAWAY instead.
+  const http2Sockets = new WeakSet<Socket>();
+  const isHttp2 = (socket: Socket) => http2Sockets.has(socket) || (socket as TLSSocket).alpnProtocol === "h2";
+  const closeIfIdle = (socket: Socket) => {
+    if (!busy.has(socket) && !isHttp2(socket)) socket.destroy();
+  };
+  const withDeadline = requestDeadline((req, res) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as Socket;
+      busy.set(socket, (busy.get(socket) ?? 0) + 1);
+      if (draining) res.setHeader("Connection", "close");
+      res.once("close", () => {
+        const left = (busy.get(socket) ?? 1) - 1;
+        if (left > 0) busy.set(socket, left);
+        else busy.delete(socket);
+        if (draining) closeIfIdle(socket);
+      });
+    }
+    handler(req, res);
+  }, limits.requestTimeoutMs);
   const http2Options = {
     maxSendHeaderBlockLength: limits.maxHeaderBytes,
     settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
   };
-  const sockets = new Set<Socket>();
-  const sessions = new Set<Http2Session>();
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -115,7 +139,7 @@ export function singlePortServer(
     trackSessions(http2);
     const plain = createNetServer((socket) => {
       track(socket);
-      routeByPreface(socket, http1!, http2);
+      routeByPreface(socket, http1!, http2, () => http2Sockets.add(socket));
     });
     plain.on("close", () => {
       http1!.close();
@@ -127,12 +151,12 @@ export function singlePortServer(
   return {
     server,
     shutdown: async (graceMs) => {
+      draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      http1?.closeIdleConnections();
       for (const session of sessions) session.close();
+      for (const socket of sockets) closeIfIdle(socket);
       const drained = new Promise<void>((resolve) => {
         const check = setInterval(() => {
-          http1?.closeIdleConnections();
           if (sockets.size === 0) {
             clearInterval(check);
             resolve();
@@ -173,7 +197,7 @@ function requestDeadline(handler: NodeHandler, timeoutMs: number): NodeHandler {
   };
 }
 
-function routeByPreface(socket: Socket, http1: Server, http2: Server): void {
+function routeByPreface(socket: Socket, http1: Server, http2: Server, onHttp2: () => void): void {
   let received = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);
@@ -184,6 +208,7 @@ function routeByPreface(socket: Socket, http1: Server, http2: Server): void {
     socket.pause();
     socket.unshift(received);
     if (mayBeHttp2) {
+      onHttp2();
       // The HTTP/2 session reads what is buffered, then the socket's handle
       // directly; resuming here would steal its bytes.
       http2.emit("connection", socket);

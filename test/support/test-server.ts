@@ -5,6 +5,7 @@ import type { Clock } from "../../src/clock.js";
 import type { Notifier } from "../../src/notify/notifier.js";
 import type { MerchantAuth } from "../../src/server/bearer-auth.js";
 import { createBookingServer, type BookingServerOptions } from "../../src/server/booking-server.js";
+import type { Observability } from "../../src/server/observability.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
@@ -19,6 +20,8 @@ export interface TestServer {
   /** The temp dir holding the database (kept on close when the caller passed it in). */
   dir: string;
   close(): Promise<void>;
+  /** Starts the server's graceful stop only (no store close), e.g. to watch the drain. */
+  stopServer(): Promise<void>;
 }
 
 export interface TestServerOptions {
@@ -35,8 +38,15 @@ export interface TestServerOptions {
   /** Serves the built host panel from this dir at /panel/ (e.g. the repo's dist/panel). */
   panelDir?: string;
   authFailureBurst?: number;
+  /** Builds the logs-and-metrics sink for this server's store. */
+  observability?: (store: Store) => Observability;
+  metricsToken?: string;
   logAuthFailure?: BookingServerOptions["logAuthFailure"];
   credentials?: BookingServerOptions["credentials"];
+  /** Header size, timeouts and HTTP/2 stream limits (the server's defaults unless given). */
+  limits?: BookingServerOptions["limits"];
+  /** Longest wait for requests under way when closing, in ms. */
+  shutdownGraceMs?: number;
 }
 
 /** A real server on a loopback port over a real SQLite file in a fresh temp dir. */
@@ -57,17 +67,23 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     panelDir: options.panelDir,
     // Suites refuse credentials on purpose many times from 127.0.0.1; the limiter has its own test.
     authFailureBurst: options.authFailureBurst ?? 1_000_000,
-    logAuthFailure: options.logAuthFailure ?? (() => {}),
+    logAuthFailure: options.logAuthFailure ?? (options.observability ? undefined : () => {}),
+    observability: options.observability?.(store),
+    metricsToken: options.metricsToken,
+    limits: options.limits,
+    shutdownGraceMs: options.shutdownGraceMs,
   });
   const { port } = await server.listen(0, "127.0.0.1");
+  let stopped: Promise<void> | undefined;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     port,
     store,
     dbPath,
     dir,
+    stopServer: () => (stopped ??= server.close()),
     async close() {
-      await server.close();
+      await (stopped ??= server.close());
       store.close();
       if (ownsDir) rmSync(dir, { recursive: true, force: true });
     },

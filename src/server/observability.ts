@@ -1,0 +1,188 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import pino, { type Logger } from "pino";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { BookingFailure_Cause } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { Store } from "../store/repositories.js";
+import type { NodeResponse } from "./rest-gateway.js";
+
+/** One answered call, as logs and metrics see it. */
+export interface CallRecord {
+  requestId: string;
+  /** RPC method name, e.g. "CreateBooking". */
+  method: string;
+  /** "rest", "connect", "grpc" or "grpc-web". */
+  protocol: string;
+  /** "ok", "booking_failure", or the error code (e.g. "invalid_argument"). */
+  outcome: string;
+  /** BookingFailure cause name when the outcome is a booking_failure. */
+  cause?: string;
+  latencyMs: number;
+}
+
+/**
+ * Paths whose values are never logged: personal data and secrets, wherever
+ * they sit in a logged object.
+ */
+const redactedPaths = [
+  "*.email",
+  "*.telephone",
+  "*.authorization",
+  "*.password",
+  "*.token",
+  "*.unparsedPaymentMethodToken",
+  "*.unparsed_payment_method_token",
+  "*.paymentMethodToken",
+  "*.payment_method_token",
+];
+
+export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+  return pino(
+    { level: options.level ?? process.env.LOG_LEVEL ?? "info", redact: { paths: redactedPaths, censor: "[redacted]" } },
+    options.destination,
+  );
+}
+
+/**
+ * Structured logs (pino) and Prometheus metrics (prom-client) for the
+ * server: one record per answered call, plus gauges read at scrape time.
+ */
+export class Observability {
+  readonly registry = new Registry();
+  private readonly callDuration: Histogram<"method" | "protocol">;
+  private readonly calls: Counter<"method" | "protocol" | "outcome">;
+  private readonly bookingFailures: Counter<"method" | "cause">;
+  private readonly deliveryFailures: Counter<"kind" | "reason">;
+  private readonly sqliteBusy: Counter;
+
+  constructor(
+    readonly logger: Logger,
+    store: Store,
+    nowSec: () => number,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry }); // includes nodejs_eventloop_lag_seconds
+    this.callDuration = new Histogram({
+      name: "booking_call_duration_seconds",
+      help: "Time from request to answer, by method and protocol",
+      labelNames: ["method", "protocol"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.calls = new Counter({
+      name: "booking_calls_total",
+      help: "Answered calls by method, protocol and outcome (ok, booking_failure or an error code)",
+      labelNames: ["method", "protocol", "outcome"],
+      registers,
+    });
+    this.bookingFailures = new Counter({
+      name: "booking_failures_total",
+      help: "Business failures answered in booking_failure, by cause",
+      labelNames: ["method", "cause"],
+      registers,
+    });
+    this.deliveryFailures = new Counter({
+      name: "booking_notification_delivery_failures_total",
+      help: "Failed deliveries to Google's API by kind and reason (retried or dead)",
+      labelNames: ["kind", "reason"],
+      registers,
+    });
+    this.sqliteBusy = new Counter({
+      name: "booking_sqlite_busy_total",
+      help: "Calls that failed because the database stayed locked past busy_timeout",
+      registers,
+    });
+    const depth = () => store.outbox.depth(nowSec());
+    new Gauge({
+      name: "booking_outbox_pending",
+      help: "Notifications waiting to be delivered",
+      registers,
+      collect() {
+        this.set(depth().pending);
+      },
+    });
+    new Gauge({
+      name: "booking_outbox_oldest_pending_age_seconds",
+      help: "Age of the oldest notification waiting to be delivered",
+      registers,
+      collect() {
+        this.set(depth().oldestPendingAgeSec);
+      },
+    });
+    new Gauge({
+      name: "booking_outbox_dead",
+      help: "Notifications Google refused for good (see AdminService)",
+      registers,
+      collect() {
+        this.set(depth().dead);
+      },
+    });
+  }
+
+  recordCall(call: CallRecord): void {
+    this.callDuration.observe({ method: call.method, protocol: call.protocol }, call.latencyMs / 1000);
+    this.calls.inc({ method: call.method, protocol: call.protocol, outcome: call.outcome });
+    if (call.cause) this.bookingFailures.inc({ method: call.method, cause: call.cause });
+    const level = call.outcome === "internal" || call.outcome === "unknown" ? "error" : "info";
+    this.logger[level](call, "call");
+  }
+
+  recordDeliveryFailure(kind: string, reason: string): void {
+    this.deliveryFailures.inc({ kind, reason });
+  }
+
+  /** Counts a database error that came from lock contention. */
+  noteError(error: unknown): void {
+    if ((error as { code?: string })?.code === "SQLITE_BUSY") this.sqliteBusy.inc();
+  }
+
+  async serveMetrics(res: NodeResponse): Promise<void> {
+    const body = await this.registry.metrics();
+    res.statusCode = 200;
+    res.setHeader("Content-Type", this.registry.contentType);
+    res.end(body);
+  }
+
+  /** Times every RPC and records its outcome; put it first, so refused authentications count too. */
+  interceptor(newRequestId: () => string): Interceptor {
+    return (next) => async (req) => {
+      const started = performance.now();
+      const requestId = newRequestId();
+      const record = (outcome: string, cause?: string) =>
+        this.recordCall({
+          requestId,
+          method: req.method.name,
+          protocol: protocolOf(req.header.get("content-type")),
+          outcome,
+          cause,
+          latencyMs: performance.now() - started,
+        });
+      try {
+        const response = await next(req);
+        const cause = response.stream ? undefined : bookingFailureCause(response.message);
+        record(cause ? "booking_failure" : "ok", cause);
+        response.header.set("X-Request-Id", requestId);
+        return response;
+      } catch (error) {
+        this.noteError(error);
+        record(codeName(ConnectError.from(error).code));
+        throw error;
+      }
+    };
+  }
+}
+
+/** The cause of a response's `booking_failure`, if it has one. */
+export function bookingFailureCause(message: unknown): string | undefined {
+  const failure = (message as { bookingFailure?: { cause: BookingFailure_Cause } }).bookingFailure;
+  return failure ? BookingFailure_Cause[failure.cause] : undefined;
+}
+
+export function codeName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
+function protocolOf(contentType: string | null): string {
+  if (contentType?.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType?.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
