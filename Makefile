@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 PORT ?= 8080
 BOOKING_DB ?= ./data/booking.db
 
-.PHONY: run google-stand-in test install build generate check-generated lint typecheck clean
+.PHONY: run google-stand-in test test-long install build browser generate check-generated lint typecheck clean
 
 # Installs exactly what package-lock.json pins (this also compiles dist/ via `prepare`).
 node_modules/.install-stamp: package.json package-lock.json
@@ -31,6 +31,7 @@ lint: install
 
 typecheck: install
 	tsc --noEmit -p tsconfig.json
+	tsc -p panel/tsconfig.json
 
 # Serves on SQLite with the demo inventory; credentials not given in the
 # environment are made up and printed (see examples/run-demo.sh).
@@ -41,11 +42,23 @@ run: build
 google-stand-in:
 	node examples/google-stand-in.js
 
-# Every test: the contract checks, then jest against real servers.
-test: install
+# Debian's chromium for the host panel's browser tests (never a browser download).
+browser:
+	@command -v chromium >/dev/null || ( \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	  else sudo apt-get update && sudo apt-get install -y chromium; fi )
+
+# Every test: the contract checks, then jest against real servers (and a real browser).
+test: install browser
 	$(MAKE) --no-print-directory check-generated lint typecheck
 	npm run build
 	jest
+
+# The long variants: a longer kill -9 storm (20 kills over 5 minutes) and more hostile inputs.
+test-long: install
+	npm run build
+	CRASH_STORM_KILLS=20 CRASH_STORM_SECONDS=300 jest test/crash
+	HOSTILE_RUNS_FACTOR=10 jest test/hostile
 
 clean:
 	rm -rf dist data test-output

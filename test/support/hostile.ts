@@ -17,7 +17,10 @@ export const methods: DescMethod[] = [...BookingService.methods];
 export const servicePath = (method: DescMethod) => `/${BookingService.typeName}/${method.name}`;
 
 /** fast-check run bounds: small enough that the whole directory stays well under a minute. */
-export const runs = (numRuns: number): fc.Parameters<unknown> => ({ numRuns, interruptAfterTimeLimit: 20_000 });
+/** `make test-long` multiplies every property's runs (HOSTILE_RUNS_FACTOR) and lifts the time limit. */
+const runsFactor = Number(process.env.HOSTILE_RUNS_FACTOR ?? 1);
+export const runs = (numRuns: number): fc.Parameters<unknown> =>
+  runsFactor > 1 ? { numRuns: numRuns * runsFactor } : { numRuns, interruptAfterTimeLimit: 20_000 };
 
 // ---------------------------------------------------------------- raw requests
 

@@ -1,0 +1,78 @@
+// The MerchantService client: the same generated types as the server, over
+// Connect (JSON over HTTP) on this page's own origin.
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { BookingStatus, type Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
+import { MerchantService, type MerchantBooking } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
+import type { Session } from "./session";
+
+export type { MerchantBooking };
+export { BookingStatus };
+
+const client: Client<typeof MerchantService> = createClient(
+  MerchantService,
+  createConnectTransport({ baseUrl: location.origin }),
+);
+
+/** Every call gives up after this long, so a hung network shows as an error. */
+const timeoutMs = 10_000;
+
+function options(session: Session) {
+  return { headers: { Authorization: `Bearer ${session.token}` }, timeoutMs };
+}
+
+/** The merchant's bookings whose slot starts at or after `fromSec`, earliest first (every page). */
+export async function listBookings(session: Session, fromSec: number): Promise<MerchantBooking[]> {
+  const bookings: MerchantBooking[] = [];
+  let pageToken = "";
+  for (let page = 0; page < 20; page++) {
+    const response = await client.listBookings(
+      { merchantId: session.merchantId, startSecFrom: BigInt(fromSec), pageSize: 200, pageToken },
+      options(session),
+    );
+    bookings.push(...response.bookings);
+    pageToken = response.nextPageToken;
+    if (!pageToken) break;
+  }
+  return bookings;
+}
+
+export type Decision = "confirm" | "decline";
+
+/** Confirms or declines a pending request; answers the booking after the change. */
+export async function decide(session: Session, decision: Decision, bookingId: string): Promise<Booking | undefined> {
+  const response =
+    decision === "confirm"
+      ? await client.confirmBooking({ bookingId }, options(session))
+      : await client.declineBooking({ bookingId }, options(session));
+  return response.booking;
+}
+
+/** What went wrong, in the terms the page acts on. */
+export type Failure =
+  | { kind: "signed-out"; message: string }
+  | { kind: "changed"; message: string }
+  | { kind: "network"; message: string }
+  | { kind: "other"; message: string };
+
+export function describeFailure(error: unknown): Failure {
+  const e = ConnectError.from(error);
+  switch (e.code) {
+    case Code.Unauthenticated:
+      return { kind: "signed-out", message: "Your token was not accepted — sign in again." };
+    case Code.PermissionDenied:
+      return { kind: "signed-out", message: "This token is not for that merchant id — check both and sign in again." };
+    case Code.FailedPrecondition:
+      return { kind: "changed", message: e.rawMessage };
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+      return { kind: "network", message: "The booking server cannot be reached. Retrying…" };
+    case Code.Unknown:
+      // fetch() itself failed: offline, server down, connection refused.
+      if (e.cause instanceof TypeError) {
+        return { kind: "network", message: "The booking server cannot be reached. Retrying…" };
+      }
+      break;
+  }
+  return { kind: "other", message: `Something went wrong: ${e.rawMessage || Code[e.code]}` };
+}

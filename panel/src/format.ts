@@ -1,0 +1,48 @@
+// Words and times as the host reads them (the browser's locale and time zone).
+import { BookingStatus } from "./api";
+
+const dayThisYear = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
+const dayOtherYear = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric" });
+const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** "Thu 24 Dec, 20:00" (en-GB) or "Thu, Dec 24, 8:00 PM" (en-US); the year only when it is not this one. */
+export function formatDateTime(unixSec: number): string {
+  const date = new Date(unixSec * 1000);
+  const day = date.getFullYear() === new Date().getFullYear() ? dayThisYear : dayOtherYear;
+  return `${day.format(date)}, ${timeOnly.format(date)}`;
+}
+export const formatTime = (unixSec: number) => timeOnly.format(new Date(unixSec * 1000));
+export const formatClock = (date: Date) => clock.format(date);
+
+/** "declines automatically in 3 h 12 min" (or "… in less than a minute"). */
+export function autoDeclineText(deadlineSec: number, nowMs: number): string {
+  const left = Math.floor(deadlineSec - nowMs / 1000);
+  if (left <= 0) return "declines automatically now";
+  if (left < 60) return "declines automatically in less than a minute";
+  const minutes = Math.floor(left / 60);
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  const parts = days > 0 ? [`${days} d`, `${hours} h`] : hours > 0 ? [`${hours} h`, `${minutes % 60} min`] : [`${minutes} min`];
+  return `declines automatically in ${parts.join(" ")}`;
+}
+
+export function partyText(partySize: number): string {
+  if (partySize <= 0) return "";
+  return partySize === 1 ? "1 guest" : `${partySize} guests`;
+}
+
+const statusWords: Partial<Record<BookingStatus, string>> = {
+  [BookingStatus.PENDING_MERCHANT_CONFIRMATION]: "Waiting for you",
+  [BookingStatus.CONFIRMED]: "Confirmed",
+  [BookingStatus.DECLINED_BY_MERCHANT]: "Declined",
+  [BookingStatus.CANCELED]: "Canceled",
+  [BookingStatus.FAILED]: "Failed",
+  [BookingStatus.NO_SHOW]: "No-show",
+  [BookingStatus.NO_SHOW_PENALIZED]: "No-show (fee charged)",
+};
+
+/** The status in words, e.g. "Confirmed". */
+export const statusText = (status: BookingStatus) => statusWords[status] ?? BookingStatus[status] ?? "Unknown";
+/** The status as the API names it, e.g. "CONFIRMED". */
+export const statusName = (status: BookingStatus) => BookingStatus[status] ?? String(status);
