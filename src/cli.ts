@@ -41,6 +41,18 @@ async function serve(args: string[]): Promise<void> {
     observability,
     metricsToken: process.env.METRICS_TOKEN || undefined,
   });
+  if (config.credentials) {
+    process.on("SIGHUP", () => {
+      try {
+        const credentials = credentialsFrom(process.env);
+        server.replaceCredentials(credentials);
+        console.log(`SIGHUP: now accepting ${credentials.length} Basic credential(s)`);
+      } catch (error) {
+        console.error(`SIGHUP: credentials kept as they were: ${(error as Error).message}`);
+      }
+    });
+  }
+
   const address = await server.listen(config.port, config.host);
   const scheme = config.tls ? "https" : "http";
   console.log(`booking-server listening on ${scheme}://${address.address}:${address.port} (database ${config.dbPath})`);
@@ -59,19 +71,7 @@ async function serve(args: string[]): Promise<void> {
   }
   console.log(`  ${notifier.describe()}`);
   console.log(`  unanswered asynchronous requests are declined after ${config.autoDeclineAfterSec} s or at slot start`);
-
-  if (config.credentials) {
-    console.log(`  accepts ${config.credentials.length} Basic credential(s); SIGHUP reloads them`);
-    process.on("SIGHUP", () => {
-      try {
-        const credentials = credentialsFrom(process.env);
-        server.replaceCredentials(credentials);
-        console.log(`SIGHUP: now accepting ${credentials.length} Basic credential(s)`);
-      } catch (error) {
-        console.error(`SIGHUP: credentials kept as they were: ${(error as Error).message}`);
-      }
-    });
-  }
+  if (config.credentials) console.log(`  accepts ${config.credentials.length} Basic credential(s); SIGHUP reloads them`);
 
   const stop = async (signal: string) => {
     console.log(`${signal}: finishing requests under way, then stopping`);

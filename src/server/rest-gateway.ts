@@ -104,12 +104,16 @@ async function readJsonBody(req: NodeRequest, readMaxBytes: number): Promise<Jso
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > readMaxBytes) {
-      throw new PayloadTooLargeError(`request body larger than ${readMaxBytes} bytes`);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > readMaxBytes) throw new PayloadTooLargeError(`request body larger than ${readMaxBytes} bytes`);
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError) throw error;
+    // The client went away (or was cut off) before its body was complete.
+    throw new ConnectError(`request body not received: ${(error as Error).message}`, Code.Canceled);
   }
   let text: string;
   try {

@@ -53,6 +53,9 @@ export interface SinglePortServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** How long an idle HTTP/1.1 connection may still bring a request once shutdown starts. */
+const idleCloseDelayMs = 300;
+
 /** What every HTTP/2 connection opens with (RFC 9113 §3.4). */
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -71,8 +74,21 @@ export function singlePortServer(
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   // HTTP/1.1 connections with requests under way; the others are idle. (Node's
-  // own idle tracking only works for a server that listens itself.)
+  // own idle tracking and header timeout only work for a server that listens
+  // itself, and ours is handed its connections.)
   const busy = new Map<Socket, number>();
+  // A connection must bring a request's headers within headersTimeoutMs of
+  // opening or of its previous answer; one that dribbles is cut off.
+  const headerDeadlines = new Map<Socket, NodeJS.Timeout>();
+  const expectHeaders = (socket: Socket) => {
+    clearTimeout(headerDeadlines.get(socket));
+    const deadline = setTimeout(() => {
+      headerDeadlines.delete(socket);
+      if (!busy.has(socket)) socket.destroy();
+    }, limits.headersTimeoutMs);
+    deadline.unref();
+    headerDeadlines.set(socket, deadline);
+  };
   let draining = false;
   // HTTP/2 connections close through their session's GOAWAY instead.
   const http2Sockets = new WeakSet<Socket>();
@@ -83,13 +99,17 @@ export function singlePortServer(
   const withDeadline = requestDeadline((req, res) => {
     if (req.httpVersionMajor === 1) {
       const socket = req.socket as Socket;
+      clearTimeout(headerDeadlines.get(socket));
       busy.set(socket, (busy.get(socket) ?? 0) + 1);
       if (draining) res.setHeader("Connection", "close");
       res.once("close", () => {
         const left = (busy.get(socket) ?? 1) - 1;
-        if (left > 0) busy.set(socket, left);
-        else busy.delete(socket);
-        if (draining) closeIfIdle(socket);
+        if (left > 0) return void busy.set(socket, left);
+        busy.delete(socket);
+        if (socket.destroyed) return;
+        expectHeaders(socket);
+        // Answered while stopping: give a request already on its way a moment, then close.
+        if (draining) setTimeout(() => closeIfIdle(socket), idleCloseDelayMs).unref();
       });
     }
     handler(req, res);
@@ -100,7 +120,11 @@ export function singlePortServer(
   };
   const track = (socket: Socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.once("close", () => {
+      sockets.delete(socket);
+      clearTimeout(headerDeadlines.get(socket));
+      headerDeadlines.delete(socket);
+    });
   };
   const trackSessions = (http2: Http2Server) => {
     http2.setTimeout(limits.idleTimeoutMs);
@@ -139,7 +163,11 @@ export function singlePortServer(
     trackSessions(http2);
     const plain = createNetServer((socket) => {
       track(socket);
-      routeByPreface(socket, http1!, http2, () => http2Sockets.add(socket));
+      expectHeaders(socket);
+      routeByPreface(socket, http1!, http2, () => {
+        http2Sockets.add(socket);
+        clearTimeout(headerDeadlines.get(socket));
+      });
     });
     plain.on("close", () => {
       http1!.close();
@@ -154,7 +182,12 @@ export function singlePortServer(
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
-      for (const socket of sockets) closeIfIdle(socket);
+      // An idle keep-alive connection may have a request on its way: it gets a
+      // moment to start one (answered with Connection: close) before it is closed.
+      const quietPeriod = setTimeout(() => {
+        for (const socket of sockets) closeIfIdle(socket);
+      }, Math.min(idleCloseDelayMs, graceMs));
+      quietPeriod.unref();
       const drained = new Promise<void>((resolve) => {
         const check = setInterval(() => {
           if (sockets.size === 0) {
@@ -164,6 +197,7 @@ export function singlePortServer(
         }, 20);
         setTimeout(() => {
           clearInterval(check);
+          clearTimeout(quietPeriod);
           for (const socket of sockets) socket.destroy();
           resolve();
         }, graceMs).unref();
@@ -185,7 +219,7 @@ function requestDeadline(handler: NodeHandler, timeoutMs: number): NodeHandler {
       if (!res.headersSent) {
         res.statusCode = 408;
         res.setHeader("Content-Type", "application/json");
-        res.setHeader("Connection", "close");
+        if (req.httpVersionMajor === 1) res.setHeader("Connection", "close");
         res.end(JSON.stringify({ code: "deadline_exceeded", message: `request not completed within ${timeoutMs} ms` }));
       }
       setTimeout(() => req.destroy(), 100).unref();

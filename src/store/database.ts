@@ -19,10 +19,13 @@ export function openDatabase(path: string): SqliteDatabase {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   applyMigrations(db);
   return db;
 }
+
+/** How long a write waits for another process's lock before failing. */
+export const busyTimeoutMs = 5000;
 
 /** The schema version this code expects (the number of migrations). */
 export const schemaVersion = migrations.length;

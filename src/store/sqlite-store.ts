@@ -4,7 +4,7 @@ import {
   type BookingStatus,
   LeaseSchema,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { openDatabase, schemaVersion, type SqliteDatabase } from "./database.js";
+import { busyTimeoutMs, openDatabase, schemaVersion, type SqliteDatabase } from "./database.js";
 import type {
   BookingRecord,
   BookingRepository,
@@ -57,11 +57,15 @@ export function openSqliteStore(path: string): Store {
       try {
         const version = db.pragma("user_version", { simple: true }) as number;
         if (version !== schemaVersion) return { ready: false, reason: `schema version ${version}, expected ${schemaVersion}` };
-        // Taking the write lock proves the file is writable and not locked out; nothing is written.
+        // Taking the write lock proves the file is writable and not locked out;
+        // nothing is written, and a probe never waits (a wait would block every request).
+        db.pragma("busy_timeout = 0");
         db.exec("BEGIN IMMEDIATE; ROLLBACK");
         return { ready: true };
       } catch (error) {
         return { ready: false, reason: (error as Error).message };
+      } finally {
+        db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       }
     },
     backup: async (path) => {
