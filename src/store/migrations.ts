@@ -125,4 +125,27 @@ export const migrations: readonly string[] = [
   /* 3: the user's special request, for the merchant's host panel */ `
   ALTER TABLE bookings ADD COLUMN additional_request TEXT NOT NULL DEFAULT '';
   `,
+  /* 4: the payments ledger: one row per money movement (charge, stored card,
+        fee, refund; hold/capture/void reserved), keyed by the caller's
+        idempotency key so a retry finds the original row. Written by the
+        sandbox processor; transaction_id is what the processor answered. */ `
+  CREATE TABLE payment_ledger (
+    id              INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    processor       TEXT NOT NULL DEFAULT 'sandbox',
+    booking_id      TEXT,
+    merchant_id     TEXT NOT NULL,
+    operation       TEXT NOT NULL CHECK (operation IN
+                      ('charge', 'store_card', 'charge_stored', 'refund', 'hold', 'capture', 'void')),
+    amount_micros   INTEGER CHECK (amount_micros IS NULL OR amount_micros > 0),
+    currency        TEXT,
+    amount_minor    INTEGER,
+    transaction_id  TEXT NOT NULL UNIQUE,
+    refers_to       TEXT REFERENCES payment_ledger (transaction_id),
+    description     TEXT NOT NULL DEFAULT '',
+    created_at_sec  INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX payment_ledger_by_booking ON payment_ledger (booking_id, id);
+  CREATE INDEX payment_ledger_by_refers_to ON payment_ledger (refers_to) WHERE refers_to IS NOT NULL;
+  `,
 ];
