@@ -5,6 +5,7 @@ import { ConfigError, credentialsFrom, dbPathFrom, parseServeConfig } from "./co
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { systemClock } from "./clock.js";
 import { Notifier } from "./notify/notifier.js";
+import { PaymentConfigError, paymentProcessorFromEnv } from "./payments/processor-from-env.js";
 import { createLogger, Observability } from "./server/observability.js";
 import { createBookingServer } from "./server/booking-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
@@ -22,6 +23,7 @@ See README.md for every setting.`;
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
   const store = openSqliteStore(config.dbPath);
+  const payments = paymentProcessorFromEnv(process.env, config.dbPath);
   const logger = createLogger();
   const observability = new Observability(logger, store, systemClock.nowSec);
   const notifier = new Notifier({
@@ -40,6 +42,7 @@ async function serve(args: string[]): Promise<void> {
     panelDir: builtPanelDir(),
     observability,
     metricsToken: process.env.METRICS_TOKEN || undefined,
+    payments: payments.processor,
   });
   if (config.credentials) {
     process.on("SIGHUP", () => {
@@ -70,6 +73,7 @@ async function serve(args: string[]): Promise<void> {
     console.log(`  host panel for merchants: ${scheme}://127.0.0.1:${address.port}/panel/`);
   }
   console.log(`  ${notifier.describe()}`);
+  console.log(`  payments through ${payments.description}`);
   console.log(`  unanswered asynchronous requests are declined after ${config.autoDeclineAfterSec} s or at slot start`);
   if (config.credentials) console.log(`  accepts ${config.credentials.length} Basic credential(s); SIGHUP reloads them`);
 
@@ -149,7 +153,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;
     }
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof FeedError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (error instanceof ConfigError || error instanceof PaymentConfigError || error instanceof FeedError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`booking-server: ${(error as Error).message}`);
       process.exit(2);
     }

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import type { PaymentProcessor } from "../payments/payment-processor.js";
 import type { Store } from "../store/repositories.js";
 
 /** What every booking use case works with; tests pass their own clock and ids. */
@@ -18,6 +19,8 @@ export interface BookingContext {
   leaseWatch: { earliestExpirySec: number };
   /** Called after a transaction that queued a notification has committed (wakes the notifier). */
   notificationQueued: () => void;
+  /** Charges, keeps cards and refunds; without it a slot that needs payment cannot be booked. */
+  payments?: PaymentProcessor;
 }
 
 export const defaultMaxLeaseSec = 600;
@@ -25,7 +28,7 @@ export const defaultDecideWithinSec = 24 * 3600;
 
 export function createBookingContext(
   options: Pick<BookingContext, "store" | "clock" | "newId"> &
-    Partial<Pick<BookingContext, "maxLeaseSec" | "decideWithinSec" | "notificationQueued">>,
+    Partial<Pick<BookingContext, "maxLeaseSec" | "decideWithinSec" | "notificationQueued" | "payments">>,
 ): BookingContext {
   return {
     store: options.store,
@@ -34,6 +37,7 @@ export function createBookingContext(
     maxLeaseSec: options.maxLeaseSec ?? defaultMaxLeaseSec,
     decideWithinSec: options.decideWithinSec ?? defaultDecideWithinSec,
     notificationQueued: options.notificationQueued ?? (() => {}),
+    payments: options.payments,
     // 0: leases may be held from an earlier run, so the first request looks.
     leaseWatch: { earliestExpirySec: 0 },
   };

@@ -5,6 +5,7 @@ import {
   BookingStatus,
   CreateBookingResponseSchema,
   OfferInfoSchema,
+  PaymentInformation_PaymentProcessedBy,
   PaymentInformationSchema,
   type CreateBookingRequest,
   type CreateBookingResponse,
@@ -12,6 +13,15 @@ import {
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import type { SlotQuery, SlotRecord } from "../store/repositories.js";
+import {
+  paidBookingId,
+  paymentInformationAfter,
+  paymentPlanFor,
+  refundTaken,
+  takePayment,
+  type PaymentPlan,
+  type PaymentTaken,
+} from "./booking-payments.js";
 import { prepaymentStatusOf } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -28,6 +38,11 @@ const candidateLimit = 50;
  * made for it, never an older booking of another token. Everything from the
  * token lookup to taking the spot runs as one transaction, so parallel
  * requests can never book more spots than the slot has.
+ *
+ * A slot whose payment policy takes money (prepayment, deposit) or keeps the
+ * card (no-show fee, card required) is paid first, outside the transaction,
+ * with processor idempotency keys derived from the token; if the booking then
+ * cannot be committed, the charge is refunded. A payment refusal books nothing.
  */
 export async function createBooking(
   ctx: BookingContext,
@@ -41,17 +56,39 @@ export async function createBooking(
   releaseExpiredLeases(ctx, now);
 
   const { store } = ctx;
+  const replayed = store.idempotency.findBookingId(token);
+  if (replayed !== undefined) return create(CreateBookingResponseSchema, { booking: store.bookings.get(replayed)!.booking });
+  const reserve = () =>
+    request.leaseRef ? slotHeldByLease(ctx, request.leaseRef.leaseId, query, now) : slotWithOpenSpot(ctx, query, user, now);
+
+  // Payment first: the processor is remote, so it cannot be inside the transaction.
+  const partySize = query.partySize || 1;
+  let payment: { bookingId: string; plan: PaymentPlan; taken: PaymentTakenList; slotId: number } | undefined;
+  if (request.paymentInformation?.paymentProcessedBy !== PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE) {
+    const candidate = reserve();
+    if ("failure" in candidate) return create(CreateBookingResponseSchema, { bookingFailure: candidate.failure });
+    const plan = paymentPlanFor(ctx, candidate.slot, partySize);
+    if (plan) {
+      const bookingId = paidBookingId(token);
+      const paid = await takePayment(ctx.payments, plan, request, { bookingId, merchantId: candidate.slot.merchantId });
+      if ("failure" in paid) return create(CreateBookingResponseSchema, { bookingFailure: paid.failure });
+      payment = { bookingId, plan, taken: paid.taken, slotId: candidate.slot.slotId };
+    }
+  }
+
   const response = store.transaction(() => {
     const bookedForToken = store.idempotency.findBookingId(token);
     if (bookedForToken !== undefined) {
       return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });
     }
 
-    const reserved = request.leaseRef
-      ? slotHeldByLease(ctx, request.leaseRef.leaseId, query, now)
-      : slotWithOpenSpot(ctx, query, user, now);
+    const reserved = reserve();
     if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
     const { slot } = reserved;
+    // What was paid was priced for one slot: the booking must be that slot.
+    if (payment && slot.slotId !== payment.slotId) {
+      return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the slot was taken while the payment was processed");
+    }
 
     if (offerId && !store.inventory.hasOffer(slot.merchantId, slot.serviceId, offerId)) {
       return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
@@ -63,13 +100,15 @@ export async function createBooking(
     }
 
     const booking = create(BookingSchema, {
-      bookingId: ctx.newId(),
+      bookingId: payment?.bookingId ?? ctx.newId(),
       slot: slotMessage(slot),
       userInformation: user,
       status: isAsynchronous(slot.confirmationMode)
         ? BookingStatus.PENDING_MERCHANT_CONFIRMATION
         : BookingStatus.CONFIRMED,
-      paymentInformation: create(PaymentInformationSchema, request.paymentInformation),
+      paymentInformation: payment
+        ? paymentInformationAfter(payment.plan, payment.taken, partySize)
+        : create(PaymentInformationSchema, request.paymentInformation),
       offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
     });
     booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
@@ -82,8 +121,12 @@ export async function createBooking(
     return create(CreateBookingResponseSchema, { booking });
   });
   if (response.booking) ctx.notificationQueued();
+  // Paid, but not booked (the slot went meanwhile): the money goes back.
+  else if (payment) await refundTaken(ctx.payments, payment.bookingId, payment.taken);
   return response;
 }
+
+type PaymentTakenList = Extract<PaymentTaken, { taken: unknown }>["taken"];
 
 type Reservation = { slot: SlotRecord } | { failure: ReturnType<typeof bookingFailure> };
 

@@ -10,6 +10,7 @@ import { declineOverdueRequests } from "../booking/auto-decline.js";
 import { createBookingContext } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Notifier } from "../notify/notifier.js";
+import type { PaymentProcessor } from "../payments/payment-processor.js";
 import type { Store } from "../store/repositories.js";
 import { adminHandlers } from "./admin-handlers.js";
 import { AuthFailureLimiter } from "./auth-failure-limiter.js";
@@ -64,6 +65,8 @@ export interface BookingServerOptions {
   observability?: Observability;
   /** With it, GET /metrics needs `Authorization: Bearer <token>`; without, /metrics is open. */
   metricsToken?: string;
+  /** The payment processor; without it, slots whose policy takes payment cannot be booked. */
+  payments?: PaymentProcessor;
   /** Longest wait for requests under way when closing, in ms (default 10 s). */
   shutdownGraceMs?: number;
 }
@@ -94,6 +97,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     maxLeaseSec: options.maxLeaseSec,
     decideWithinSec: options.autoDeclineAfterSec,
     notificationQueued: () => options.notifier?.notify(),
+    payments: options.payments,
   });
   let autoDeclineTimer: NodeJS.Timeout | undefined;
   let stopping = false;

@@ -80,6 +80,8 @@ export interface InventoryRepository {
   /** Slots matching the query, those with open spots first. */
   findSlots(query: SlotQuery, limit: number): SlotRecord[];
   getSlot(slotId: number): SlotRecord | undefined;
+  /** The feed records (JSON text) a slot's payment policy is made from. */
+  feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string };
   /** Takes one open spot; false (and nothing changed) when none is open. */
   takeSpot(slotId: number): boolean;
   /** Gives back a spot taken by `takeSpot`. */

@@ -133,6 +133,7 @@ class SqliteInventoryRepository implements InventoryRepository {
   private readonly slotsFind;
   private readonly slotGet;
   private readonly spotTake;
+  private readonly feedsStmt;
   private readonly spotRelease;
 
   constructor(db: SqliteDatabase) {
@@ -187,6 +188,10 @@ class SqliteInventoryRepository implements InventoryRepository {
       ORDER BY spots_open > 0 DESC, slot_id
       LIMIT @limit`);
     this.slotGet = db.prepare(`SELECT ${slotColumns} FROM slots WHERE slot_id = ?`);
+    this.feedsStmt = db.prepare(`
+      SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed, s.feed_json AS slotFeed
+      FROM slots s JOIN services v ON v.merchant_id = s.merchant_id AND v.service_id = s.service_id
+      JOIN merchants m ON m.merchant_id = s.merchant_id WHERE s.slot_id = ?`);
     this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1
       WHERE slot_id = ? AND spots_total - spots_sold_elsewhere - spots_held > 0`);
     this.spotRelease = db.prepare("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = ? AND spots_held > 0");
@@ -249,6 +254,10 @@ class SqliteInventoryRepository implements InventoryRepository {
   getSlot(slotId: number): SlotRecord | undefined {
     const row = this.slotGet.get(slotId) as SlotRow | undefined;
     return row && slotFromRow(row);
+  }
+
+  feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string } {
+    return this.feedsStmt.get(slotId) as { merchantFeed: string; serviceFeed: string; slotFeed: string };
   }
 
   takeSpot(slotId: number): boolean {

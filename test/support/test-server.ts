@@ -6,6 +6,7 @@ import type { Notifier } from "../../src/notify/notifier.js";
 import type { MerchantAuth } from "../../src/server/bearer-auth.js";
 import { createBookingServer, type BookingServerOptions } from "../../src/server/booking-server.js";
 import type { Observability } from "../../src/server/observability.js";
+import type { PaymentProcessor } from "../../src/payments/payment-processor.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
@@ -41,6 +42,8 @@ export interface TestServerOptions {
   /** Builds the logs-and-metrics sink for this server's store. */
   observability?: (store: Store) => Observability;
   metricsToken?: string;
+  /** Builds the payment processor (given the database file, e.g. for the sandbox ledger). */
+  payments?: (dbPath: string) => PaymentProcessor;
   logAuthFailure?: BookingServerOptions["logAuthFailure"];
   credentials?: BookingServerOptions["credentials"];
   /** Header size, timeouts and HTTP/2 stream limits (the server's defaults unless given). */
@@ -70,6 +73,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logAuthFailure: options.logAuthFailure ?? (options.observability ? undefined : () => {}),
     observability: options.observability?.(store),
     metricsToken: options.metricsToken,
+    payments: options.payments?.(dbPath),
     limits: options.limits,
     shutdownGraceMs: options.shutdownGraceMs,
   });

@@ -1,0 +1,39 @@
+import { openDatabase } from "../store/database.js";
+import type { PaymentProcessor } from "./payment-processor.js";
+import { SandboxProcessor } from "./sandbox-processor.js";
+import { StripeProcessor } from "./stripe-processor.js";
+
+export class PaymentConfigError extends Error {}
+
+/**
+ * PAYMENT_PROCESSOR selects the processor: `sandbox` (default; moves no money,
+ * keeps its ledger in the booking database) or `stripe` (STRIPE_SECRET_KEY;
+ * STRIPE_API_URL points the SDK elsewhere, e.g. at a stand-in).
+ */
+export function paymentProcessorFromEnv(
+  env: Record<string, string | undefined>,
+  dbPath: string,
+): { processor: PaymentProcessor; description: string } {
+  const kind = env.PAYMENT_PROCESSOR || "sandbox";
+  if (kind === "sandbox") {
+    return {
+      processor: new SandboxProcessor(openDatabase(dbPath)),
+      description: "the sandbox processor (no money moves; tokens containing 'decline' or 'cardtype' are refused)",
+    };
+  }
+  if (kind === "stripe") {
+    const secretKey = env.STRIPE_SECRET_KEY;
+    if (!secretKey) throw new PaymentConfigError("PAYMENT_PROCESSOR=stripe needs STRIPE_SECRET_KEY");
+    const url = env.STRIPE_API_URL ? new URL(env.STRIPE_API_URL) : undefined;
+    return {
+      processor: new StripeProcessor({
+        secretKey,
+        host: url?.hostname,
+        port: url?.port ? Number(url.port) : undefined,
+        protocol: url ? (url.protocol.replace(":", "") as "http" | "https") : undefined,
+      }),
+      description: `Stripe${url ? ` at ${url.origin}` : ""}`,
+    };
+  }
+  throw new PaymentConfigError(`PAYMENT_PROCESSOR must be "sandbox" or "stripe", not ${JSON.stringify(kind)}`);
+}
