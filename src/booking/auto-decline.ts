@@ -1,6 +1,7 @@
 import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError } from "./errors.js";
+import { refundBookingPayments } from "./booking-payments.js";
 import { merchantTransitions, transition } from "./merchant-decisions.js";
 
 /** Requests declined per call; the caller runs it again until none is left. */
@@ -14,7 +15,10 @@ const batchSize = 100;
  * that passed while the server was down) and then periodically.
  * Returns the ids of the bookings declined.
  */
-export function declineOverdueRequests(ctx: BookingContext): string[] {
+export function declineOverdueRequests(
+  ctx: BookingContext,
+  onRefundError: (bookingId: string, error: unknown) => void = () => {},
+): string[] {
   const declined: string[] = [];
   for (;;) {
     const now = ctx.clock.nowSec();
@@ -26,8 +30,11 @@ export function declineOverdueRequests(ctx: BookingContext): string[] {
     );
     for (const record of due) {
       try {
-        transition(ctx, { kind: "admin" }, record.booking.bookingId, merchantTransitions.decline);
-        declined.push(record.booking.bookingId);
+        const bookingId = record.booking.bookingId;
+        transition(ctx, { kind: "admin" }, bookingId, merchantTransitions.decline);
+        declined.push(bookingId);
+        // Money goes back after the decline commits; a refund that fails now is retried at the next start.
+        refundBookingPayments(ctx, bookingId).catch((error) => onRefundError(bookingId, error));
       } catch (error) {
         // The merchant answered between our read and the decline: nothing to do.
         if (!(error instanceof FailedPreconditionError)) throw error;

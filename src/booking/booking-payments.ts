@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import {
   BookingFailure_Cause,
   BookingFailureSchema,
+  BookingStatus,
   CreditCardType,
   PaymentInformation_PaymentProcessedBy,
   type BookingFailure,
@@ -16,12 +17,7 @@ import {
   paymentInformationFor,
   type PaymentPolicy,
 } from "../payments/payment-policy.js";
-import {
-  PaymentDeclinedError,
-  paymentIdempotencyKey,
-  type PaymentOperation,
-  type PaymentProcessor,
-} from "../payments/payment-processor.js";
+import { PaymentDeclinedError, paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
 import type { SlotRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
 
@@ -56,15 +52,22 @@ export function paidBookingId(idempotencyToken: string): string {
   return `b-${createHash("sha256").update(`booking:${idempotencyToken}`).digest("base64url").slice(0, 26)}`;
 }
 
-export type PaymentTaken = { taken: { operation: PaymentOperation; transactionId: string }[] } | { failure: BookingFailure };
+export type TakenPayment = { operation: PaymentOperation; transactionId: string };
+export type PaymentTaken = { taken: TakenPayment[] } | { failure: BookingFailure };
 
-/** Charges (or stores the card) as the plan says; a refusal becomes the matching booking_failure. */
+/**
+ * Charges (or stores the card) as the plan says, noting each call in the
+ * booking's payment records before and after it, so a crash in between is
+ * found at the next start. A refusal becomes the matching booking_failure,
+ * and whatever went through before it is refunded.
+ */
 export async function takePayment(
-  processor: PaymentProcessor | undefined,
+  ctx: BookingContext,
   plan: PaymentPlan,
   request: CreateBookingRequest,
   booking: { bookingId: string; merchantId: string },
 ): Promise<PaymentTaken> {
+  const processor = ctx.payments;
   const token =
     request.paymentProcessingParameters?.unparsedPaymentMethodToken ||
     request.paymentProcessingParameters?.paymentMethodToken ||
@@ -78,49 +81,119 @@ export async function takePayment(
       ),
     };
   }
-  const taken: { operation: PaymentOperation; transactionId: string }[] = [];
+  // An attempt of this very request was paid and refunded (its booking never
+  // committed): the processor would answer that refunded charge again.
+  if (ctx.store.payments.forBooking(booking.bookingId).some((record) => record.operation.startsWith("refund"))) {
+    return {
+      failure: paymentFailure(
+        BookingFailure_Cause.PAYMENT_ERROR,
+        "an earlier attempt of this request was refunded: book again with a new request",
+      ),
+    };
+  }
+  const note = (operation: PaymentOperation, amount?: Price) => {
+    const idempotencyKey = paymentIdempotencyKey(booking.bookingId, operation);
+    ctx.store.payments.start(
+      {
+        bookingId: booking.bookingId,
+        merchantId: booking.merchantId,
+        operation,
+        idempotencyKey,
+        amountMicros: amount?.priceMicros ?? null,
+        currency: amount?.currencyCode ?? null,
+      },
+      ctx.clock.nowSec(),
+    );
+    return idempotencyKey;
+  };
+  const taken: TakenPayment[] = [];
   try {
     for (const { operation, amount } of plan.charges) {
+      const idempotencyKey = note(operation, amount);
       const { transactionId } = await processor.charge({
-        idempotencyKey: paymentIdempotencyKey(booking.bookingId, operation),
+        idempotencyKey,
         bookingId: booking.bookingId,
         merchantId: booking.merchantId,
         amount: { micros: amount.priceMicros, currency: amount.currencyCode },
         token,
         description: `${operation} for booking ${booking.bookingId}`,
       });
+      ctx.store.payments.complete(idempotencyKey, transactionId, ctx.clock.nowSec());
       taken.push({ operation, transactionId });
     }
     if (plan.storeCard) {
+      const idempotencyKey = note("store_card");
       const { paymentMethodRef } = await processor.storeCard({
-        idempotencyKey: paymentIdempotencyKey(booking.bookingId, "store_card"),
+        idempotencyKey,
         bookingId: booking.bookingId,
         merchantId: booking.merchantId,
         token,
       });
+      ctx.store.payments.complete(idempotencyKey, paymentMethodRef, ctx.clock.nowSec());
       taken.push({ operation: "store_card", transactionId: paymentMethodRef });
     }
     return { taken };
   } catch (error) {
     if (!(error instanceof PaymentDeclinedError)) throw error;
-    // Whatever went through before the refusal is given back.
-    await refundTaken(processor, booking.bookingId, taken);
+    await refundBookingPayments(ctx, booking.bookingId);
     return { failure: failureFor(error) };
   }
 }
 
-/** Gives back every charge taken for a booking that was not made. */
-export async function refundTaken(
-  processor: PaymentProcessor | undefined,
+const chargeOperations = new Set(["prepayment", "deposit", "no_show_fee", "late_cancel_fee"]);
+
+/**
+ * Refunds every charge recorded for the booking that is not refunded yet
+ * (a booking that was not made, a declined or failed request, a deposit given
+ * back); `only` limits it to some charges. Each charge's refund is its own
+ * operation (`refund/<charge>`), so a retry never refunds twice.
+ */
+export async function refundBookingPayments(
+  ctx: BookingContext,
   bookingId: string,
-  taken: { operation: PaymentOperation; transactionId: string }[],
-): Promise<void> {
-  let n = 0;
-  for (const { operation, transactionId } of taken) {
-    if (operation === "store_card") continue;
-    n++;
-    await processor!.refund({ idempotencyKey: paymentIdempotencyKey(bookingId, n === 1 ? "refund" : `refund/${n}`), transactionId });
+  only: (operation: string) => boolean = () => true,
+): Promise<TakenPayment[]> {
+  const records = ctx.store.payments.forBooking(bookingId);
+  const refundedAlready = new Set(records.filter((r) => r.state === "done").map((r) => r.operation));
+  const made: TakenPayment[] = [];
+  for (const charge of records) {
+    if (!chargeOperations.has(charge.operation) || charge.state !== "done" || !only(charge.operation)) continue;
+    const operation: PaymentOperation = `refund/${charge.operation}`;
+    if (refundedAlready.has(operation)) continue;
+    const idempotencyKey = paymentIdempotencyKey(bookingId, operation);
+    ctx.store.payments.start(
+      { bookingId, merchantId: charge.merchantId, operation, idempotencyKey, amountMicros: charge.amountMicros, currency: charge.currency },
+      ctx.clock.nowSec(),
+    );
+    const { refundId } = await ctx.payments!.refund({ idempotencyKey, transactionId: charge.transactionId! });
+    ctx.store.payments.complete(idempotencyKey, refundId, ctx.clock.nowSec());
+    made.push({ operation, transactionId: refundId });
   }
+  return made;
+}
+
+/**
+ * At start: a booking that has payment records but was never committed
+ * (the process died between the charge and the booking), or that was declined
+ * or failed (its refund may have been cut short), gets its charges refunded.
+ * A call whose answer was never recorded is reported, for a person to check
+ * with the processor.
+ */
+export async function reconcilePayments(ctx: BookingContext): Promise<{ refunded: string[]; unresolved: string[] }> {
+  const refunded: string[] = [];
+  const unresolved: string[] = [];
+  const owedRefunds = [BookingStatus.DECLINED_BY_MERCHANT, BookingStatus.FAILED];
+  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owedRefunds)) {
+    // A charge whose answer was lost: ask the processor what became of it.
+    for (const record of ctx.store.payments.forBooking(bookingId)) {
+      if (record.state !== "started" || !chargeOperations.has(record.operation)) continue;
+      const found = await ctx.payments!.findCharge(record.idempotencyKey).catch(() => null);
+      if (found) ctx.store.payments.complete(record.idempotencyKey, found.transactionId, ctx.clock.nowSec());
+      else if (found === null) unresolved.push(bookingId);
+    }
+    if ((await refundBookingPayments(ctx, bookingId)).length > 0) refunded.push(bookingId);
+  }
+  return { refunded, unresolved };
 }
 
 /** The booking's payment_information echo for what was taken. */

@@ -17,10 +17,10 @@ import {
   paidBookingId,
   paymentInformationAfter,
   paymentPlanFor,
-  refundTaken,
+  refundBookingPayments,
   takePayment,
   type PaymentPlan,
-  type PaymentTaken,
+  type TakenPayment,
 } from "./booking-payments.js";
 import { prepaymentStatusOf } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
@@ -70,7 +70,7 @@ export async function createBooking(
     const plan = paymentPlanFor(ctx, candidate.slot, partySize);
     if (plan) {
       const bookingId = paidBookingId(token);
-      const paid = await takePayment(ctx.payments, plan, request, { bookingId, merchantId: candidate.slot.merchantId });
+      const paid = await takePayment(ctx, plan, request, { bookingId, merchantId: candidate.slot.merchantId });
       if ("failure" in paid) return create(CreateBookingResponseSchema, { bookingFailure: paid.failure });
       payment = { bookingId, plan, taken: paid.taken, slotId: candidate.slot.slotId };
     }
@@ -122,11 +122,11 @@ export async function createBooking(
   });
   if (response.booking) ctx.notificationQueued();
   // Paid, but not booked (the slot went meanwhile): the money goes back.
-  else if (payment) await refundTaken(ctx.payments, payment.bookingId, payment.taken);
+  else if (payment) await refundBookingPayments(ctx, payment.bookingId);
   return response;
 }
 
-type PaymentTakenList = Extract<PaymentTaken, { taken: unknown }>["taken"];
+type PaymentTakenList = TakenPayment[];
 
 type Reservation = { slot: SlotRecord } | { failure: ReturnType<typeof bookingFailure> };
 

@@ -25,6 +25,7 @@ import {
   type ListBookingsResponse,
 } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { holdsSpot } from "./booking-status.js";
+import { refundBookingPayments } from "./booking-payments.js";
 import { decisionDeadlineSec, type BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
@@ -145,7 +146,9 @@ export async function declineBooking(
   caller: MerchantCaller,
   request: DeclineBookingRequest,
 ): Promise<DeclineBookingResponse> {
-  const { after } = transition(ctx, caller, bookingIdOf(request), merchantTransitions.decline);
+  const bookingId = bookingIdOf(request);
+  const { after } = transition(ctx, caller, bookingId, merchantTransitions.decline);
+  await refundBookingPayments(ctx, bookingId);
   return create(DeclineBookingResponseSchema, { booking: after });
 }
 
@@ -169,6 +172,7 @@ export async function failBooking(
   }
   const failure = bookingFailure(request.cause, request.description);
   const { after } = transition(ctx, caller, bookingId, merchantTransitions.fail, failure);
+  await refundBookingPayments(ctx, bookingId);
   return create(FailBookingResponseSchema, { booking: after, bookingFailure: failure });
 }
 

@@ -99,6 +99,11 @@ export interface PaymentProcessor {
   chargeStored(request: ChargeStoredRequest): Promise<ChargeResult>;
   /** Refunds all or part of a charge. */
   refund(request: RefundRequest): Promise<RefundResult>;
+  /**
+   * The charge made under this idempotency key, if one went through: how a
+   * restart learns the outcome of a call whose answer was lost in a crash.
+   */
+  findCharge(idempotencyKey: string): Promise<ChargeResult | undefined>;
 }
 
 /** Why a payment call failed. */
@@ -148,7 +153,7 @@ export type PaymentOperation =
   | "no_show_fee"
   | "late_cancel_fee"
   | "refund"
-  | `refund/${number}`;
+  | `refund/${string}`;
 
 /** The idempotency key of one money movement of one booking: `booking/<bookingId>/<operation>`. */
 export function paymentIdempotencyKey(bookingId: string, operation: PaymentOperation): string {

@@ -212,6 +212,13 @@ export class SandboxProcessor implements PaymentProcessor {
   }
 
   /** The ledger row written under an idempotency key, if any. */
+  async findCharge(idempotencyKey: string): Promise<ChargeResult | undefined> {
+    const entry = this.entryForKey(idempotencyKey);
+    return entry && (entry.operation === "charge" || entry.operation === "charge_stored")
+      ? { transactionId: entry.transactionId }
+      : undefined;
+  }
+
   entryForKey(idempotencyKey: string): LedgerEntry | undefined {
     const row = this.byKey.get(idempotencyKey) as LedgerRow | undefined;
     return row === undefined ? undefined : toEntry(row);

@@ -88,6 +88,17 @@ export class StripeProcessor implements PaymentProcessor {
     });
   }
 
+  async findCharge(idempotencyKey: string): Promise<ChargeResult | undefined> {
+    const key = checkKey(idempotencyKey);
+    return call(async () => {
+      const found = await this.stripe.paymentIntents.search({
+        query: `metadata['idempotency_key']:'${key.replace(/'/g, "\\'")}'`,
+      });
+      const intent = found.data.find((candidate) => candidate.status === "succeeded");
+      return intent && { transactionId: intent.id };
+    });
+  }
+
   async storeCard(request: StoreCardRequest): Promise<StoreCardResult> {
     const key = checkKey(request.idempotencyKey);
     const token = parseGooglePayToken(request.token);

@@ -7,6 +7,7 @@ import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking
 import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { declineOverdueRequests } from "../booking/auto-decline.js";
+import { reconcilePayments } from "../booking/booking-payments.js";
 import { createBookingContext } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Notifier } from "../notify/notifier.js";
@@ -109,6 +110,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     options.logAuthFailure ?? ((failure) => observability.logger.warn(failure, "authentication refused")),
   );
   const observe = observability.interceptor(randomUUID);
+  const logRefundError = (bookingId: string, error: unknown) =>
+    observability.logger.error({ bookingId, err: error }, "refund after auto-decline failed; retried at the next start");
   const given = options.credentials;
   const basicAuth = given && new BasicAuthVerifier(Array.isArray(given) ? given : [given as BasicCredentials]);
   const admitBasic = (address: string, authorization: string | null | undefined) =>
@@ -169,11 +172,18 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   );
 
   return {
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
+    listen: async (port, host) => {
+      // Money left half-moved by a crash is settled before anything else.
+      if (options.payments) {
+        const reconciled = await reconcilePayments(ctx);
+        if (reconciled.refunded.length || reconciled.unresolved.length) {
+          observability.logger.warn(reconciled, "payments reconciled at start");
+        }
+      }
+      return new Promise((resolve, reject) => {
         // Deadlines that passed while the server was down are acted on first.
-        declineOverdueRequests(ctx);
-        autoDeclineTimer = setInterval(() => declineOverdueRequests(ctx), options.autoDeclineCheckMs ?? 5000);
+        declineOverdueRequests(ctx, logRefundError);
+        autoDeclineTimer = setInterval(() => declineOverdueRequests(ctx, logRefundError), options.autoDeclineCheckMs ?? 5000);
         autoDeclineTimer.unref();
         options.notifier?.start();
         server.once("error", reject);
@@ -181,7 +191,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
           server.off("error", reject);
           resolve(server.address() as AddressInfo);
         });
-      }),
+      });
+    },
     replaceCredentials: (credentials) => {
       if (!basicAuth) throw new Error("the server runs without authentication: there are no credentials to replace");
       basicAuth.replace(credentials);

@@ -148,4 +148,23 @@ export const migrations: readonly string[] = [
   CREATE INDEX payment_ledger_by_booking ON payment_ledger (booking_id, id);
   CREATE INDEX payment_ledger_by_refers_to ON payment_ledger (refers_to) WHERE refers_to IS NOT NULL;
   `,
+  /* 5: what each booking paid, whatever the processor: written before a
+        processor call ('started') and after it ('done'), so a process that
+        dies between a charge and its booking leaves a trace to reconcile.
+        No foreign key: a paid booking's id is known before the booking exists. */ `
+  CREATE TABLE booking_payments (
+    id              INTEGER PRIMARY KEY,
+    booking_id      TEXT NOT NULL,
+    merchant_id     TEXT NOT NULL,
+    operation       TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    state           TEXT NOT NULL CHECK (state IN ('started', 'done')),
+    transaction_id  TEXT,
+    amount_micros   INTEGER,
+    currency        TEXT,
+    created_at_sec  INTEGER NOT NULL,
+    updated_at_sec  INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX booking_payments_by_booking ON booking_payments (booking_id, id);
+  `,
 ];

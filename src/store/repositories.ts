@@ -233,6 +233,33 @@ export interface OutboxRepository {
   earliestPendingAtMs(): number | undefined;
 }
 
+/** One processor call made for a booking (see migration 5). */
+export interface PaymentRecord {
+  bookingId: string;
+  merchantId: string;
+  /** "prepayment", "deposit", "store_card", "refund", "refund/2", ... */
+  operation: string;
+  idempotencyKey: string;
+  state: "started" | "done";
+  /** The charge or refund id, or the stored card's reference. */
+  transactionId: string | null;
+  amountMicros: bigint | null;
+  currency: string | null;
+}
+
+export interface PaymentRecordRepository {
+  /** Notes a processor call about to be made (once per idempotency key). */
+  start(record: Omit<PaymentRecord, "state" | "transactionId">, nowSec: number): void;
+  /** Notes what the processor answered. */
+  complete(idempotencyKey: string, transactionId: string, nowSec: number): void;
+  forBooking(bookingId: string): PaymentRecord[];
+  /**
+   * Booking ids with payment records whose booking was never committed (the
+   * process died between a charge and its commit) or is in one of `statuses`.
+   */
+  bookingIdsToReconcile(statuses: BookingStatus[]): string[];
+}
+
 export interface Repositories {
   inventory: InventoryRepository;
   bookings: BookingRepository;
@@ -240,6 +267,7 @@ export interface Repositories {
   leases: LeaseRepository;
   users: UserRepository;
   outbox: OutboxRepository;
+  payments: PaymentRecordRepository;
 }
 
 export interface Store extends Repositories {

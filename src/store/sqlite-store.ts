@@ -17,6 +17,8 @@ import type {
   OutboxDepth,
   OutboxEntry,
   OutboxEntryInput,
+  PaymentRecord,
+  PaymentRecordRepository,
   OutboxKind,
   OutboxRepository,
   OfferFeedRecord,
@@ -38,6 +40,7 @@ export function openSqliteStore(path: string): Store {
     idempotency: new SqliteIdempotencyRepository(db),
     leases: new SqliteLeaseRepository(db),
     users: new SqliteUserRepository(db),
+    payments: new SqlitePaymentRecordRepository(db),
     outbox: new SqliteOutboxRepository(db),
     // IMMEDIATE takes the write lock up front, so a second process cannot
     // interleave between our read of a slot and our write to it.
@@ -661,5 +664,63 @@ class SqliteOutboxRepository implements OutboxRepository {
 
   earliestPendingAtMs(): number | undefined {
     return (this.earliestStmt.get() as number | null) ?? undefined;
+  }
+}
+
+interface PaymentRecordRow {
+  booking_id: string;
+  merchant_id: string;
+  operation: string;
+  idempotency_key: string;
+  state: PaymentRecord["state"];
+  transaction_id: string | null;
+  amount_micros: number | bigint | null;
+  currency: string | null;
+}
+
+class SqlitePaymentRecordRepository implements PaymentRecordRepository {
+  private readonly startStmt;
+  private readonly completeStmt;
+  private readonly forBookingStmt;
+  private readonly orphansStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.startStmt = db.prepare(`
+      INSERT INTO booking_payments (booking_id, merchant_id, operation, idempotency_key, state, amount_micros, currency,
+        created_at_sec, updated_at_sec)
+      VALUES (@bookingId, @merchantId, @operation, @idempotencyKey, 'started', @amountMicros, @currency, @nowSec, @nowSec)
+      ON CONFLICT (idempotency_key) DO NOTHING`);
+    this.completeStmt = db.prepare(`
+      UPDATE booking_payments SET state = 'done', transaction_id = ?, updated_at_sec = ? WHERE idempotency_key = ?`);
+    this.forBookingStmt = db.prepare("SELECT * FROM booking_payments WHERE booking_id = ? ORDER BY id").safeIntegers(true);
+    this.orphansStmt = db
+      .prepare(`SELECT DISTINCT p.booking_id FROM booking_payments p LEFT JOIN bookings b ON b.booking_id = p.booking_id
+        WHERE b.booking_id IS NULL OR b.status IN (SELECT value FROM json_each(?)) ORDER BY p.booking_id`)
+      .pluck();
+  }
+
+  start(record: Omit<PaymentRecord, "state" | "transactionId">, nowSec: number): void {
+    this.startStmt.run({ ...record, nowSec });
+  }
+
+  complete(idempotencyKey: string, transactionId: string, nowSec: number): void {
+    this.completeStmt.run(transactionId, nowSec, idempotencyKey);
+  }
+
+  forBooking(bookingId: string): PaymentRecord[] {
+    return (this.forBookingStmt.all(bookingId) as PaymentRecordRow[]).map((row) => ({
+      bookingId: row.booking_id,
+      merchantId: row.merchant_id,
+      operation: row.operation,
+      idempotencyKey: row.idempotency_key,
+      state: row.state,
+      transactionId: row.transaction_id,
+      amountMicros: row.amount_micros === null ? null : BigInt(row.amount_micros),
+      currency: row.currency,
+    }));
+  }
+
+  bookingIdsToReconcile(statuses: BookingStatus[]): string[] {
+    return this.orphansStmt.all(JSON.stringify(statuses)) as string[];
   }
 }

@@ -142,6 +142,7 @@ describe("a charge whose booking cannot be committed", () => {
           storeCard: (request) => inner.storeCard(request),
           chargeStored: (request) => inner.chargeStored(request),
           refund: (request) => inner.refund(request),
+          findCharge: (key) => inner.findCharge(key),
         };
       },
     });
