@@ -12,13 +12,15 @@ import {
   type Price,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import {
+  amountFor,
+  cancellationOutcome,
   chargesAtBooking,
   effectivePaymentPolicy,
   paymentInformationFor,
   type PaymentPolicy,
 } from "../payments/payment-policy.js";
 import { PaymentDeclinedError, paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
-import type { SlotRecord } from "../store/repositories.js";
+import type { BookingRecord, SlotRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
 
 /**
@@ -194,6 +196,63 @@ export async function reconcilePayments(ctx: BookingContext): Promise<{ refunded
     if ((await refundBookingPayments(ctx, bookingId)).length > 0) refunded.push(bookingId);
   }
   return { refunded, unresolved };
+}
+
+/** What cancelling a booking now means for its money, settled before the cancellation commits. */
+export type CancellationSettlement = { refused: BookingFailure } | { depositRefunded: boolean };
+
+/**
+ * Applies the slot's cancellation terms to a cancellation asked for now:
+ * inside the online-cancellation window it is refused, or, where a no-show fee
+ * applies, the fee is charged on the kept card; a deposit is refunded when the
+ * cancellation comes before the deposit's own window. Runs before the
+ * cancellation commits: a refund or fee is keyed per booking, so a retried
+ * cancellation never moves money twice.
+ */
+export async function settleCancellation(ctx: BookingContext, record: BookingRecord, nowSec: number): Promise<CancellationSettlement> {
+  const booking = record.booking;
+  const policy = effectivePaymentPolicy(ctx.store.inventory.feedsOf(record.slotId));
+  const outcome = cancellationOutcome(policy, { nowSec, slotStartSec: Number(booking.slot!.startSec) });
+  if (!outcome.allowed) {
+    return {
+      refused: paymentFailure(
+        BookingFailure_Cause.OUTSIDE_CANCELLATION_WINDOW,
+        `online cancellation closed at ${new Date(outcome.deadlineSec * 1000).toISOString()}`,
+      ),
+    };
+  }
+  const records = ctx.store.payments.forBooking(booking.bookingId);
+  if (outcome.chargeLateCancelFee && policy.noShowFee?.fee) {
+    const card = records.find((r) => r.operation === "store_card" && r.state === "done");
+    if (card && ctx.payments) {
+      const fee = amountFor(policy.noShowFee.fee, policy.noShowFee.feeType, booking.slot?.resources?.partySize || 1);
+      const idempotencyKey = paymentIdempotencyKey(booking.bookingId, "late_cancel_fee");
+      ctx.store.payments.start(
+        { bookingId: booking.bookingId, merchantId: card.merchantId, operation: "late_cancel_fee", idempotencyKey, amountMicros: fee.priceMicros, currency: fee.currencyCode },
+        nowSec,
+      );
+      try {
+        const { transactionId } = await ctx.payments.chargeStored({
+          idempotencyKey,
+          bookingId: booking.bookingId,
+          merchantId: card.merchantId,
+          paymentMethodRef: card.transactionId!,
+          amount: { micros: fee.priceMicros, currency: fee.currencyCode },
+          description: `late cancellation fee for booking ${booking.bookingId}`,
+        });
+        ctx.store.payments.complete(idempotencyKey, transactionId, nowSec);
+      } catch (error) {
+        if (!(error instanceof PaymentDeclinedError)) throw error;
+        return { refused: failureFor(error) };
+      }
+    }
+  }
+  const depositPaid = records.some((r) => r.operation === "deposit" && r.state === "done");
+  if (outcome.refundDeposit && depositPaid) {
+    await refundBookingPayments(ctx, booking.bookingId, (operation) => operation === "deposit");
+    return { depositRefunded: true };
+  }
+  return { depositRefunded: false };
 }
 
 /** The booking's payment_information echo for what was taken. */

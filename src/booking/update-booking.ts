@@ -7,9 +7,12 @@ import {
   type UpdateBookingRequest,
   type UpdateBookingResponse,
   BookingSchema,
+  PrepaymentStatus,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import type { BookingRecord, SlotQuery } from "../store/repositories.js";
+import { bookingPatch } from "../notify/booking-notification.js";
+import { settleCancellation } from "./booking-payments.js";
 import { holdsSpot } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
@@ -38,10 +41,19 @@ export async function updateBooking(
   releaseExpiredLeases(ctx, now);
 
   const { store } = ctx;
+  const found = store.bookings.get(bookingId);
+  if (!found) throw new NotFoundError(`booking ${bookingId} does not exist`);
+  // Money first (the processor is remote): the cancellation terms may refuse it,
+  // charge a late fee or give the deposit back.
+  let depositRefunded = false;
+  if (change.kind === "cancel" && holdsSpot(found.booking.status)) {
+    const settled = await settleCancellation(ctx, found, now);
+    if ("refused" in settled) return create(UpdateBookingResponseSchema, { bookingFailure: settled.refused });
+    depositRefunded = settled.depositRefunded;
+  }
   const response = store.transaction(() => {
-    const record = store.bookings.get(bookingId);
-    if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
-    return change.kind === "cancel" ? cancel(ctx, record, now) : move(ctx, record, change, now);
+    const record = store.bookings.get(bookingId)!;
+    return change.kind === "cancel" ? cancel(ctx, record, now, depositRefunded) : move(ctx, record, change, now);
   });
   if (response.booking) ctx.notificationQueued();
   return response;
@@ -74,7 +86,7 @@ function failed(cause: BookingFailure_Cause, description: string): UpdateBooking
   return create(UpdateBookingResponseSchema, { bookingFailure: bookingFailure(cause, description) });
 }
 
-function cancel(ctx: BookingContext, record: BookingRecord, now: number): UpdateBookingResponse {
+function cancel(ctx: BookingContext, record: BookingRecord, now: number, depositRefunded: boolean): UpdateBookingResponse {
   const { booking } = record;
   if (booking.status === BookingStatus.CANCELED) {
     return failed(BookingFailure_Cause.BOOKING_ALREADY_CANCELLED, "the booking is already canceled");
@@ -91,6 +103,14 @@ function cancel(ctx: BookingContext, record: BookingRecord, now: number): Update
   const canceled = clone(BookingSchema, booking);
   canceled.status = BookingStatus.CANCELED;
   ctx.store.inventory.releaseSpot(record.slotId);
+  if (depositRefunded) {
+    canceled.paymentInformation!.prepaymentStatus = PrepaymentStatus.PREPAYMENT_REFUNDED;
+    // Google learns of the cancellation from its own call, but of the refund only from us.
+    ctx.store.outbox.enqueue(
+      bookingPatch(canceled, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }),
+      now,
+    );
+  }
   ctx.store.bookings.update({ ...record, booking: canceled, holdsSpot: false }, now);
   queueAvailabilityReplace(ctx.store.outbox, ctx.store.inventory.getSlot(record.slotId)!, now);
   return create(UpdateBookingResponseSchema, { booking: canceled });

@@ -1,0 +1,119 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { importFeeds } from "../../src/inventory/feed-import";
+import { SandboxProcessor } from "../../src/payments/sandbox-processor";
+import { openDatabase } from "../../src/store/database";
+import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
+
+const start = 1830000000;
+const hour = 3600;
+const day = 24 * hour;
+
+/** Services with cancellation terms, all at `start`. */
+function feeds(): string[] {
+  const dir = mkdtempSync(join(tmpdir(), "cancel-feeds-"));
+  const write = (name: string, body: unknown) => (writeFileSync(join(dir, name), JSON.stringify(body)), join(dir, name));
+  const usd = (micros: string) => ({ price_micros: micros, currency_code: "USD" });
+  const services = [
+    // Deposit refunded when cancelled 2 days ahead or more; online cancellation open until the start.
+    { service_id: "deposit-2d", deposit: { deposit: usd("30000000"), min_advance_cancellation_sec: 2 * day } },
+    // Online cancellation closes a day ahead; no fee: later cancellations are refused.
+    { service_id: "closes-1d", price: usd("10000000"), scheduling_rules: { min_advance_online_canceling: day } },
+    // No-show fee 25 USD; online cancellation closes 4 h ahead: later ones pay the fee.
+    { service_id: "fee-4h", scheduling_rules: { min_advance_online_canceling: 4 * hour }, no_show_fee: { fee: usd("25000000"), fee_type: "FIXED_RATE_DEFAULT" } },
+  ];
+  return [
+    write("m.json", { merchant: [{ merchant_id: "cxl", name: "Cancel Spa" }] }),
+    write("s.json", { service: services.map((s) => ({ merchant_id: "cxl", name: s.service_id, ...s })) }),
+    write("a.json", {
+      availability: services.map((s) => ({ merchant_id: "cxl", service_id: s.service_id, start_sec: start, duration_sec: hour, spots_total: 5 })),
+    }),
+  ];
+}
+
+let nextUser = 0;
+const book = async (server: TestServer, serviceId: string) => {
+  const n = ++nextUser;
+  const response = await rest(server, "CreateBooking", {
+    idempotency_token: `cxl-${n}`,
+    slot: { merchant_id: "cxl", service_id: serviceId, start_sec: String(start), duration_sec: String(hour) },
+    user_information: { user_id: `cxl-${n}`, given_name: "C", family_name: "X", telephone: "+1", email: `cxl${n}@example.com` },
+    payment_information: { payment_processed_by: "PROCESSED_BY_PARTNER" },
+    payment_processing_parameters: { unparsed_payment_method_token: '{"id":"tok_visa"}' },
+  });
+  expect(response.body.booking).toBeDefined();
+  return response.body.booking;
+};
+const cancel = (server: TestServer, bookingId: string) =>
+  rest(server, "UpdateBooking", { booking: { booking_id: bookingId, status: "CANCELED" } });
+
+describe("cancellation terms", () => {
+  const clock = manualClock(start - 10 * day);
+  let server: TestServer;
+  let sandbox!: SandboxProcessor;
+  beforeAll(async () => {
+    server = await startTestServer({ clock, payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))) });
+    await importFeeds(server.store, feeds());
+  });
+  afterAll(() => server.close());
+  const at = (sec: number) => clock.advance(sec - clock.nowSec());
+  const patchesOf = (bookingId: string) =>
+    server.store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 1000).filter((entry) => entry.queueKey === bookingId);
+
+  test("when the user cancels before the deposit's window, then the deposit is refunded and Google is told both fields", async () => {
+    at(start - 10 * day);
+    const booking = await book(server, "deposit-2d");
+    at(start - 3 * day);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body.booking.status).toBe("CANCELED");
+    expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_REFUNDED");
+    expect(sandbox.ledgerFor(booking.booking_id).map((e) => [e.operation, e.amount?.micros])).toEqual([
+      ["charge", 30000000n],
+      ["refund", 30000000n],
+    ]);
+    const [patch] = patchesOf(booking.booking_id);
+    expect(patch.updateMask).toBe("status,paymentInformation.prepaymentStatus");
+    expect(JSON.parse(patch.payloadJson)).toMatchObject({ status: "CANCELED", paymentInformation: { prepaymentStatus: "PREPAYMENT_REFUNDED" } });
+  });
+
+  test("when the user cancels inside the deposit's window, then it is cancelled without refund and the answer says so", async () => {
+    at(start - 10 * day);
+    const booking = await book(server, "deposit-2d");
+    at(start - 1 * day);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body.booking.status).toBe("CANCELED");
+    expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_PROVIDED");
+    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["charge"]);
+    expect(patchesOf(booking.booking_id)).toEqual([]);
+  });
+
+  test("when online cancellation has closed and no fee applies, then the cancellation is refused and nothing changes", async () => {
+    at(start - 10 * day);
+    const booking = await book(server, "closes-1d");
+    at(start - 2 * hour);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body).toEqual({ booking_failure: { cause: "OUTSIDE_CANCELLATION_WINDOW", description: expect.any(String) } });
+    const status = await rest(server, "GetBookingStatus", { booking_id: booking.booking_id });
+    expect(status.body.booking_status).toBe("CONFIRMED");
+  });
+
+  test("when the user cancels inside the no-show fee's window, then the fee is charged on the kept card and the booking is cancelled", async () => {
+    at(start - 10 * day);
+    const booking = await book(server, "fee-4h");
+    at(start - 1 * hour);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body.booking.status).toBe("CANCELED");
+    const ledger = sandbox.ledgerFor(booking.booking_id);
+    expect(ledger.map((e) => e.operation)).toEqual(["store_card", "charge_stored"]);
+    expect(ledger[1].amount).toEqual({ micros: 25000000n, currency: "USD" });
+  });
+
+  test("when the user cancels before the no-show fee's window, then nothing is charged", async () => {
+    at(start - 10 * day);
+    const booking = await book(server, "fee-4h");
+    at(start - 5 * hour);
+    expect((await cancel(server, booking.booking_id)).body.booking.status).toBe("CANCELED");
+    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["store_card"]);
+  });
+});
