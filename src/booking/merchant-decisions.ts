@@ -56,6 +56,8 @@ interface TransitionRule {
   to: BookingStatus;
   /** Refuse once the slot has started (cancellation). */
   beforeStartOnly?: boolean;
+  /** Refuse before the slot has started (no-show). */
+  afterStartOnly?: boolean;
 }
 
 export interface TransitionResult {
@@ -76,6 +78,8 @@ export const merchantTransitions = {
     to: BookingStatus.CANCELED,
     beforeStartOnly: true,
   },
+  noShow: { from: [BookingStatus.CONFIRMED], to: BookingStatus.NO_SHOW, afterStartOnly: true },
+  noShowPenalized: { from: [BookingStatus.CONFIRMED], to: BookingStatus.NO_SHOW_PENALIZED, afterStartOnly: true },
 } satisfies Record<string, TransitionRule>;
 
 /**
@@ -106,6 +110,9 @@ export function transition(
     }
     if (rule.beforeStartOnly && Number(before.slot?.startSec ?? 0n) <= now) {
       throw new FailedPreconditionError(`booking ${bookingId} has already started: it cannot be canceled`);
+    }
+    if (rule.afterStartOnly && Number(before.slot?.startSec ?? 0n) > now) {
+      throw new FailedPreconditionError(`booking ${bookingId} has not started yet: it cannot be a no-show`);
     }
     const after = clone(BookingSchema, before);
     after.status = rule.to;

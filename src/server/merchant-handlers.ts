@@ -10,6 +10,7 @@ import {
   listMerchantBookings,
   type MerchantCaller,
 } from "../booking/merchant-decisions.js";
+import { markNoShow } from "../booking/no-show.js";
 import { merchantCallerKey } from "./bearer-auth.js";
 import { rethrowAsConnectError } from "./domain-errors.js";
 
@@ -41,5 +42,6 @@ export function merchantHandlers(ctx: BookingContext): MerchantHandlers {
     declineBooking: domain((caller, request) => declineBooking(ctx, caller, request)),
     cancelBooking: domain((caller, request) => cancelBooking(ctx, caller, request)),
     failBooking: domain((caller, request) => failBooking(ctx, caller, request)),
+    markNoShow: domain((caller, request) => markNoShow(ctx, caller, request)),
   };
 }

@@ -1,4 +1,8 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
+import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { importFeeds } from "../../src/inventory/feed-import";
@@ -114,6 +118,62 @@ describe("cancellation terms", () => {
     const booking = await book(server, "fee-4h");
     at(start - 5 * hour);
     expect((await cancel(server, booking.booking_id)).body.booking.status).toBe("CANCELED");
+    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["store_card"]);
+  });
+});
+
+describe("no-shows", () => {
+  const clock = manualClock(start - 10 * day);
+  let server: TestServer;
+  let sandbox!: SandboxProcessor;
+  let merchant: ReturnType<typeof merchantClient>;
+  const merchantClient = (baseUrl: string) =>
+    createClient(MerchantService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+  const asMerchant = { headers: { authorization: "Bearer cxl-token" } };
+  beforeAll(async () => {
+    server = await startTestServer({
+      clock,
+      merchantAuth: { merchantTokens: new Map([["cxl", "cxl-token"]]) },
+      payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))),
+    });
+    await importFeeds(server.store, feeds());
+    merchant = merchantClient(server.baseUrl);
+  });
+  afterAll(() => server.close());
+
+  test("when the merchant marks a no-show where a fee applies, then the fee is charged, NO_SHOW_PENALIZED, and Google is told", async () => {
+    clock.advance(start - 10 * day - clock.nowSec());
+    const booking = await book(server, "fee-4h");
+    clock.advance(start + 2 * hour - clock.nowSec());
+    const { booking: after, feeFailure } = await merchant.markNoShow({ bookingId: booking.booking_id }, asMerchant);
+    expect(after?.status).toBe(BookingStatus.NO_SHOW_PENALIZED);
+    expect(feeFailure).toBe("");
+    const ledger = sandbox.ledgerFor(booking.booking_id);
+    expect(ledger.map((e) => [e.operation, e.amount?.micros])).toEqual([
+      ["store_card", undefined],
+      ["charge_stored", 25000000n],
+    ]);
+    const patch = server.store.outbox
+      .nextDue(Number.MAX_SAFE_INTEGER, 1000)
+      .find((entry) => entry.queueKey === booking.booking_id)!;
+    expect(patch.updateMask).toBe("status");
+    expect(JSON.parse(patch.payloadJson).status).toBe("NO_SHOW_PENALIZED");
+  });
+
+  test("when the slot has no no-show fee, then the booking is a plain NO_SHOW and nothing is charged", async () => {
+    clock.advance(start - 10 * day - clock.nowSec());
+    const booking = await book(server, "closes-1d");
+    clock.advance(start + 2 * hour - clock.nowSec());
+    const { booking: after } = await merchant.markNoShow({ bookingId: booking.booking_id }, asMerchant);
+    expect(after?.status).toBe(BookingStatus.NO_SHOW);
+    expect(sandbox.ledgerFor(booking.booking_id)).toEqual([]);
+  });
+
+  test("when the slot has not started yet, then a no-show is refused and nothing is charged", async () => {
+    clock.advance(start - 10 * day - clock.nowSec());
+    const booking = await book(server, "fee-4h");
+    const error = await merchant.markNoShow({ bookingId: booking.booking_id }, asMerchant).catch((e) => e);
+    expect(ConnectError.from(error).code).toBe(Code.FailedPrecondition);
     expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["store_card"]);
   });
 });

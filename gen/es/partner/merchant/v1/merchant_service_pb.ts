@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file partner/merchant/v1/merchant_service.proto.
  */
 export const file_partner_merchant_v1_merchant_service: GenFile = /*@__PURE__*/
-  fileDesc("CipwYXJ0bmVyL21lcmNoYW50L3YxL21lcmNoYW50X3NlcnZpY2UucHJvdG8SE3BhcnRuZXIubWVyY2hhbnQudjEivwEKE0xpc3RCb29raW5nc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoGc3RhdHVzGAIgAygOMiouZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdTdGF0dXMSFgoOc3RhcnRfc2VjX2Zyb20YAyABKAMSGAoQc3RhcnRfc2VjX2JlZm9yZRgEIAEoAxIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJnChRMaXN0Qm9va2luZ3NSZXNwb25zZRI2Cghib29raW5ncxgBIAMoCzIkLnBhcnRuZXIubWVyY2hhbnQudjEuTWVyY2hhbnRCb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKbAQoPTWVyY2hhbnRCb29raW5nEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxIaChJhZGRpdGlvbmFsX3JlcXVlc3QYAiABKAkSFgoOY3JlYXRlZF9hdF9zZWMYAyABKAMSHQoVZGVjaXNpb25fZGVhZGxpbmVfc2VjGAQgASgDIisKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkNvbmZpcm1Cb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIisKFURlY2xpbmVCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkRlY2xpbmVCb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIioKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTgoVQ2FuY2VsQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZyJ/ChJGYWlsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRJACgVjYXVzZRgCIAEoDjIxLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nRmFpbHVyZS5DYXVzZRITCgtkZXNjcmlwdGlvbhgDIAEoCSKSAQoTRmFpbEJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmcSRAoPYm9va2luZ19mYWlsdXJlGAIgASgLMisuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdGYWlsdXJlMpYECg9NZXJjaGFudFNlcnZpY2USYwoMTGlzdEJvb2tpbmdzEigucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXF1ZXN0GikucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXNwb25zZRJpCg5Db25maXJtQm9va2luZxIqLnBhcnRuZXIubWVyY2hhbnQudjEuQ29uZmlybUJvb2tpbmdSZXF1ZXN0GisucGFydG5lci5tZXJjaGFudC52MS5Db25maXJtQm9va2luZ1Jlc3BvbnNlEmkKDkRlY2xpbmVCb29raW5nEioucGFydG5lci5tZXJjaGFudC52MS5EZWNsaW5lQm9va2luZ1JlcXVlc3QaKy5wYXJ0bmVyLm1lcmNoYW50LnYxLkRlY2xpbmVCb29raW5nUmVzcG9uc2USZgoNQ2FuY2VsQm9va2luZxIpLnBhcnRuZXIubWVyY2hhbnQudjEuQ2FuY2VsQm9va2luZ1JlcXVlc3QaKi5wYXJ0bmVyLm1lcmNoYW50LnYxLkNhbmNlbEJvb2tpbmdSZXNwb25zZRJgCgtGYWlsQm9va2luZxInLnBhcnRuZXIubWVyY2hhbnQudjEuRmFpbEJvb2tpbmdSZXF1ZXN0GigucGFydG5lci5tZXJjaGFudC52MS5GYWlsQm9va2luZ1Jlc3BvbnNlYgZwcm90bzM", [file_ext_maps_booking_partner_v3_booking_service]);
+  fileDesc("CipwYXJ0bmVyL21lcmNoYW50L3YxL21lcmNoYW50X3NlcnZpY2UucHJvdG8SE3BhcnRuZXIubWVyY2hhbnQudjEivwEKE0xpc3RCb29raW5nc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoGc3RhdHVzGAIgAygOMiouZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdTdGF0dXMSFgoOc3RhcnRfc2VjX2Zyb20YAyABKAMSGAoQc3RhcnRfc2VjX2JlZm9yZRgEIAEoAxIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJnChRMaXN0Qm9va2luZ3NSZXNwb25zZRI2Cghib29raW5ncxgBIAMoCzIkLnBhcnRuZXIubWVyY2hhbnQudjEuTWVyY2hhbnRCb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKbAQoPTWVyY2hhbnRCb29raW5nEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxIaChJhZGRpdGlvbmFsX3JlcXVlc3QYAiABKAkSFgoOY3JlYXRlZF9hdF9zZWMYAyABKAMSHQoVZGVjaXNpb25fZGVhZGxpbmVfc2VjGAQgASgDIisKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkNvbmZpcm1Cb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIisKFURlY2xpbmVCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkRlY2xpbmVCb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIioKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTgoVQ2FuY2VsQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZyJ/ChJGYWlsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRJACgVjYXVzZRgCIAEoDjIxLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nRmFpbHVyZS5DYXVzZRITCgtkZXNjcmlwdGlvbhgDIAEoCSKSAQoTRmFpbEJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmcSRAoPYm9va2luZ19mYWlsdXJlGAIgASgLMisuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdGYWlsdXJlIicKEU1hcmtOb1Nob3dSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiYAoSTWFya05vU2hvd1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxITCgtmZWVfZmFpbHVyZRgCIAEoCTL1BAoPTWVyY2hhbnRTZXJ2aWNlEmMKDExpc3RCb29raW5ncxIoLnBhcnRuZXIubWVyY2hhbnQudjEuTGlzdEJvb2tpbmdzUmVxdWVzdBopLnBhcnRuZXIubWVyY2hhbnQudjEuTGlzdEJvb2tpbmdzUmVzcG9uc2USaQoOQ29uZmlybUJvb2tpbmcSKi5wYXJ0bmVyLm1lcmNoYW50LnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBorLnBhcnRuZXIubWVyY2hhbnQudjEuQ29uZmlybUJvb2tpbmdSZXNwb25zZRJpCg5EZWNsaW5lQm9va2luZxIqLnBhcnRuZXIubWVyY2hhbnQudjEuRGVjbGluZUJvb2tpbmdSZXF1ZXN0GisucGFydG5lci5tZXJjaGFudC52MS5EZWNsaW5lQm9va2luZ1Jlc3BvbnNlEmYKDUNhbmNlbEJvb2tpbmcSKS5wYXJ0bmVyLm1lcmNoYW50LnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GioucGFydG5lci5tZXJjaGFudC52MS5DYW5jZWxCb29raW5nUmVzcG9uc2USYAoLRmFpbEJvb2tpbmcSJy5wYXJ0bmVyLm1lcmNoYW50LnYxLkZhaWxCb29raW5nUmVxdWVzdBooLnBhcnRuZXIubWVyY2hhbnQudjEuRmFpbEJvb2tpbmdSZXNwb25zZRJdCgpNYXJrTm9TaG93EiYucGFydG5lci5tZXJjaGFudC52MS5NYXJrTm9TaG93UmVxdWVzdBonLnBhcnRuZXIubWVyY2hhbnQudjEuTWFya05vU2hvd1Jlc3BvbnNlYgZwcm90bzM", [file_ext_maps_booking_partner_v3_booking_service]);
 
 /**
  * @generated from message partner.merchant.v1.ListBookingsRequest
@@ -306,6 +306,49 @@ export const FailBookingResponseSchema: GenMessage<FailBookingResponse> = /*@__P
   messageDesc(file_partner_merchant_v1_merchant_service, 10);
 
 /**
+ * @generated from message partner.merchant.v1.MarkNoShowRequest
+ */
+export type MarkNoShowRequest = Message<"partner.merchant.v1.MarkNoShowRequest"> & {
+  /**
+   * @generated from field: string booking_id = 1;
+   */
+  bookingId: string;
+};
+
+/**
+ * Describes the message partner.merchant.v1.MarkNoShowRequest.
+ * Use `create(MarkNoShowRequestSchema)` to create a new message.
+ */
+export const MarkNoShowRequestSchema: GenMessage<MarkNoShowRequest> = /*@__PURE__*/
+  messageDesc(file_partner_merchant_v1_merchant_service, 11);
+
+/**
+ * @generated from message partner.merchant.v1.MarkNoShowResponse
+ */
+export type MarkNoShowResponse = Message<"partner.merchant.v1.MarkNoShowResponse"> & {
+  /**
+   * The booking after the change.
+   *
+   * @generated from field: ext.maps.booking.partner.v3.Booking booking = 1;
+   */
+  booking?: Booking | undefined;
+
+  /**
+   * Why the no-show fee could not be charged (the booking is then NO_SHOW); empty otherwise.
+   *
+   * @generated from field: string fee_failure = 2;
+   */
+  feeFailure: string;
+};
+
+/**
+ * Describes the message partner.merchant.v1.MarkNoShowResponse.
+ * Use `create(MarkNoShowResponseSchema)` to create a new message.
+ */
+export const MarkNoShowResponseSchema: GenMessage<MarkNoShowResponse> = /*@__PURE__*/
+  messageDesc(file_partner_merchant_v1_merchant_service, 12);
+
+/**
  * Lists and changes one merchant's bookings. Every call answers
  * `unauthenticated` without a valid bearer token, and `permission_denied`
  * when a merchant token is used for another merchant's bookings.
@@ -363,6 +406,18 @@ export const MerchantService: GenService<{
     methodKind: "unary";
     input: typeof FailBookingRequestSchema;
     output: typeof FailBookingResponseSchema;
+  },
+  /**
+   * CONFIRMED, once the slot has started -> NO_SHOW_PENALIZED when the slot's
+   * policy has a no-show fee and it was charged on the card kept at booking,
+   * NO_SHOW otherwise. Google is notified either way.
+   *
+   * @generated from rpc partner.merchant.v1.MerchantService.MarkNoShow
+   */
+  markNoShow: {
+    methodKind: "unary";
+    input: typeof MarkNoShowRequestSchema;
+    output: typeof MarkNoShowResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_partner_merchant_v1_merchant_service, 0);

@@ -127,6 +127,19 @@ export interface FailBookingResponse {
   bookingFailure: BookingFailure | undefined;
 }
 
+export interface MarkNoShowRequest {
+  bookingId: string;
+}
+
+export interface MarkNoShowResponse {
+  /** The booking after the change. */
+  booking:
+    | Booking
+    | undefined;
+  /** Why the no-show fee could not be charged (the booking is then NO_SHOW); empty otherwise. */
+  feeFailure: string;
+}
+
 function createBaseListBookingsRequest(): ListBookingsRequest {
   return { merchantId: "", status: [], startSecFrom: "0", startSecBefore: "0", pageSize: 0, pageToken: "" };
 }
@@ -1156,6 +1169,170 @@ export const FailBookingResponse: MessageFns<FailBookingResponse> = {
   },
 };
 
+function createBaseMarkNoShowRequest(): MarkNoShowRequest {
+  return { bookingId: "" };
+}
+
+export const MarkNoShowRequest: MessageFns<MarkNoShowRequest> = {
+  encode(message: MarkNoShowRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bookingId !== "") {
+      writer.uint32(10).string(message.bookingId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MarkNoShowRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMarkNoShowRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bookingId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MarkNoShowRequest {
+    return {
+      bookingId: isSet(object.bookingId)
+        ? globalThis.String(object.bookingId)
+        : isSet(object.booking_id)
+        ? globalThis.String(object.booking_id)
+        : "",
+    };
+  },
+
+  toJSON(message: MarkNoShowRequest): unknown {
+    const obj: any = {};
+    if (message.bookingId !== "") {
+      obj.bookingId = message.bookingId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MarkNoShowRequest>, I>>(base?: I): MarkNoShowRequest {
+    return MarkNoShowRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MarkNoShowRequest>, I>>(object: I): MarkNoShowRequest {
+    const message = createBaseMarkNoShowRequest();
+    message.bookingId = object.bookingId ?? "";
+    return message;
+  },
+};
+
+function createBaseMarkNoShowResponse(): MarkNoShowResponse {
+  return { booking: undefined, feeFailure: "" };
+}
+
+export const MarkNoShowResponse: MessageFns<MarkNoShowResponse> = {
+  encode(message: MarkNoShowResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.booking !== undefined) {
+      Booking.encode(message.booking, writer.uint32(10).fork()).join();
+    }
+    if (message.feeFailure !== "") {
+      writer.uint32(18).string(message.feeFailure);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MarkNoShowResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMarkNoShowResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.booking = Booking.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.feeFailure = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MarkNoShowResponse {
+    return {
+      booking: isSet(object.booking) ? Booking.fromJSON(object.booking) : undefined,
+      feeFailure: isSet(object.feeFailure)
+        ? globalThis.String(object.feeFailure)
+        : isSet(object.fee_failure)
+        ? globalThis.String(object.fee_failure)
+        : "",
+    };
+  },
+
+  toJSON(message: MarkNoShowResponse): unknown {
+    const obj: any = {};
+    if (message.booking !== undefined) {
+      obj.booking = Booking.toJSON(message.booking);
+    }
+    if (message.feeFailure !== "") {
+      obj.feeFailure = message.feeFailure;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MarkNoShowResponse>, I>>(base?: I): MarkNoShowResponse {
+    return MarkNoShowResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MarkNoShowResponse>, I>>(object: I): MarkNoShowResponse {
+    const message = createBaseMarkNoShowResponse();
+    message.booking = (object.booking !== undefined && object.booking !== null)
+      ? Booking.fromPartial(object.booking)
+      : undefined;
+    message.feeFailure = object.feeFailure ?? "";
+    return message;
+  },
+};
+
 /**
  * Lists and changes one merchant's bookings. Every call answers
  * `unauthenticated` without a valid bearer token, and `permission_denied`
@@ -1222,6 +1399,20 @@ export const MerchantServiceService = {
     responseSerialize: (value: FailBookingResponse): Buffer => Buffer.from(FailBookingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): FailBookingResponse => FailBookingResponse.decode(value),
   },
+  /**
+   * CONFIRMED, once the slot has started -> NO_SHOW_PENALIZED when the slot's
+   * policy has a no-show fee and it was charged on the card kept at booking,
+   * NO_SHOW otherwise. Google is notified either way.
+   */
+  markNoShow: {
+    path: "/partner.merchant.v1.MerchantService/MarkNoShow" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MarkNoShowRequest): Buffer => Buffer.from(MarkNoShowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MarkNoShowRequest => MarkNoShowRequest.decode(value),
+    responseSerialize: (value: MarkNoShowResponse): Buffer => Buffer.from(MarkNoShowResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MarkNoShowResponse => MarkNoShowResponse.decode(value),
+  },
 } as const;
 
 export interface MerchantServiceServer extends UntypedServiceImplementation {
@@ -1238,6 +1429,12 @@ export interface MerchantServiceServer extends UntypedServiceImplementation {
   cancelBooking: handleUnaryCall<CancelBookingRequest, CancelBookingResponse>;
   /** PENDING_MERCHANT_CONFIRMATION -> FAILED with a cause (the spot is released). */
   failBooking: handleUnaryCall<FailBookingRequest, FailBookingResponse>;
+  /**
+   * CONFIRMED, once the slot has started -> NO_SHOW_PENALIZED when the slot's
+   * policy has a no-show fee and it was charged on the card kept at booking,
+   * NO_SHOW otherwise. Google is notified either way.
+   */
+  markNoShow: handleUnaryCall<MarkNoShowRequest, MarkNoShowResponse>;
 }
 
 export interface MerchantServiceClient extends Client {
@@ -1323,6 +1520,26 @@ export interface MerchantServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: FailBookingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CONFIRMED, once the slot has started -> NO_SHOW_PENALIZED when the slot's
+   * policy has a no-show fee and it was charged on the card kept at booking,
+   * NO_SHOW otherwise. Google is notified either way.
+   */
+  markNoShow(
+    request: MarkNoShowRequest,
+    callback: (error: ServiceError | null, response: MarkNoShowResponse) => void,
+  ): ClientUnaryCall;
+  markNoShow(
+    request: MarkNoShowRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MarkNoShowResponse) => void,
+  ): ClientUnaryCall;
+  markNoShow(
+    request: MarkNoShowRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MarkNoShowResponse) => void,
   ): ClientUnaryCall;
 }
 

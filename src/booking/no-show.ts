@@ -1,0 +1,72 @@
+import { create } from "@bufbuild/protobuf";
+import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { MarkNoShowResponseSchema, type MarkNoShowRequest, type MarkNoShowResponse } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
+import { effectivePaymentPolicy, amountFor } from "../payments/payment-policy.js";
+import { PaymentDeclinedError, paymentIdempotencyKey } from "../payments/payment-processor.js";
+import { refundBookingPayments } from "./booking-payments.js";
+import type { BookingContext } from "./context.js";
+import { FailedPreconditionError, NotFoundError } from "./errors.js";
+import { assertMayActFor, merchantTransitions, transition, type MerchantCaller } from "./merchant-decisions.js";
+import { requiredString } from "./request-fields.js";
+
+/**
+ * The merchant marks a confirmed booking whose slot has started as a no-show.
+ * Where the slot's policy has a no-show fee, the fee is charged on the card
+ * kept at booking and the booking becomes NO_SHOW_PENALIZED; without a fee (or
+ * if the card refuses it) it becomes NO_SHOW. Google is notified by the
+ * transition, like every merchant decision.
+ */
+export async function markNoShow(
+  ctx: BookingContext,
+  caller: MerchantCaller,
+  request: MarkNoShowRequest,
+): Promise<MarkNoShowResponse> {
+  const bookingId = requiredString(request.bookingId, "booking_id");
+  const record = ctx.store.bookings.get(bookingId);
+  if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
+  const booking = record.booking;
+  assertMayActFor(caller, booking.slot?.merchantId ?? "");
+
+  const policy = effectivePaymentPolicy(ctx.store.inventory.feedsOf(record.slotId));
+  const card = ctx.store.payments.forBooking(bookingId).find((r) => r.operation === "store_card" && r.state === "done");
+  let feeFailure = "";
+  let feeCharged = false;
+  const mayCharge =
+    policy.noShowFee?.fee && card && ctx.payments && Number(booking.slot!.startSec) <= ctx.clock.nowSec() &&
+    booking.status === BookingStatus.CONFIRMED;
+  if (mayCharge) {
+    const fee = amountFor(policy.noShowFee!.fee!, policy.noShowFee!.feeType, booking.slot?.resources?.partySize || 1);
+    const idempotencyKey = paymentIdempotencyKey(bookingId, "no_show_fee");
+    const nowSec = ctx.clock.nowSec();
+    ctx.store.payments.start(
+      { bookingId, merchantId: card!.merchantId, operation: "no_show_fee", idempotencyKey, amountMicros: fee.priceMicros, currency: fee.currencyCode },
+      nowSec,
+    );
+    try {
+      const { transactionId } = await ctx.payments!.chargeStored({
+        idempotencyKey,
+        bookingId,
+        merchantId: card!.merchantId,
+        paymentMethodRef: card!.transactionId!,
+        amount: { micros: fee.priceMicros, currency: fee.currencyCode },
+        description: `no-show fee for booking ${bookingId}`,
+      });
+      ctx.store.payments.complete(idempotencyKey, transactionId, nowSec);
+      feeCharged = true;
+    } catch (error) {
+      if (!(error instanceof PaymentDeclinedError)) throw error;
+      feeFailure = error.message;
+    }
+  }
+  try {
+    const rule = feeCharged ? merchantTransitions.noShowPenalized : merchantTransitions.noShow;
+    const { after } = transition(ctx, caller, bookingId, rule);
+    return create(MarkNoShowResponseSchema, { booking: after, feeFailure });
+  } catch (error) {
+    // The booking changed while the fee was charged: the fee goes back.
+    if (feeCharged && error instanceof FailedPreconditionError) {
+      await refundBookingPayments(ctx, bookingId, (operation) => operation === "no_show_fee");
+    }
+    throw error;
+  }
+}
