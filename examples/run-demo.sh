@@ -6,7 +6,8 @@ set -euo pipefail
 db=${BOOKING_DB:-./data/booking.db}
 port=${PORT:-8080}
 mkdir -p "$(dirname "$db")"
-bin/booking-server import --db "$db" examples/feeds/merchants.json examples/feeds/services.json examples/feeds/availability.json
+bin/booking-server import --db "$db" examples/feeds/merchants.json examples/feeds/services.json examples/feeds/availability.json \
+  examples/feeds/spa/merchants.json examples/feeds/spa/services.json examples/feeds/spa/availability.json
 
 random() { node -e 'process.stdout.write(require("crypto").randomBytes(12).toString("base64url"))'; }
 export BOOKING_AUTH_USERNAME=${BOOKING_AUTH_USERNAME:-demo}

@@ -15,6 +15,7 @@ const usage = `usage:
                         [--auto-decline-after-sec N] [--insecure-no-auth]
   booking-server import [--db FILE] FEED.json...
   booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
+  booking-server payments [--db FILE] BOOKING_ID  (what a booking paid, was refunded and kept)
 
 Credentials come from BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD (or BOOKING_AUTH_PASSWORD_FILE);
 merchants' bearer tokens from MERCHANT_TOKENS_FILE and ADMIN_TOKEN.
@@ -96,6 +97,24 @@ async function serve(args: string[]): Promise<void> {
 /** Requests get 10 s to finish on shutdown (the server's grace); the process never takes longer than this. */
 const shutdownBoundMs = 15_000;
 
+/** What a booking paid, was refunded and kept, from its payment records. */
+async function paymentsCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
+  if (positionals.length !== 1) throw new ConfigError("payments needs exactly one booking id");
+  const store = openSqliteStore(dbPathFrom(values.db, process.env));
+  try {
+    const records = store.payments.forBooking(positionals[0]);
+    if (records.length === 0) return void console.log(`no payments recorded for booking ${positionals[0]}`);
+    for (const record of records) {
+      const micros = record.amountMicros;
+      const amount = micros === null ? "" : `${micros / 1_000_000n}.${(micros % 1_000_000n).toString().padStart(6, "0")} ${record.currency}`;
+      console.log(`${record.operation.padEnd(22)} ${amount.padEnd(14)} ${record.state.padEnd(8)} ${record.transactionId ?? ""}`);
+    }
+  } finally {
+    store.close();
+  }
+}
+
 async function backupCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
   if (positionals.length !== 1) throw new ConfigError("backup needs exactly one destination file");
@@ -148,6 +167,7 @@ export async function main(argv: string[]): Promise<void> {
     if (command === "serve") await serve(args);
     else if (command === "import") await importCommand(args);
     else if (command === "backup") await backupCommand(args);
+    else if (command === "payments") await paymentsCommand(args);
     else {
       console.error(usage);
       process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;

@@ -199,7 +199,7 @@ export async function reconcilePayments(ctx: BookingContext): Promise<{ refunded
 }
 
 /** What cancelling a booking now means for its money, settled before the cancellation commits. */
-export type CancellationSettlement = { refused: BookingFailure } | { depositRefunded: boolean };
+export type CancellationSettlement = { refused: BookingFailure } | { depositRefundId?: string };
 
 /**
  * Applies the slot's cancellation terms to a cancellation asked for now:
@@ -249,10 +249,15 @@ export async function settleCancellation(ctx: BookingContext, record: BookingRec
   }
   const depositPaid = records.some((r) => r.operation === "deposit" && r.state === "done");
   if (outcome.refundDeposit && depositPaid) {
-    await refundBookingPayments(ctx, booking.bookingId, (operation) => operation === "deposit");
-    return { depositRefunded: true };
+    const [refund] = await refundBookingPayments(ctx, booking.bookingId, (operation) => operation === "deposit");
+    // Already refunded by an earlier attempt of this cancellation: its record says which refund.
+    const refundId =
+      refund?.transactionId ??
+      records.find((r) => r.operation === "refund/deposit" && r.state === "done")?.transactionId ??
+      undefined;
+    return { depositRefundId: refundId ?? "" };
   }
-  return { depositRefunded: false };
+  return {};
 }
 
 /** The booking's payment_information echo for what was taken. */

@@ -45,15 +45,15 @@ export async function updateBooking(
   if (!found) throw new NotFoundError(`booking ${bookingId} does not exist`);
   // Money first (the processor is remote): the cancellation terms may refuse it,
   // charge a late fee or give the deposit back.
-  let depositRefunded = false;
+  let depositRefundId: string | undefined;
   if (change.kind === "cancel" && holdsSpot(found.booking.status)) {
     const settled = await settleCancellation(ctx, found, now);
     if ("refused" in settled) return create(UpdateBookingResponseSchema, { bookingFailure: settled.refused });
-    depositRefunded = settled.depositRefunded;
+    depositRefundId = settled.depositRefundId;
   }
   const response = store.transaction(() => {
     const record = store.bookings.get(bookingId)!;
-    return change.kind === "cancel" ? cancel(ctx, record, now, depositRefunded) : move(ctx, record, change, now);
+    return change.kind === "cancel" ? cancel(ctx, record, now, depositRefundId) : move(ctx, record, change, now);
   });
   if (response.booking) ctx.notificationQueued();
   return response;
@@ -86,7 +86,8 @@ function failed(cause: BookingFailure_Cause, description: string): UpdateBooking
   return create(UpdateBookingResponseSchema, { bookingFailure: bookingFailure(cause, description) });
 }
 
-function cancel(ctx: BookingContext, record: BookingRecord, now: number, depositRefunded: boolean): UpdateBookingResponse {
+/** `depositRefundId`: the deposit was refunded (by this refund) as part of the cancellation. */
+function cancel(ctx: BookingContext, record: BookingRecord, now: number, depositRefundId?: string): UpdateBookingResponse {
   const { booking } = record;
   if (booking.status === BookingStatus.CANCELED) {
     return failed(BookingFailure_Cause.BOOKING_ALREADY_CANCELLED, "the booking is already canceled");
@@ -103,8 +104,10 @@ function cancel(ctx: BookingContext, record: BookingRecord, now: number, deposit
   const canceled = clone(BookingSchema, booking);
   canceled.status = BookingStatus.CANCELED;
   ctx.store.inventory.releaseSpot(record.slotId);
-  if (depositRefunded) {
+  if (depositRefundId !== undefined) {
+    // With REFUNDED, the transaction id is the refund's (spec §2.8).
     canceled.paymentInformation!.prepaymentStatus = PrepaymentStatus.PREPAYMENT_REFUNDED;
+    if (depositRefundId) canceled.paymentInformation!.paymentTransactionId = depositRefundId;
     // Google learns of the cancellation from its own call, but of the refund only from us.
     ctx.store.outbox.enqueue(
       bookingPatch(canceled, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }),

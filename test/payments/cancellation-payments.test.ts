@@ -78,7 +78,12 @@ describe("cancellation terms", () => {
     ]);
     const [patch] = patchesOf(booking.booking_id);
     expect(patch.updateMask).toBe("status,paymentInformation.prepaymentStatus");
-    expect(JSON.parse(patch.payloadJson)).toMatchObject({ status: "CANCELED", paymentInformation: { prepaymentStatus: "PREPAYMENT_REFUNDED" } });
+    const refundId = sandbox.ledgerFor(booking.booking_id)[1].transactionId;
+    expect(response.body.booking.payment_information.payment_transaction_id).toBe(refundId);
+    expect(JSON.parse(patch.payloadJson)).toMatchObject({
+      status: "CANCELED",
+      paymentInformation: { prepaymentStatus: "PREPAYMENT_REFUNDED", paymentTransactionId: refundId },
+    });
   });
 
   test("when the user cancels inside the deposit's window, then it is cancelled without refund and the answer says so", async () => {
