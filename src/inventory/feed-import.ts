@@ -1,4 +1,5 @@
 import type { Store, UpsertOutcome } from "../store/repositories.js";
+import { effectivePaymentPolicy } from "../payments/payment-policy.js";
 import { FieldError, merchantFromFeed, offerFromFeed, serviceFromFeed, slotFromFeed } from "./feed-records.js";
 import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } from "./json-stream.js";
 
@@ -189,6 +190,8 @@ class RecordImporter {
         return (record) => {
           const service = serviceFromFeed(record);
           this.requireMerchant(service.merchantId);
+          // Payment terms are checked now, so a bad one fails the import, not a booking.
+          effectivePaymentPolicy({ serviceFeed: record, slotFeed: {}, merchantFeed: {} });
           this.count(this.report.services, this.store.inventory.upsertService(service));
           this.services.add(serviceKey(service.merchantId, service.serviceId));
         };
@@ -203,6 +206,10 @@ class RecordImporter {
         return (record) => {
           const slot = slotFromFeed(record);
           this.requireService(slot.merchantId, slot.serviceId);
+          if (paymentOverrideFields.some((field) => field in (record as object))) {
+            const feeds = this.store.inventory.serviceFeeds(slot.merchantId, slot.serviceId)!;
+            effectivePaymentPolicy({ ...feeds, slotFeed: record });
+          }
           this.count(this.report.slots, this.store.inventory.upsertSlot(slot));
         };
     }
@@ -239,3 +246,6 @@ class RecordImporter {
 }
 
 const serviceKey = (merchantId: string, serviceId: string) => `${merchantId}\u0000${serviceId}`;
+
+/** Availability fields that override a service's payment terms (checked only where present: most slots have none). */
+const paymentOverrideFields = ["no_show_fee", "deposit", "require_credit_card", "payment_option_id", "prepayment", "scheduling_rule_overrides"];

@@ -82,6 +82,8 @@ export interface InventoryRepository {
   getSlot(slotId: number): SlotRecord | undefined;
   /** The feed records (JSON text) a slot's payment policy is made from. */
   feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string };
+  /** The merchant's and the service's feed records (JSON text). */
+  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined;
   /** Takes one open spot; false (and nothing changed) when none is open. */
   takeSpot(slotId: number): boolean;
   /** Gives back a spot taken by `takeSpot`. */

@@ -137,6 +137,7 @@ class SqliteInventoryRepository implements InventoryRepository {
   private readonly slotGet;
   private readonly spotTake;
   private readonly feedsStmt;
+  private readonly serviceFeedsStmt;
   private readonly spotRelease;
 
   constructor(db: SqliteDatabase) {
@@ -195,6 +196,9 @@ class SqliteInventoryRepository implements InventoryRepository {
       SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed, s.feed_json AS slotFeed
       FROM slots s JOIN services v ON v.merchant_id = s.merchant_id AND v.service_id = s.service_id
       JOIN merchants m ON m.merchant_id = s.merchant_id WHERE s.slot_id = ?`);
+    this.serviceFeedsStmt = db.prepare(`
+      SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed
+      FROM services v JOIN merchants m ON m.merchant_id = v.merchant_id WHERE v.merchant_id = ? AND v.service_id = ?`);
     this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1
       WHERE slot_id = ? AND spots_total - spots_sold_elsewhere - spots_held > 0`);
     this.spotRelease = db.prepare("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = ? AND spots_held > 0");
@@ -261,6 +265,10 @@ class SqliteInventoryRepository implements InventoryRepository {
 
   feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string } {
     return this.feedsStmt.get(slotId) as { merchantFeed: string; serviceFeed: string; slotFeed: string };
+  }
+
+  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined {
+    return this.serviceFeedsStmt.get(merchantId, serviceId) as { merchantFeed: string; serviceFeed: string } | undefined;
   }
 
   takeSpot(slotId: number): boolean {
