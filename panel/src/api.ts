@@ -2,12 +2,12 @@
 // Connect (JSON over HTTP) on this page's own origin.
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { BookingStatus, type Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
+import { BookingStatus, PriceType, type Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
 import { MerchantService, type MerchantBooking } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import type { Session } from "./session";
 
 export type { MerchantBooking };
-export { BookingStatus };
+export { BookingStatus, PriceType };
 
 const client: Client<typeof MerchantService> = createClient(
   MerchantService,
@@ -38,6 +38,8 @@ export async function listBookings(session: Session, fromSec: number): Promise<M
 }
 
 export type Decision = "confirm" | "decline";
+/** Everything a button in the lists can ask for. */
+export type Action = Decision | "no-show";
 
 /** Confirms or declines a pending request; answers the booking after the change. */
 export async function decide(session: Session, decision: Decision, bookingId: string): Promise<Booking | undefined> {
@@ -46,6 +48,18 @@ export async function decide(session: Session, decision: Decision, bookingId: st
       ? await client.confirmBooking({ bookingId }, options(session))
       : await client.declineBooking({ bookingId }, options(session));
   return response.booking;
+}
+
+export interface NoShowResult {
+  booking: Booking | undefined;
+  /** Why the no-show fee could not be charged (the booking is then NO_SHOW); empty otherwise. */
+  feeFailure: string;
+}
+
+/** Marks a confirmed booking whose slot has started as a no-show (charging its no-show fee where one applies). */
+export async function markNoShow(session: Session, bookingId: string): Promise<NoShowResult> {
+  const response = await client.markNoShow({ bookingId }, options(session));
+  return { booking: response.booking, feeFailure: response.feeFailure };
 }
 
 /** What went wrong, in the terms the page acts on. */

@@ -15,6 +15,22 @@ export function formatDateTime(unixSec: number): string {
 export const formatTime = (unixSec: number) => timeOnly.format(new Date(unixSec * 1000));
 export const formatClock = (date: Date) => clock.format(date);
 
+/** "25.00 USD": an amount in micros with its currency code (the currency's own number of decimals, the browser's digits). */
+export function formatMoney(priceMicros: bigint, currencyCode: string): string {
+  const amount = Number(priceMicros) / 1_000_000;
+  try {
+    const parts = new Intl.NumberFormat(undefined, { style: "currency", currency: currencyCode, currencyDisplay: "code" }).formatToParts(amount);
+    const number = parts
+      .filter((part) => part.type !== "currency" && part.type !== "literal")
+      .map((part) => part.value)
+      .join("");
+    return `${number} ${currencyCode}`;
+  } catch {
+    // Not a currency this browser knows: still say the amount.
+    return `${new Intl.NumberFormat().format(amount)} ${currencyCode}`.trim();
+  }
+}
+
 /** "declines automatically in 3 h 12 min" (or "… in less than a minute"). */
 export function autoDeclineText(deadlineSec: number, nowMs: number): string {
   const left = Math.floor(deadlineSec - nowMs / 1000);

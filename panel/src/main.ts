@@ -1,8 +1,9 @@
-// The host panel: sign in, keep the list fresh (polling), decide on requests.
-import { decide, describeFailure, listBookings, type Decision, type MerchantBooking } from "./api";
+// The host panel: sign in, keep the list fresh (polling), decide on requests,
+// mark no-shows.
+import { BookingStatus, decide, describeFailure, listBookings, markNoShow, type Action, type MerchantBooking } from "./api";
 import { confirmStep } from "./confirm-step";
 import { formatClock, statusName } from "./format";
-import { idOf, isPending, renderLists, signature, summary, tickDeadlines, type Lists } from "./render";
+import { idOf, isPending, noShowFeeText, renderLists, signature, summary, tickDeadlines, type Lists } from "./render";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
 
 const pollMs = 3000;
@@ -55,6 +56,7 @@ function endOfTodaySec(): number {
   return Math.floor(midnight.getTime() / 1000);
 }
 
+/** Local midnight that starts today: the list includes today's bookings that already started (no-shows are marked there). */
 function startOfTodaySec(): number {
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
@@ -167,31 +169,67 @@ async function signIn(next: Session): Promise<void> {
   if (await refresh()) poll();
 }
 
-async function onDecision(decision: Decision, bookingId: string): Promise<void> {
+/** The confirmation step's words for each action on one booking. */
+function askFor(action: Action, booking: MerchantBooking): { title: string; text: string; yes: string } {
+  const what = summary(booking);
+  switch (action) {
+    case "confirm":
+      return { title: "Confirm this request?", text: `${what}. The guest is told right away that the booking is confirmed.`, yes: "Yes, confirm" };
+    case "decline":
+      return {
+        title: "Decline this request?",
+        text: `${what}. The guest is told right away that you declined, and the table is free again.`,
+        yes: "Yes, decline",
+      };
+    case "no-show":
+      return {
+        title: `Charge the no-show fee of ${noShowFeeText(booking)}?`,
+        text: `${what}. The guest did not come: the booking is marked as a no-show and the fee is charged on the card they gave when booking.`,
+        yes: "Yes, mark no-show",
+      };
+  }
+}
+
+/** Sends the action; answers what to say when it worked. */
+async function send(current: Session, action: Action, booking: MerchantBooking): Promise<string> {
+  const bookingId = idOf(booking);
+  const what = summary(booking);
+  const fee = noShowFeeText(booking);
+  const shown = () => bookings?.find((b) => idOf(b) === bookingId);
+  if (action !== "no-show") {
+    const changed = await decide(current, action, bookingId);
+    // Show the new status at once; the refresh afterwards brings the rest.
+    const now = shown();
+    if (now && changed) now.booking = changed;
+    return action === "confirm" ? `Confirmed: ${what}.` : `Declined: ${what}.`;
+  }
+  const { booking: changed, feeFailure } = await markNoShow(current, bookingId);
+  const now = shown();
+  if (now && changed) now.booking = changed;
+  if (changed?.status === BookingStatus.NO_SHOW_PENALIZED) return `Marked as a no-show: ${what}. The fee of ${fee} was charged.`;
+  const why = feeFailure ? `The no-show fee of ${fee} could not be charged: ${feeFailure}.` : `No fee was charged.`;
+  notes.set(bookingId, why);
+  return `Marked as a no-show: ${what}. ${why}`;
+}
+
+async function onAction(action: Action, bookingId: string): Promise<void> {
   const current = session;
   const booking = bookings?.find((b) => idOf(b) === bookingId);
   if (!current || !booking || busy.has(bookingId)) return;
   const what = summary(booking);
-  const yes = await confirmStep(
-    decision === "confirm" ? "Confirm this request?" : "Decline this request?",
-    decision === "confirm"
-      ? `${what}. The guest is told right away that the booking is confirmed.`
-      : `${what}. The guest is told right away that you declined, and the table is free again.`,
-    decision === "confirm" ? "Yes, confirm" : "Yes, decline",
-  );
+  const ask = askFor(action, booking);
+  const yes = await confirmStep(ask.title, ask.text, ask.yes);
   if (!yes || session !== current) return;
   const asked = generation;
+  const statusBefore = booking.booking?.status;
   busy.add(bookingId);
   notes.delete(bookingId);
   complain("");
   draw();
   try {
-    const changed = await decide(current, decision, bookingId);
+    const done = await send(current, action, booking);
     if (asked !== generation) return;
-    // Show the new status at once; the refresh below brings the rest.
-    const shown = bookings?.find((b) => idOf(b) === bookingId);
-    if (shown && changed) shown.booking = changed;
-    say(decision === "confirm" ? `Confirmed: ${what}.` : `Declined: ${what}.`);
+    say(done);
   } catch (error) {
     if (asked !== generation) return;
     const failure = describeFailure(error);
@@ -200,8 +238,14 @@ async function onDecision(decision: Decision, bookingId: string): Promise<void> 
       busy.delete(bookingId);
       await refresh();
       const now = bookings?.find((b) => idOf(b) === bookingId)?.booking?.status;
-      const named = now !== undefined ? statusName(now) : /is ([A-Z_]+)/.exec(failure.message)?.[1];
-      const text = `This booking changed meanwhile: it is now ${named ?? "different"}.`;
+      let text: string;
+      if (action === "no-show" && now !== undefined && now === statusBefore) {
+        // Nothing changed: the server says why not (e.g. its clock says the slot has not started).
+        text = `This booking cannot be marked as a no-show yet: ${failure.message}.`;
+      } else {
+        const named = now !== undefined ? statusName(now) : /is ([A-Z_]+)/.exec(failure.message)?.[1];
+        text = `This booking changed meanwhile: it is now ${named ?? "different"}.`;
+      }
       notes.set(bookingId, text);
       complain(`${what}: ${text}`);
     } else {
@@ -229,9 +273,10 @@ page.signOut.addEventListener("click", () => {
   say("Signed out.");
 });
 
-lists.pending.addEventListener("click", (event) => {
+// Confirm and Decline on the request cards, Mark no-show on today's rows.
+page.bookings.addEventListener("click", (event) => {
   const target = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
-  if (target?.dataset.bookingId) void onDecision(target.dataset.action as Decision, target.dataset.bookingId);
+  if (target?.dataset.bookingId) void onAction(target.dataset.action as Action, target.dataset.bookingId);
 });
 
 window.setInterval(() => tickDeadlines(lists.pending, Date.now()), 1000);

@@ -1,7 +1,8 @@
 // Draws the bookings: pending requests as cards with their decisions, then
-// today's and upcoming bookings as rows with their status.
-import { BookingStatus, type Decision, type MerchantBooking } from "./api";
-import { autoDeclineText, formatDateTime, formatTime, partyText, statusName, statusText } from "./format";
+// today's and upcoming bookings as rows with their status (and "Mark no-show"
+// on confirmed ones that have started and carry a no-show fee).
+import { BookingStatus, PriceType, type Decision, type MerchantBooking } from "./api";
+import { autoDeclineText, formatDateTime, formatMoney, formatTime, partyText, statusName, statusText } from "./format";
 
 export interface Lists {
   pending: HTMLUListElement;
@@ -23,6 +24,33 @@ export interface RenderInput {
 export const startSecOf = (b: MerchantBooking) => Number(b.booking?.slot?.startSec ?? 0n);
 export const idOf = (b: MerchantBooking) => b.booking?.bookingId ?? "";
 export const isPending = (b: MerchantBooking) => b.booking?.status === BookingStatus.PENDING_MERCHANT_CONFIRMATION;
+
+/**
+ * The no-show fee this booking would be charged, from the fee terms echoed on
+ * it at booking (`payment_information.no_show_fee`), per person times the
+ * party; undefined when no fee applies.
+ */
+export function noShowFeeOf(b: MerchantBooking): { priceMicros: bigint; currencyCode: string } | undefined {
+  const terms = b.booking?.paymentInformation?.noShowFee;
+  if (!terms?.fee || terms.fee.priceMicros <= 0n) return undefined;
+  const people = terms.feeType === PriceType.PER_PERSON ? BigInt(b.booking?.slot?.resources?.partySize || 1) : 1n;
+  return { priceMicros: terms.fee.priceMicros * people, currencyCode: terms.fee.currencyCode };
+}
+
+/** "25.00 USD", or "" when no fee applies. */
+export function noShowFeeText(b: MerchantBooking): string {
+  const fee = noShowFeeOf(b);
+  return fee ? formatMoney(fee.priceMicros, fee.currencyCode) : "";
+}
+
+/**
+ * "Mark no-show" is offered on a confirmed booking whose slot has started (by
+ * this browser's clock; the server checks again with its own) and that
+ * carries a no-show fee.
+ */
+export function mayMarkNoShow(b: MerchantBooking, nowMs: number): boolean {
+  return b.booking?.status === BookingStatus.CONFIRMED && startSecOf(b) * 1000 <= nowMs && noShowFeeOf(b) !== undefined;
+}
 
 export function guestName(b: MerchantBooking): string {
   const user = b.booking?.userInformation;
@@ -50,6 +78,8 @@ export function signature(input: RenderInput): string {
       guestName(b),
       b.additionalRequest,
       String(b.decisionDeadlineSec),
+      noShowFeeText(b),
+      mayMarkNoShow(b, input.nowMs),
     ]),
     [...input.notes],
     [...input.busy],
@@ -122,7 +152,22 @@ function row(b: MerchantBooking, input: RenderInput, withDate: boolean): HTMLLIE
   item.append(when, who, what, badge);
   if (b.additionalRequest) item.append(el("span", "request", `“${b.additionalRequest}”`));
   item.append(...note(input.notes.get(idOf(b))));
+  if (mayMarkNoShow(b, input.nowMs)) item.append(noShowActions(b, input.busy.has(idOf(b))));
   return item;
+}
+
+function noShowActions(b: MerchantBooking, busy: boolean): HTMLElement {
+  const fee = noShowFeeText(b);
+  const actions = el("div", "row-actions");
+  const node = el("button", "danger", "Mark no-show");
+  node.type = "button";
+  node.dataset.action = "no-show";
+  node.dataset.bookingId = idOf(b);
+  node.dataset.focusKey = `no-show:${idOf(b)}`;
+  node.setAttribute("aria-label", `Mark ${summary(b)} as a no-show and charge the fee of ${fee}`);
+  node.disabled = busy;
+  actions.append(el("span", "fee", `No-show fee: ${fee}`), node);
+  return actions;
 }
 
 function fill(list: HTMLUListElement, items: HTMLLIElement[], empty: string): void {

@@ -7,21 +7,32 @@
  */
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
 import { GoogleStandIn } from "../support/google-stand-in";
 import { newUser, slotJson, uniqueId, type Json } from "../support/rest-helpers";
 import { futureStartSec, hour, rest, seedSlots, startTestServer, type TestServer } from "../support/test-server";
+import {
+  checkPrerequisites,
+  containsText,
+  hasAttribute,
+  hasCount,
+  hasText,
+  hasValue,
+  isFocused,
+  isHidden,
+  isVisible,
+  lacksText,
+  launchChromium,
+  outputDir,
+  panelDir,
+  repo,
+} from "./panel-browser";
 
 jest.setTimeout(90_000);
-
-const repo = join(__dirname, "..", "..");
-const panelDir = join(repo, "dist", "panel");
-const outputDir = join(repo, "test-output", "panel");
-const chromiumPath = "/usr/bin/chromium";
 
 const PARTNER = "20005678";
 const ASYNCHRONOUS = 2;
@@ -38,12 +49,7 @@ let context: BrowserContext;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(join(panelDir, "index.html"))) {
-    throw new Error(`The host panel is not built (${panelDir}/index.html is missing): run \`npm run build\` first.`);
-  }
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`${chromiumPath} is missing: run \`make browser\` (apt-get install -y chromium).`);
-  }
+  checkPrerequisites();
   google = new GoogleStandIn();
   await google.listen();
   server = await startTestServer({
@@ -64,19 +70,7 @@ beforeAll(async () => {
         pollIntervalMs: 20,
       }),
   });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -93,33 +87,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await context.close();
 });
-
-// Retrying checks on the page (playwright-core has no `expect` of its own).
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-const textOf = (locator: Locator) => locator.innerText({ timeout: 500 });
-const hasText = (locator: Locator, expected: string | RegExp) =>
-  eventually(async () => void expect(await textOf(locator)).toMatch(typeof expected === "string" ? new RegExp(`^${escapeRegExp(expected)}$`) : expected));
-const containsText = (locator: Locator, expected: string) => eventually(async () => void expect(await textOf(locator)).toContain(expected));
-const lacksText = (locator: Locator, unexpected: string) => eventually(async () => void expect(await textOf(locator)).not.toContain(unexpected));
-const hasAttribute = (locator: Locator, name: string, value: string) =>
-  eventually(async () => void expect(await locator.getAttribute(name, { timeout: 500 })).toBe(value));
-const hasCount = (locator: Locator, count: number) => eventually(async () => void expect(await locator.count()).toBe(count));
-const hasValue = (locator: Locator, value: string) => eventually(async () => void expect(await locator.inputValue({ timeout: 500 })).toBe(value));
-const isFocused = (locator: Locator) =>
-  eventually(async () => void expect(await locator.evaluate((node) => node === document.activeElement, undefined, { timeout: 500 })).toBe(true));
-const isVisible = (locator: Locator) => locator.waitFor({ state: "visible", timeout: 10_000 });
-const isHidden = (locator: Locator) => locator.waitFor({ state: "hidden", timeout: 10_000 });
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 let nextHour = 0;
 

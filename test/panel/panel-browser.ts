@@ -1,0 +1,65 @@
+/**
+ * What the host panel's browser tests share: where the built panel and Debian's
+ * chromium are, how chromium is started (never a browser download), and
+ * retrying checks on the page (playwright-core has no `expect` of its own).
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Locator } from "playwright-core";
+
+export const repo = join(__dirname, "..", "..");
+export const panelDir = join(repo, "dist", "panel");
+export const outputDir = join(repo, "test-output", "panel");
+export const chromiumPath = "/usr/bin/chromium";
+
+/** Fails early, in words, when the panel is not built or chromium is missing. */
+export function checkPrerequisites(): void {
+  if (!existsSync(join(panelDir, "index.html"))) {
+    throw new Error(`The host panel is not built (${panelDir}/index.html is missing): run \`npm run build\` first.`);
+  }
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`${chromiumPath} is missing: run \`make browser\` (apt-get install -y chromium).`);
+  }
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+export async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+export const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+export const textOf = (locator: Locator) => locator.innerText({ timeout: 500 });
+export const hasText = (locator: Locator, expected: string | RegExp) =>
+  eventually(async () => void expect(await textOf(locator)).toMatch(typeof expected === "string" ? new RegExp(`^${escapeRegExp(expected)}$`) : expected));
+export const containsText = (locator: Locator, expected: string) => eventually(async () => void expect(await textOf(locator)).toContain(expected));
+export const lacksText = (locator: Locator, unexpected: string) => eventually(async () => void expect(await textOf(locator)).not.toContain(unexpected));
+export const hasAttribute = (locator: Locator, name: string, value: string) =>
+  eventually(async () => void expect(await locator.getAttribute(name, { timeout: 500 })).toBe(value));
+export const hasCount = (locator: Locator, count: number) => eventually(async () => void expect(await locator.count()).toBe(count));
+export const hasValue = (locator: Locator, value: string) => eventually(async () => void expect(await locator.inputValue({ timeout: 500 })).toBe(value));
+export const isFocused = (locator: Locator) =>
+  eventually(async () => void expect(await locator.evaluate((node) => node === document.activeElement, undefined, { timeout: 500 })).toBe(true));
+export const isVisible = (locator: Locator) => locator.waitFor({ state: "visible", timeout: 10_000 });
+export const isHidden = (locator: Locator) => locator.waitFor({ state: "hidden", timeout: 10_000 });
