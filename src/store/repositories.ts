@@ -1,8 +1,9 @@
 import type { Booking, BookingStatus, ConfirmationMode, Lease } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 
 /**
- * The storage seams the domain uses. Nothing here knows SQL; `sqlite-store.ts`
- * implements them on better-sqlite3. Methods are synchronous: every use case
+ * The storage seams the domain uses. Nothing here knows SQL: `sqlite/`
+ * implements them on better-sqlite3, one file per repository, and
+ * `sqlite-store.ts` puts them together. Methods are synchronous: every use case
  * runs inside `Store.transaction`, which makes its reads and writes one atomic
  * step (SQLite serializes writers, so parallel requests can never both take
  * the last spot).

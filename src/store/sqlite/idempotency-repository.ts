@@ -1,0 +1,24 @@
+import type { SqliteDatabase } from "../database.js";
+import type {
+  IdempotencyRepository,
+} from "../repositories.js";
+
+export class SqliteIdempotencyRepository implements IdempotencyRepository {
+  private readonly findStmt;
+  private readonly recordStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.findStmt = db.prepare("SELECT booking_id FROM idempotency_records WHERE idempotency_token = ?").pluck();
+    this.recordStmt = db.prepare(
+      "INSERT INTO idempotency_records (idempotency_token, booking_id, created_at_sec) VALUES (?, ?, ?)",
+    );
+  }
+
+  findBookingId(token: string): string | undefined {
+    return this.findStmt.get(token) as string | undefined;
+  }
+
+  record(token: string, bookingId: string, nowSec: number): void {
+    this.recordStmt.run(token, bookingId, nowSec);
+  }
+}

@@ -1,0 +1,212 @@
+import type { SqliteDatabase } from "../database.js";
+import type {
+  InventoryRepository,
+  MerchantFeedRecord,
+  OfferFeedRecord,
+  ServiceFeedRecord,
+  SlotFeedRecord,
+  SlotQuery,
+  SlotRecord,
+  UpsertOutcome,
+} from "../repositories.js";
+
+const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
+  party_size, availability_tag, spots_total, confirmation_mode, duration_requirement,
+  max(spots_total - spots_sold_elsewhere - spots_held, 0) AS spots_open`;
+
+interface SlotRow {
+  slot_id: number;
+  merchant_id: string;
+  service_id: string;
+  start_sec: number;
+  duration_sec: number;
+  staff_id: string;
+  room_id: string;
+  party_size: number;
+  availability_tag: string;
+  spots_total: number;
+  spots_open: number;
+  confirmation_mode: number;
+  duration_requirement: number;
+}
+
+function slotFromRow(row: SlotRow): SlotRecord {
+  return {
+    slotId: row.slot_id,
+    merchantId: row.merchant_id,
+    serviceId: row.service_id,
+    startSec: row.start_sec,
+    durationSec: row.duration_sec,
+    staffId: row.staff_id,
+    roomId: row.room_id,
+    partySize: row.party_size,
+    availabilityTag: row.availability_tag,
+    spotsTotal: row.spots_total,
+    spotsOpen: row.spots_open,
+    confirmationMode: row.confirmation_mode,
+    durationRequirement: row.duration_requirement,
+  };
+}
+
+/** Maps `changes` of an upsert guarded by "only if something differs". */
+function upsertOutcome(existedBefore: boolean, changes: number): UpsertOutcome {
+  if (!existedBefore) return "inserted";
+  return changes > 0 ? "updated" : "unchanged";
+}
+
+export class SqliteInventoryRepository implements InventoryRepository {
+  private readonly merchantExists;
+  private readonly serviceExists;
+  private readonly merchantUpsert;
+  private readonly serviceUpsert;
+  private readonly slotIdByKey;
+  private readonly slotUpsert;
+  private readonly offerExists;
+  private readonly offerUpsert;
+  private readonly offerForService;
+  private readonly slotsFind;
+  private readonly slotGet;
+  private readonly spotTake;
+  private readonly feedsStmt;
+  private readonly serviceFeedsStmt;
+  private readonly spotRelease;
+
+  constructor(db: SqliteDatabase) {
+    this.merchantExists = db.prepare("SELECT 1 FROM merchants WHERE merchant_id = ?").pluck();
+    this.serviceExists = db.prepare("SELECT 1 FROM services WHERE merchant_id = ? AND service_id = ?").pluck();
+    this.merchantUpsert = db.prepare(`
+      INSERT INTO merchants (merchant_id, name, feed_json) VALUES (@merchantId, @name, @feedJson)
+      ON CONFLICT (merchant_id) DO UPDATE SET name = excluded.name, feed_json = excluded.feed_json
+      WHERE name IS NOT excluded.name OR feed_json IS NOT excluded.feed_json`);
+    this.serviceUpsert = db.prepare(`
+      INSERT INTO services (merchant_id, service_id, name, price_micros, currency_code, feed_json)
+      VALUES (@merchantId, @serviceId, @name, @priceMicros, @currencyCode, @feedJson)
+      ON CONFLICT (merchant_id, service_id) DO UPDATE SET
+        name = excluded.name, price_micros = excluded.price_micros,
+        currency_code = excluded.currency_code, feed_json = excluded.feed_json
+      WHERE name IS NOT excluded.name OR price_micros IS NOT excluded.price_micros
+        OR currency_code IS NOT excluded.currency_code OR feed_json IS NOT excluded.feed_json`);
+    this.slotIdByKey = db
+      .prepare(`SELECT slot_id FROM slots WHERE merchant_id = @merchantId AND service_id = @serviceId
+        AND start_sec = @startSec AND duration_sec = @durationSec AND staff_id = @staffId
+        AND room_id = @roomId AND party_size = @partySize`)
+      .pluck();
+    this.slotUpsert = db.prepare(`
+      INSERT INTO slots (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size,
+        availability_tag, spots_total, spots_sold_elsewhere, confirmation_mode, duration_requirement, feed_json)
+      VALUES (@merchantId, @serviceId, @startSec, @durationSec, @staffId, @roomId, @partySize,
+        @availabilityTag, @spotsTotal, @spotsSoldElsewhere, @confirmationMode, @durationRequirement, @feedJson)
+      ON CONFLICT (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size)
+      DO UPDATE SET availability_tag = excluded.availability_tag, spots_total = excluded.spots_total,
+        spots_sold_elsewhere = excluded.spots_sold_elsewhere, confirmation_mode = excluded.confirmation_mode,
+        duration_requirement = excluded.duration_requirement, feed_json = excluded.feed_json
+      WHERE availability_tag IS NOT excluded.availability_tag OR spots_total IS NOT excluded.spots_total
+        OR spots_sold_elsewhere IS NOT excluded.spots_sold_elsewhere
+        OR confirmation_mode IS NOT excluded.confirmation_mode
+        OR duration_requirement IS NOT excluded.duration_requirement OR feed_json IS NOT excluded.feed_json`);
+    this.offerExists = db.prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ?").pluck();
+    this.offerUpsert = db.prepare(`
+      INSERT INTO offers (merchant_id, offer_id, service_id, feed_json)
+      VALUES (@merchantId, @offerId, @serviceId, @feedJson)
+      ON CONFLICT (merchant_id, offer_id) DO UPDATE SET service_id = excluded.service_id, feed_json = excluded.feed_json
+      WHERE service_id IS NOT excluded.service_id OR feed_json IS NOT excluded.feed_json`);
+    this.offerForService = db
+      .prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ? AND (service_id = '' OR service_id = ?)")
+      .pluck();
+    this.slotsFind = db.prepare(`
+      SELECT ${slotColumns} FROM slots
+      WHERE merchant_id = @merchantId AND service_id = @serviceId AND start_sec = @startSec
+        AND (@durationSec = 0 OR duration_sec = @durationSec)
+        AND (@staffId = '' OR staff_id = @staffId)
+        AND (@roomId = '' OR room_id = @roomId)
+        AND (@partySize = 0 OR party_size = @partySize)
+      ORDER BY spots_open > 0 DESC, slot_id
+      LIMIT @limit`);
+    this.slotGet = db.prepare(`SELECT ${slotColumns} FROM slots WHERE slot_id = ?`);
+    this.feedsStmt = db.prepare(`
+      SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed, s.feed_json AS slotFeed
+      FROM slots s JOIN services v ON v.merchant_id = s.merchant_id AND v.service_id = s.service_id
+      JOIN merchants m ON m.merchant_id = s.merchant_id WHERE s.slot_id = ?`);
+    this.serviceFeedsStmt = db.prepare(`
+      SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed
+      FROM services v JOIN merchants m ON m.merchant_id = v.merchant_id WHERE v.merchant_id = ? AND v.service_id = ?`);
+    this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1
+      WHERE slot_id = ? AND spots_total - spots_sold_elsewhere - spots_held > 0`);
+    this.spotRelease = db.prepare("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = ? AND spots_held > 0");
+  }
+
+  upsertMerchant(merchant: MerchantFeedRecord): UpsertOutcome {
+    const existed = this.merchantExists.get(merchant.merchantId) !== undefined;
+    return upsertOutcome(existed, this.merchantUpsert.run(merchant).changes);
+  }
+
+  upsertService(service: ServiceFeedRecord): UpsertOutcome {
+    const existed = this.serviceExists.get(service.merchantId, service.serviceId) !== undefined;
+    return upsertOutcome(existed, this.serviceUpsert.run(service).changes);
+  }
+
+  upsertSlot(slot: SlotFeedRecord): UpsertOutcome {
+    const key = {
+      merchantId: slot.merchantId,
+      serviceId: slot.serviceId,
+      startSec: slot.startSec,
+      durationSec: slot.durationSec,
+      staffId: slot.staffId,
+      roomId: slot.roomId,
+      partySize: slot.partySize,
+    };
+    const existed = this.slotIdByKey.get(key) !== undefined;
+    const changes = this.slotUpsert.run({
+      ...key,
+      availabilityTag: slot.availabilityTag,
+      spotsTotal: slot.spotsTotal,
+      spotsSoldElsewhere: slot.spotsTotal - slot.spotsOpen,
+      confirmationMode: slot.confirmationMode,
+      durationRequirement: slot.durationRequirement,
+      feedJson: slot.feedJson,
+    }).changes;
+    return upsertOutcome(existed, changes);
+  }
+
+  upsertOffer(offer: OfferFeedRecord): UpsertOutcome {
+    const existed = this.offerExists.get(offer.merchantId, offer.offerId) !== undefined;
+    return upsertOutcome(existed, this.offerUpsert.run(offer).changes);
+  }
+
+  hasMerchant(merchantId: string): boolean {
+    return this.merchantExists.get(merchantId) !== undefined;
+  }
+
+  hasService(merchantId: string, serviceId: string): boolean {
+    return this.serviceExists.get(merchantId, serviceId) !== undefined;
+  }
+
+  hasOffer(merchantId: string, serviceId: string, offerId: string): boolean {
+    return this.offerForService.get(merchantId, offerId, serviceId) !== undefined;
+  }
+
+  findSlots(query: SlotQuery, limit: number): SlotRecord[] {
+    return (this.slotsFind.all({ ...query, limit }) as SlotRow[]).map(slotFromRow);
+  }
+
+  getSlot(slotId: number): SlotRecord | undefined {
+    const row = this.slotGet.get(slotId) as SlotRow | undefined;
+    return row && slotFromRow(row);
+  }
+
+  feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string } {
+    return this.feedsStmt.get(slotId) as { merchantFeed: string; serviceFeed: string; slotFeed: string };
+  }
+
+  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined {
+    return this.serviceFeedsStmt.get(merchantId, serviceId) as { merchantFeed: string; serviceFeed: string } | undefined;
+  }
+
+  takeSpot(slotId: number): boolean {
+    return this.spotTake.run(slotId).changes === 1;
+  }
+
+  releaseSpot(slotId: number): void {
+    this.spotRelease.run(slotId);
+  }
+}

@@ -1,0 +1,167 @@
+import type { SqliteDatabase } from "../database.js";
+import type {
+  OutboxDepth,
+  OutboxEntry,
+  OutboxEntryInput,
+  OutboxKind,
+  OutboxRepository,
+} from "../repositories.js";
+
+interface OutboxRow {
+  id: number;
+  queue_key: string;
+  kind: string;
+  update_mask: string;
+  payload_json: string;
+  query_json: string;
+  state: string;
+  attempts: number;
+  next_attempt_at_ms: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at_sec: number;
+  delivered_at_sec: number | null;
+}
+
+function outboxFromRow(row: OutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    queueKey: row.queue_key,
+    kind: row.kind as OutboxEntry["kind"],
+    updateMask: row.update_mask,
+    payloadJson: row.payload_json,
+    queryJson: row.query_json,
+    state: row.state as OutboxEntry["state"],
+    attempts: row.attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms,
+    lastStatus: row.last_status,
+    lastError: row.last_error,
+    createdAtSec: row.created_at_sec,
+    deliveredAtSec: row.delivered_at_sec,
+  };
+}
+
+/** The head of each queue: its oldest pending entry. */
+const outboxHeads = `
+  SELECT o.* FROM notification_outbox o
+  JOIN (SELECT queue_key, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY queue_key) h
+    ON o.id = h.id`;
+
+export class SqliteOutboxRepository implements OutboxRepository {
+  private readonly insertStmt;
+  private readonly dueStmt;
+  private readonly getStmt;
+  private readonly unsentStmt;
+  private readonly replacePayloadStmt;
+  private readonly claimStmt;
+  private readonly deliveredStmt;
+  private readonly retryStmt;
+  private readonly deadStmt;
+  private readonly listDeadStmt;
+  private readonly requeueStmt;
+  private readonly depthStmt;
+  private readonly earliestStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.insertStmt = db.prepare(`
+      INSERT INTO notification_outbox
+        (queue_key, kind, update_mask, payload_json, query_json, state, attempts, next_attempt_at_ms, created_at_sec)
+      VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)`);
+    this.dueStmt = db.prepare(`${outboxHeads} WHERE o.next_attempt_at_ms <= ? ORDER BY o.next_attempt_at_ms, o.id LIMIT ?`);
+    this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
+    this.unsentStmt = db.prepare(`SELECT * FROM notification_outbox
+      WHERE queue_key = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`);
+    this.replacePayloadStmt = db.prepare(
+      "UPDATE notification_outbox SET payload_json = ? WHERE id = ? AND state = 'pending' AND attempts = 0",
+    );
+    this.claimStmt = db.prepare("UPDATE notification_outbox SET attempts = attempts + 1 WHERE id = ? AND state = 'pending'");
+    this.deliveredStmt = db.prepare(`
+      UPDATE notification_outbox SET state = 'delivered', last_status = ?,
+        last_error = NULL, delivered_at_sec = ? WHERE id = ? AND state = 'pending'`);
+    this.retryStmt = db.prepare(`
+      UPDATE notification_outbox SET next_attempt_at_ms = ?, last_status = ?,
+        last_error = ? WHERE id = ? AND state = 'pending'`);
+    this.deadStmt = db.prepare(`
+      UPDATE notification_outbox SET state = 'dead', last_status = ?,
+        last_error = ? WHERE id = ? AND state = 'pending'`);
+    this.listDeadStmt = db.prepare(
+      "SELECT * FROM notification_outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
+    );
+    this.requeueStmt = db.prepare(`
+      UPDATE notification_outbox SET state = 'pending', next_attempt_at_ms = ? WHERE id = ? AND state = 'dead'`);
+    this.depthStmt = db.prepare(
+      `SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+         min(created_at_sec) FILTER (WHERE state = 'pending') AS oldest,
+         count(*) FILTER (WHERE state = 'dead') AS dead
+       FROM notification_outbox WHERE state IN ('pending', 'dead')`,
+    );
+    this.earliestStmt = db.prepare(`SELECT min(next_attempt_at_ms) FROM (${outboxHeads})`).pluck();
+  }
+
+  enqueue(entry: OutboxEntryInput, nowSec: number): number {
+    const result = this.insertStmt.run(
+      entry.queueKey,
+      entry.kind,
+      entry.updateMask,
+      entry.payloadJson,
+      entry.queryJson,
+      nowSec,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  nextDue(nowMs: number, limit: number): OutboxEntry[] {
+    return (this.dueStmt.all(nowMs, limit) as OutboxRow[]).map(outboxFromRow);
+  }
+
+  get(id: number): OutboxEntry | undefined {
+    const row = this.getStmt.get(id) as OutboxRow | undefined;
+    return row && outboxFromRow(row);
+  }
+
+  findUnsent(queueKey: string, kind: OutboxKind): OutboxEntry | undefined {
+    const row = this.unsentStmt.get(queueKey, kind) as OutboxRow | undefined;
+    return row && outboxFromRow(row);
+  }
+
+  replacePayload(id: number, payloadJson: string): void {
+    this.replacePayloadStmt.run(payloadJson, id);
+  }
+
+  claim(id: number): void {
+    this.claimStmt.run(id);
+  }
+
+  markDelivered(id: number, nowSec: number, status: number): void {
+    this.deliveredStmt.run(status, nowSec, id);
+  }
+
+  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void {
+    this.retryStmt.run(nextAttemptAtMs, status, error, id);
+  }
+
+  markDead(id: number, status: number | null, responseBody: string): void {
+    this.deadStmt.run(status, responseBody, id);
+  }
+
+  listDead(limit: number, afterId = 0): OutboxEntry[] {
+    return (this.listDeadStmt.all(afterId, limit) as OutboxRow[]).map(outboxFromRow);
+  }
+
+  requeue(id: number, nowMs: number): boolean {
+    return this.requeueStmt.run(nowMs, id).changes === 1;
+  }
+
+  depth(nowSec: number): OutboxDepth {
+    const row = this.depthStmt.get() as { pending: number; oldest: number | null; dead: number };
+    return {
+      pending: row.pending,
+      oldestPendingAgeSec: row.oldest === null ? 0 : Math.max(0, nowSec - row.oldest),
+      dead: row.dead,
+    };
+  }
+
+  earliestPendingAtMs(): number | undefined {
+    return (this.earliestStmt.get() as number | null) ?? undefined;
+  }
+}
