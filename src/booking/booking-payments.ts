@@ -222,30 +222,9 @@ export async function settleCancellation(ctx: BookingContext, record: BookingRec
     };
   }
   const records = ctx.store.payments.forBooking(booking.bookingId);
-  if (outcome.chargeLateCancelFee && policy.noShowFee?.fee) {
-    const card = records.find((r) => r.operation === "store_card" && r.state === "done");
-    if (card && ctx.payments) {
-      const fee = amountFor(policy.noShowFee.fee, policy.noShowFee.feeType, booking.slot?.resources?.partySize || 1);
-      const idempotencyKey = paymentIdempotencyKey(booking.bookingId, "late_cancel_fee");
-      ctx.store.payments.start(
-        { bookingId: booking.bookingId, merchantId: card.merchantId, operation: "late_cancel_fee", idempotencyKey, amountMicros: fee.priceMicros, currency: fee.currencyCode },
-        nowSec,
-      );
-      try {
-        const { transactionId } = await ctx.payments.chargeStored({
-          idempotencyKey,
-          bookingId: booking.bookingId,
-          merchantId: card.merchantId,
-          paymentMethodRef: card.transactionId!,
-          amount: { micros: fee.priceMicros, currency: fee.currencyCode },
-          description: `late cancellation fee for booking ${booking.bookingId}`,
-        });
-        ctx.store.payments.complete(idempotencyKey, transactionId, nowSec);
-      } catch (error) {
-        if (!(error instanceof PaymentDeclinedError)) throw error;
-        return { refused: failureFor(error) };
-      }
-    }
+  if (outcome.chargeLateCancelFee) {
+    const charged = await chargeNoShowFee(ctx, record, policy, "late_cancel_fee");
+    if (charged.declined) return { refused: failureFor(charged.declined) };
   }
   const depositPaid = records.some((r) => r.operation === "deposit" && r.state === "done");
   if (outcome.refundDeposit && depositPaid) {
@@ -258,6 +237,45 @@ export async function settleCancellation(ctx: BookingContext, record: BookingRec
     return { depositRefundId: refundId ?? "" };
   }
   return {};
+}
+
+/**
+ * Charges the policy's no-show fee (per person where its type says so) on the
+ * card kept at booking, for a no-show or a late cancellation. Nothing is
+ * charged without a fee, a kept card or a processor.
+ */
+export async function chargeNoShowFee(
+  ctx: BookingContext,
+  record: BookingRecord,
+  policy: PaymentPolicy,
+  operation: "no_show_fee" | "late_cancel_fee",
+): Promise<{ charged: boolean; declined?: PaymentDeclinedError }> {
+  const { bookingId } = record.booking;
+  const card = ctx.store.payments.forBooking(bookingId).find((r) => r.operation === "store_card" && r.state === "done");
+  const feeTerms = policy.noShowFee;
+  if (!feeTerms?.fee || !card || !ctx.payments) return { charged: false };
+  const fee = amountFor(feeTerms.fee, feeTerms.feeType, record.booking.slot?.resources?.partySize || 1);
+  const idempotencyKey = paymentIdempotencyKey(bookingId, operation);
+  const nowSec = ctx.clock.nowSec();
+  ctx.store.payments.start(
+    { bookingId, merchantId: card.merchantId, operation, idempotencyKey, amountMicros: fee.priceMicros, currency: fee.currencyCode },
+    nowSec,
+  );
+  try {
+    const { transactionId } = await ctx.payments.chargeStored({
+      idempotencyKey,
+      bookingId,
+      merchantId: card.merchantId,
+      paymentMethodRef: card.transactionId!,
+      amount: { micros: fee.priceMicros, currency: fee.currencyCode },
+      description: `${operation.replace(/_/g, " ")} for booking ${bookingId}`,
+    });
+    ctx.store.payments.complete(idempotencyKey, transactionId, nowSec);
+    return { charged: true };
+  } catch (error) {
+    if (!(error instanceof PaymentDeclinedError)) throw error;
+    return { charged: false, declined: error };
+  }
 }
 
 /** The booking's payment_information echo for what was taken. */

@@ -1,9 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { MarkNoShowResponseSchema, type MarkNoShowRequest, type MarkNoShowResponse } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
-import { effectivePaymentPolicy, amountFor } from "../payments/payment-policy.js";
-import { PaymentDeclinedError, paymentIdempotencyKey } from "../payments/payment-processor.js";
-import { refundBookingPayments } from "./booking-payments.js";
+import { effectivePaymentPolicy } from "../payments/payment-policy.js";
+import { chargeNoShowFee, refundBookingPayments } from "./booking-payments.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError, NotFoundError } from "./errors.js";
 import { assertMayActFor, merchantTransitions, transition, type MerchantCaller } from "./merchant-decisions.js";
@@ -27,37 +26,13 @@ export async function markNoShow(
   const booking = record.booking;
   assertMayActFor(caller, booking.slot?.merchantId ?? "");
 
+  // The fee only for a no-show that can be recorded now (the transition checks again).
+  const startedConfirmed =
+    booking.status === BookingStatus.CONFIRMED && Number(booking.slot!.startSec) <= ctx.clock.nowSec();
   const policy = effectivePaymentPolicy(ctx.store.inventory.feedsOf(record.slotId));
-  const card = ctx.store.payments.forBooking(bookingId).find((r) => r.operation === "store_card" && r.state === "done");
-  let feeFailure = "";
-  let feeCharged = false;
-  const mayCharge =
-    policy.noShowFee?.fee && card && ctx.payments && Number(booking.slot!.startSec) <= ctx.clock.nowSec() &&
-    booking.status === BookingStatus.CONFIRMED;
-  if (mayCharge) {
-    const fee = amountFor(policy.noShowFee!.fee!, policy.noShowFee!.feeType, booking.slot?.resources?.partySize || 1);
-    const idempotencyKey = paymentIdempotencyKey(bookingId, "no_show_fee");
-    const nowSec = ctx.clock.nowSec();
-    ctx.store.payments.start(
-      { bookingId, merchantId: card!.merchantId, operation: "no_show_fee", idempotencyKey, amountMicros: fee.priceMicros, currency: fee.currencyCode },
-      nowSec,
-    );
-    try {
-      const { transactionId } = await ctx.payments!.chargeStored({
-        idempotencyKey,
-        bookingId,
-        merchantId: card!.merchantId,
-        paymentMethodRef: card!.transactionId!,
-        amount: { micros: fee.priceMicros, currency: fee.currencyCode },
-        description: `no-show fee for booking ${bookingId}`,
-      });
-      ctx.store.payments.complete(idempotencyKey, transactionId, nowSec);
-      feeCharged = true;
-    } catch (error) {
-      if (!(error instanceof PaymentDeclinedError)) throw error;
-      feeFailure = error.message;
-    }
-  }
+  const fee = startedConfirmed ? await chargeNoShowFee(ctx, record, policy, "no_show_fee") : { charged: false };
+  const feeCharged = fee.charged;
+  const feeFailure = fee.declined?.message ?? "";
   try {
     const rule = feeCharged ? merchantTransitions.noShowPenalized : merchantTransitions.noShow;
     const { after } = transition(ctx, caller, bookingId, rule);
