@@ -1,6 +1,19 @@
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
-import { createContextValues, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextValues,
+  type ConnectRouter,
+  type ContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
@@ -18,6 +31,7 @@ import { AuthFailureLimiter } from "./auth-failure-limiter.js";
 import { AuthGate, clientAddressKey } from "./auth-gate.js";
 import { basicAuthChallenge, BasicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
 import { bearerAuthenticator, bearerAuthInterceptor, bearerTokenVerifier, type MerchantAuth } from "./bearer-auth.js";
+import { guardBinaryRequests } from "./binary-request-guard.js";
 import { bookingHandlers } from "./booking-handlers.js";
 import { merchantHandlers } from "./merchant-handlers.js";
 import { hostPanel, isPanelPath } from "./host-panel.js";
@@ -124,29 +138,28 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     authenticate: basicAuth && ((req) => void admitBasic(clientAddress(req), req.headers.authorization)),
     readMaxBytes,
   });
-  const rpc = connectNodeAdapter({
-    routes: (router) => {
-      router.service(BookingService, handlers, {
-        interceptors: basicAuth ? [observe, basicAuthInterceptor(admitBasic)] : [observe],
-      });
-      // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
-      if (options.merchantAuth) {
-        const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth), gate);
-        router.service(MerchantService, merchantHandlers(ctx), { interceptors: [observe, bearerAuth] });
-        // The operator's outbox calls: only with an admin token (merchant tokens get permission_denied).
-        if (options.merchantAuth.adminToken) {
-          const notify = () => options.notifier?.notify();
-          router.service(AdminService, adminHandlers({ store: options.store, clock: ctx.clock, notify }), {
-            interceptors: [observe, bearerAuth],
-          });
-        }
-      }
-    },
+  const router = createConnectRouter({
     readMaxBytes,
     // The decoder is read by connect's JSON serialization, though its type does not name it.
     jsonOptions: { textDecoder: strictUtf8 } as Partial<JsonReadOptions & JsonWriteOptions>,
-    contextValues: (req) => createContextValues().set(clientAddressKey, clientAddress(req)),
+    acceptCompression: [compressionGzip, compressionBrotli],
   });
+  router.service(BookingService, handlers, {
+    interceptors: basicAuth ? [observe, basicAuthInterceptor(admitBasic)] : [observe],
+  });
+  // Merchants authenticate with their own bearer tokens, never Google's Basic credentials.
+  if (options.merchantAuth) {
+    const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth), gate);
+    router.service(MerchantService, merchantHandlers(ctx), { interceptors: [observe, bearerAuth] });
+    // The operator's outbox calls: only with an admin token (merchant tokens get permission_denied).
+    if (options.merchantAuth.adminToken) {
+      const notify = () => options.notifier?.notify();
+      router.service(AdminService, adminHandlers({ store: options.store, clock: ctx.clock, notify }), {
+        interceptors: [observe, bearerAuth],
+      });
+    }
+  }
+  const rpc = rpcHandler(router, readMaxBytes, (req) => createContextValues().set(clientAddressKey, clientAddress(req)));
   const health = healthRoutes({ store: options.store, isStopping: () => stopping });
   const metricsAuth = options.metricsToken ? bearerTokenVerifier(options.metricsToken) : undefined;
   const serveMetrics = async (req: NodeRequest, res: NodeResponse) => {
@@ -203,6 +216,30 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       await shutdown(options.shutdownGraceMs ?? 10_000);
       await options.notifier?.stop();
     },
+  };
+}
+
+/**
+ * Serves the router's RPCs over Node's request/response (what connect-node's
+ * adapter does), with every binary request checked by `guardBinaryRequests`.
+ */
+function rpcHandler(
+  router: ConnectRouter,
+  readMaxBytes: number,
+  contextValues: (req: NodeRequest) => ContextValues,
+): (req: NodeRequest, res: NodeResponse) => void {
+  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, guardBinaryRequests(handler, readMaxBytes)]));
+  return (req, res) => {
+    const handler = handlers.get((req.url ?? "").split("?", 1)[0]);
+    if (!handler) {
+      res.statusCode = 404;
+      return void res.end();
+    }
+    handler(universalRequestFromNodeRequest(req, res, undefined, contextValues(req)))
+      .then((response) => universalResponseToNodeResponse(response, res))
+      .catch((error: unknown) => {
+        if (ConnectError.from(error).code !== Code.Aborted) console.error(`${handler.method.name} failed`, error);
+      });
   };
 }
 

@@ -376,15 +376,6 @@ export function jsonAnswerProblem(method: DescMethod | undefined, answer: RawAns
   // Connect answers an unsupported content type with a bare 415 (its protocol says so).
   if (answer.status === 415 && answer.body.length === 0) return undefined;
   const parsed = parseJson(answer.body);
-  if (
-    answer.status === 500 &&
-    parsed.ok &&
-    parsed.value?.code === "internal" &&
-    /^parse binary: /.test(String(parsed.value?.message)) &&
-    known("protobuf parse error answered HTTP 500 internal")
-  ) {
-    return undefined;
-  }
   if (answer.status >= 400 && answer.status < 500) {
     if (!parsed.ok) return `4xx body is not JSON: ${answer.body.subarray(0, 200).toString()}`;
     const { code, message } = parsed.value ?? {};
@@ -410,15 +401,15 @@ export function jsonAnswerProblem(method: DescMethod | undefined, answer: RawAns
 // ---------------------------------------------------------------- known findings
 
 /**
- * Findings reported and not yet fixed in src (test/hostile pins each with a
- * `test.failing`): the properties let exactly these answers through, counted,
- * so they keep looking for anything else. HOSTILE_STRICT=1 lets nothing through.
+ * Answers the properties let through, counted, so they keep looking for
+ * anything else; HOSTILE_STRICT=1 lets nothing through.
  *
- * - A protobuf body that does not parse (Connect binary, gRPC, gRPC-Web) is
- *   answered `internal` (HTTP 500 on Connect) instead of `invalid_argument`:
- *   connect-node's default for a serialization error.
  * - A gRPC message with the compressed flag but no (or an undecodable)
  *   grpc-encoding: `internal`, which is what gRPC's compression spec asks for.
+ *
+ * (A protobuf body that does not parse used to be answered `internal`, as
+ * connect-es does; src/server/binary-request-guard.ts answers it
+ * `invalid_argument`, and the tests under "findings" hold that.)
  */
 export const knownFindingHits = new Map<string, number>();
 const strict = process.env.HOSTILE_STRICT === "1";
@@ -431,7 +422,6 @@ function known(kind: string): boolean {
 
 /** An INTERNAL gRPC status that is one of the known findings above. */
 export function knownGrpcInternal(message: string): boolean {
-  if (/^parse binary: /.test(message)) return known("protobuf parse error answered internal");
   if (/^(received compressed envelope|decompression failed)/.test(message)) return known("bad compressed frame answered internal (gRPC spec)");
   return false;
 }
