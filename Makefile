@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 PORT ?= 8080
 BOOKING_DB ?= ./data/booking.db
 
-.PHONY: run google-stand-in test test-long install build browser generate check-generated lint typecheck clean
+.PHONY: run google-stand-in test test-long install build browser generate check-generated lint typecheck clean bench
 
 # Installs exactly what package-lock.json pins (this also compiles dist/ via `prepare`).
 node_modules/.install-stamp: package.json package-lock.json
@@ -59,6 +59,14 @@ test-long: install
 	npm run build
 	CRASH_STORM_KILLS=20 CRASH_STORM_SECONDS=300 jest test/crash
 	HOSTILE_RUNS_FACTOR=10 jest test/hostile
+
+# The benchmark, not part of `make test` (about 4 minutes): 1M-slot import, the machine's
+# limits and the server side by side; prints the table, writes bench/results/latest.json.
+# BENCH_SECONDS (per scenario, default 12) and BENCH_CONNECTIONS (default 50) tune it.
+bench:
+	@test -d node_modules || { echo "node_modules/ is missing: run 'make install' first"; exit 1; }
+	@if [ ! -f dist/src/cli.js ] || [ -n "$$(find src gen -newer dist/src/cli.js -print -quit)" ]; then npm run build; fi
+	node bench/run.js
 
 clean:
 	rm -rf dist data test-output

@@ -1,0 +1,112 @@
+"use strict";
+// A small closed-loop load generator: `connections` workers, each sending its
+// next request as soon as the previous answer is in, for `durationMs`.
+// HTTP/1.1 over keep-alive node:http agents (one socket per worker) and gRPC
+// over @grpc/grpc-js (one channel, hence one HTTP/2 connection, per worker).
+const http = require("node:http");
+
+/** Latency percentile (ms) of a sorted array of ms. */
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * Runs `call(worker, i)` (a function returning a Promise<boolean>: ok or not;
+ * a rejection is an error) from `connections` workers for `durationMs`.
+ */
+async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
+  const latencies = [];
+  let errors = 0;
+  let failures = 0; // answered, but not what the scenario expected (e.g. SLOT_UNAVAILABLE)
+  let firstError;
+  let measuring = false;
+  let stop = false;
+  let seq = 0;
+  const worker = async (w) => {
+    while (!stop) {
+      const i = seq++;
+      const t0 = process.hrtime.bigint();
+      try {
+        const ok = await call(w, i);
+        if (measuring) {
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          if (!ok) failures++;
+        }
+      } catch (error) {
+        if (measuring) errors++;
+        firstError ??= error;
+        // A failing target must not turn this loop into a microtask spin that starves the timers.
+        await new Promise((r) => setTimeout(r, measuring ? 1 : 10));
+      }
+    }
+  };
+  const workers = Array.from({ length: connections }, (_, w) => worker(w));
+  await new Promise((r) => setTimeout(r, warmupMs));
+  measuring = true;
+  const started = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, durationMs));
+  measuring = false;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  stop = true;
+  await Promise.all(workers);
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length + errors,
+    rps: Math.round((latencies.length + errors) / seconds),
+    p50_ms: round(percentile(latencies, 50)),
+    p99_ms: round(percentile(latencies, 99)),
+    errors,
+    failures,
+    first_error: firstError ? String(firstError.message || firstError).slice(0, 200) : undefined,
+  };
+}
+
+const round = (x) => Math.round(x * 100) / 100;
+
+/** HTTP/1.1 POST of JSON bodies; `check(status, json)` says whether the answer is what was wanted. */
+function httpPoster({ port, connections, headers = {} }) {
+  const agents = Array.from({ length: connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const post = (w, path, body) =>
+    new Promise((resolve, reject) => {
+      const payload = typeof body === "string" ? body : JSON.stringify(body);
+      const req = http.request(
+        {
+          host: "127.0.0.1", port, path, method: "POST", agent: agents[w],
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers },
+        },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString();
+            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode} on ${path}: ${text.slice(0, 150)}`));
+            try {
+              resolve(JSON.parse(text));
+            } catch (e) {
+              reject(e);
+            }
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(payload);
+    });
+  return { post, close: () => agents.forEach((a) => a.destroy()) };
+}
+
+/** gRPC clients of the ts-proto stub (dist/gen/grpc), one channel per worker. */
+function grpcClients({ port, connections }) {
+  const grpc = require("@grpc/grpc-js");
+  const stub = require("../dist/gen/grpc/ext/maps/booking/partner/v3/booking_service.js");
+  const clients = Array.from(
+    { length: connections },
+    () => new stub.BookingServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
+  );
+  const unary = (w, method, request) =>
+    new Promise((resolve, reject) => clients[w][method](request, (error, response) => (error ? reject(error) : resolve(response))));
+  return { stub, unary, close: () => clients.forEach((c) => c.close()) };
+}
+
+module.exports = { runLoop, httpPoster, grpcClients };
