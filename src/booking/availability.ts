@@ -9,11 +9,11 @@ import {
   type CheckAvailabilityResponse,
   type SlotTime,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { SlotQuery } from "../store/repositories.js";
+import type { SlotQuery, SlotRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
 import { releaseExpiredLeases } from "./leases.js";
 import { requiredString, seconds } from "./request-fields.js";
-import { bookableSlotQuery, isBookable, resourceQuery } from "./slots.js";
+import { bookableSlotQuery, isBookable, resourceQuery, slotMatches } from "./slots.js";
 
 /** Candidates looked at per query: the open ones come first, so one is enough. */
 const firstMatch = 1;
@@ -55,15 +55,58 @@ export async function batchAvailabilityLookup(
   );
   const now = ctx.clock.nowSec();
   releaseExpiredLeases(ctx, now);
-  const { inventory } = ctx.store;
+  const answerFor = matchingSlots(ctx, queries);
   const slotTimeAvailability = request.slotTime.map((slotTime, index) => {
-    const [slot] = inventory.findSlots(queries[index], firstMatch);
+    const matches = answerFor(queries[index]);
+    // As findSlots orders them: a slot with open spots first.
+    const slot = matches.find((candidate) => candidate.spotsOpen > 0) ?? matches[0];
     return create(SlotTimeAvailabilitySchema, {
       slotTime: slot ? { ...slotTime, confirmationMode: slot.confirmationMode } : slotTime,
       available: slot !== undefined && isBookable(slot, now),
     });
   });
   return create(BatchAvailabilityLookupResponseSchema, { slotTimeAvailability });
+}
+
+/** Slot times of one service further apart than this are looked up one by one. */
+const maxRangeSec = 31 * 24 * 3600;
+
+/**
+ * Looks up many slot times at once: one range query per service instead of
+ * one query per slot time (a lookup of 100 times is one or two queries), then
+ * matches each slot time in memory.
+ */
+function matchingSlots(ctx: BookingContext, queries: SlotQuery[]): (query: SlotQuery) => SlotRecord[] {
+  const { inventory } = ctx.store;
+  const byStart = new Map<string, SlotRecord[]>();
+  const keyOf = (serviceId: string, startSec: number) => `${serviceId}\u0000${startSec}`;
+  const rangeLoaded = new Set<string>();
+  for (const [serviceId, starts] of groupBy(queries, (query) => query.serviceId)) {
+    const from = Math.min(...starts.map((query) => query.startSec));
+    const to = Math.max(...starts.map((query) => query.startSec));
+    if (to - from > maxRangeSec) continue;
+    rangeLoaded.add(serviceId);
+    for (const slot of inventory.slotsStartingBetween(queries[0].merchantId, serviceId, from, to)) {
+      const key = keyOf(serviceId, slot.startSec);
+      const atStart = byStart.get(key);
+      if (atStart) atStart.push(slot);
+      else byStart.set(key, [slot]);
+    }
+  }
+  return (query) =>
+    rangeLoaded.has(query.serviceId)
+      ? (byStart.get(keyOf(query.serviceId, query.startSec)) ?? []).filter((slot) => slotMatches(slot, query))
+      : inventory.findSlots(query, firstMatch);
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
+  return groups;
 }
 
 function slotTimeQuery(merchantId: string, slotTime: SlotTime, field: string): SlotQuery {

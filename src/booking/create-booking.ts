@@ -28,7 +28,7 @@ import { InvalidArgumentError } from "./errors.js";
 import { bookingFailure } from "./failures.js";
 import { releaseExpiredLeases } from "./leases.js";
 import { required, requiredString } from "./request-fields.js";
-import { bookableSlotQuery, isAsynchronous, isBookable, slotMessage } from "./slots.js";
+import { bookableSlotQuery, isAsynchronous, isBookable, slotMatches, slotMessage } from "./slots.js";
 
 /** Slots of one query looked at for a booking (differing only in unset resources). */
 const candidateLimit = 50;
@@ -171,18 +171,6 @@ function slotHeldByLease(ctx: BookingContext, leaseId: string, query: SlotQuery,
     return { failure: bookingFailure(BookingFailure_Cause.LEASE_EXPIRED, "the lease is expired or already used") };
   }
   const slot = store.inventory.getSlot(held.slotId)!;
-  if (!matches(slot, query)) throw new InvalidArgumentError("slot", "does not match the slot of the lease");
+  if (!slotMatches(slot, query)) throw new InvalidArgumentError("slot", "does not match the slot of the lease");
   return { slot };
-}
-
-function matches(slot: SlotRecord, query: SlotQuery): boolean {
-  return (
-    slot.merchantId === query.merchantId &&
-    slot.serviceId === query.serviceId &&
-    slot.startSec === query.startSec &&
-    slot.durationSec === query.durationSec &&
-    (query.staffId === "" || slot.staffId === query.staffId) &&
-    (query.roomId === "" || slot.roomId === query.roomId) &&
-    (query.partySize === 0 || slot.partySize === query.partySize)
-  );
 }

@@ -32,6 +32,19 @@ export function resourceQuery(resources: ResourceIds | undefined, field: string)
   };
 }
 
+/** Whether a slot answers a query: empty strings and zeros in the query match anything. */
+export function slotMatches(slot: SlotRecord, query: SlotQuery): boolean {
+  return (
+    slot.merchantId === query.merchantId &&
+    slot.serviceId === query.serviceId &&
+    slot.startSec === query.startSec &&
+    (query.durationSec === 0 || slot.durationSec === query.durationSec) &&
+    (query.staffId === "" || slot.staffId === query.staffId) &&
+    (query.roomId === "" || slot.roomId === query.roomId) &&
+    (query.partySize === 0 || slot.partySize === query.partySize)
+  );
+}
+
 /** SYNCHRONOUS and UNSPECIFIED both mean "confirmed at once". */
 export function isAsynchronous(mode: ConfirmationMode): boolean {
   return mode === ConfirmationMode.ASYNCHRONOUS;

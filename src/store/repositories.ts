@@ -80,6 +80,8 @@ export interface InventoryRepository {
   hasOffer(merchantId: string, serviceId: string, offerId: string): boolean;
   /** Slots matching the query, those with open spots first. */
   findSlots(query: SlotQuery, limit: number): SlotRecord[];
+  /** Every slot of a service starting in [fromSec, toSec], by start. */
+  slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): SlotRecord[];
   getSlot(slotId: number): SlotRecord | undefined;
   /** The feed records (JSON text) a slot's payment policy is made from. */
   feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string };

@@ -66,6 +66,7 @@ export class SqliteInventoryRepository implements InventoryRepository {
   private readonly offerForService;
   private readonly slotsFind;
   private readonly slotGet;
+  private readonly slotsBetween;
   private readonly spotTake;
   private readonly feedsStmt;
   private readonly serviceFeedsStmt;
@@ -123,6 +124,8 @@ export class SqliteInventoryRepository implements InventoryRepository {
       ORDER BY spots_open > 0 DESC, slot_id
       LIMIT @limit`);
     this.slotGet = db.prepare(`SELECT ${slotColumns} FROM slots WHERE slot_id = ?`);
+    this.slotsBetween = db.prepare(`SELECT ${slotColumns} FROM slots
+      WHERE merchant_id = ? AND service_id = ? AND start_sec BETWEEN ? AND ? ORDER BY start_sec, slot_id`);
     this.feedsStmt = db.prepare(`
       SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed, s.feed_json AS slotFeed
       FROM slots s JOIN services v ON v.merchant_id = s.merchant_id AND v.service_id = s.service_id
@@ -187,6 +190,10 @@ export class SqliteInventoryRepository implements InventoryRepository {
 
   findSlots(query: SlotQuery, limit: number): SlotRecord[] {
     return (this.slotsFind.all({ ...query, limit }) as SlotRow[]).map(slotFromRow);
+  }
+
+  slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): SlotRecord[] {
+    return (this.slotsBetween.all(merchantId, serviceId, fromSec, toSec) as SlotRow[]).map(slotFromRow);
   }
 
   getSlot(slotId: number): SlotRecord | undefined {
