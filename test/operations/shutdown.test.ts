@@ -201,7 +201,8 @@ test("when SIGTERM arrives with requests under way over HTTP/1.1 and HTTP/2, the
   // ECONNREFUSED). HTTP/1.1 ones written on warm keep-alive sockets may currently be hung up (see the
   // test.failing below); the database check above proves none of those was booked behind the client's back.
   for (const failure of failures) {
-    if (failure.via === "http1" && /socket hang up/.test(failure.error!)) continue;
+    // A request written to a keep-alive socket the server closed after its quiet period: not taken.
+    if (failure.via === "http1" && /socket hang up|ECONNRESET/.test(failure.error!)) continue;
     expect(failure.error).toMatch(/ECONNREFUSED|REFUSED_STREAM/);
   }
   expect(code).toBe(0);
