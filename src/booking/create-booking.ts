@@ -76,7 +76,7 @@ export async function createBooking(
     }
   }
 
-  const response = store.transaction(() => {
+  const response = await store.groupTransaction(() => {
     const bookedForToken = store.idempotency.findBookingId(token);
     if (bookedForToken !== undefined) {
       return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });

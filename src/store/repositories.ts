@@ -279,6 +279,13 @@ export interface Store extends Repositories {
   /** Runs `work` as one atomic step: all of its writes commit, or none do. */
   transaction<T>(work: () => T): T;
   /**
+   * Like `transaction`, but `work` may share its commit (and its fsync) with
+   * other work arriving at the same time; it still takes effect alone or not
+   * at all, and the promise settles only once it is durable. For the hot
+   * write paths (CreateBooking).
+   */
+  groupTransaction<T>(work: () => T): Promise<T>;
+  /**
    * Runs asynchronous `work` (e.g. a streamed feed import) as one atomic step.
    * Only for a process that has the store to itself: other work on the same
    * store while `work` awaits would join the transaction.

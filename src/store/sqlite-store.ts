@@ -6,6 +6,7 @@ import { SqliteInventoryRepository } from "./sqlite/inventory-repository.js";
 import { SqliteLeaseRepository } from "./sqlite/lease-repository.js";
 import { SqliteOutboxRepository } from "./sqlite/outbox-repository.js";
 import { SqlitePaymentRecordRepository } from "./sqlite/payment-record-repository.js";
+import { groupCommitter } from "./sqlite/group-commit.js";
 import { SqliteUserRepository } from "./sqlite/user-repository.js";
 
 /** Opens the SQLite store at `path` (created and migrated as needed). */
@@ -22,6 +23,7 @@ export function openSqliteStore(path: string): Store {
     // IMMEDIATE takes the write lock up front, so a second process cannot
     // interleave between our read of a slot and our write to it.
     transaction: (work) => db.transaction(work).immediate(),
+    groupTransaction: groupCommitter(db),
     async bulkTransaction(work) {
       db.exec("BEGIN IMMEDIATE");
       try {
