@@ -63,7 +63,7 @@ export async function createBooking(
 
   // Payment first: the processor is remote, so it cannot be inside the transaction.
   const partySize = query.partySize || 1;
-  let payment: { bookingId: string; plan: PaymentPlan; taken: PaymentTakenList; slotId: number } | undefined;
+  let payment: { bookingId: string; plan: PaymentPlan; taken: TakenPayment[]; slotId: number } | undefined;
   if (request.paymentInformation?.paymentProcessedBy !== PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE) {
     const candidate = reserve();
     if ("failure" in candidate) return create(CreateBookingResponseSchema, { bookingFailure: candidate.failure });
@@ -126,7 +126,6 @@ export async function createBooking(
   return response;
 }
 
-type PaymentTakenList = TakenPayment[];
 
 type Reservation = { slot: SlotRecord } | { failure: ReturnType<typeof bookingFailure> };
 

@@ -1,6 +1,13 @@
-import type { MessageShape } from "@bufbuild/protobuf";
+import { create, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { AdminService, type DeadNotification } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
+import {
+  AdminService,
+  DeadNotificationSchema,
+  GetOutboxStatusResponseSchema,
+  ListDeadNotificationsResponseSchema,
+  RequeueNotificationResponseSchema,
+  type DeadNotification,
+} from "../../gen/es/partner/admin/v1/admin_service_pb.js";
 import type { Clock } from "../clock.js";
 import type { OutboxEntry, Store } from "../store/repositories.js";
 import { merchantCallerKey } from "./bearer-auth.js";
@@ -48,12 +55,11 @@ export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
   return {
     getOutboxStatus: admin(() => {
       const depth = store.outbox.depth(clock.nowSec());
-      return {
-        $typeName: "partner.admin.v1.GetOutboxStatusResponse",
+      return create(GetOutboxStatusResponseSchema, {
         pendingCount: BigInt(depth.pending),
         oldestPendingAgeSec: BigInt(depth.oldestPendingAgeSec),
         deadCount: BigInt(depth.dead),
-      };
+      });
     }),
 
     listDeadNotifications: admin((request) => {
@@ -62,25 +68,23 @@ export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
       const afterId = parsePageToken(request.pageToken);
       const rest = store.outbox.listDead(pageSize + 1, afterId);
       const page = rest.slice(0, pageSize);
-      return {
-        $typeName: "partner.admin.v1.ListDeadNotificationsResponse",
+      return create(ListDeadNotificationsResponseSchema, {
         deadNotifications: page.map(deadNotification),
         nextPageToken: rest.length > pageSize ? String(page[page.length - 1].id) : "",
-      };
+      });
     }),
 
     requeueNotification: admin((request) => {
       const id = Number(request.id);
-      const requeued = store.transaction(() => {
+      store.transaction(() => {
         const entry = Number.isSafeInteger(id) ? store.outbox.get(id) : undefined;
         if (!entry) throw new ConnectError(`no notification ${request.id}`, Code.NotFound);
         if (!store.outbox.requeue(id, nowMs())) {
           throw new ConnectError(`notification ${request.id} is ${entry.state}, not dead`, Code.FailedPrecondition);
         }
-        return true;
       });
-      if (requeued) options.notify?.();
-      return { $typeName: "partner.admin.v1.RequeueNotificationResponse" };
+      options.notify?.();
+      return create(RequeueNotificationResponseSchema);
     }),
   };
 }
@@ -93,8 +97,7 @@ function parsePageToken(token: string): number {
 }
 
 function deadNotification(entry: OutboxEntry): DeadNotification {
-  return {
-    $typeName: "partner.admin.v1.DeadNotification",
+  return create(DeadNotificationSchema, {
     id: BigInt(entry.id),
     queueKey: entry.queueKey,
     kind: entry.kind,
@@ -105,5 +108,5 @@ function deadNotification(entry: OutboxEntry): DeadNotification {
     lastStatus: entry.lastStatus ?? 0,
     lastError: entry.lastError ?? "",
     createdAtSec: BigInt(entry.createdAtSec),
-  };
+  });
 }

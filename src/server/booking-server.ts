@@ -36,9 +36,9 @@ import { bookingHandlers } from "./booking-handlers.js";
 import { merchantHandlers } from "./merchant-handlers.js";
 import { hostPanel, isPanelPath } from "./host-panel.js";
 import { createLogger, Observability } from "./observability.js";
-import { isRestPath, restGateway, strictUtf8, type NodeResponse } from "./rest-gateway.js";
+import { isRestPath, restGateway, strictUtf8, type NodeRequest, type NodeResponse } from "./rest-gateway.js";
 import { healthRoutes } from "./health.js";
-import { singlePortServer, type ConnectionLimits, type NodeRequest, type TlsFiles } from "./single-port-listener.js";
+import { singlePortServer, type ConnectionLimits, type TlsFiles } from "./single-port-listener.js";
 
 export interface BookingServerOptions {
   store: Store;

@@ -9,7 +9,6 @@ import {
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { NodeRequest, NodeResponse } from "./rest-gateway.js";
-export type { NodeRequest };
 
 export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
 

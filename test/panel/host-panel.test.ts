@@ -29,6 +29,7 @@ import {
   launchChromium,
   outputDir,
   panelDir,
+  confirmWithKeyboard,
 } from "./panel-browser";
 
 jest.setTimeout(90_000);
@@ -167,15 +168,7 @@ test("Decline works with the keyboard alone, and Google hears DECLINED_BY_MERCHA
   await signIn(BISTRO);
   await card(bookingId).waitFor();
 
-  await card(bookingId).getByRole("button", { name: /^Decline/ }).focus();
-  await page.keyboard.press("Enter");
-  const dialog = page.getByRole("dialog");
-  await containsText(dialog, "Decline this request?");
-  // "Back" has the focus first: Enter there would change nothing. Tab to the decision.
-  await isFocused(dialog.getByRole("button", { name: "Back" }));
-  await page.keyboard.press("Tab");
-  await isFocused(dialog.getByRole("button", { name: "Yes, decline" }));
-  await page.keyboard.press("Enter");
+  await confirmWithKeyboard(page, card(bookingId).getByRole("button", { name: /^Decline/ }), "Decline this request?", "Yes, decline");
 
   await hasAttribute(row(bookingId), "data-status", "DECLINED_BY_MERCHANT");
   await hasText(row(bookingId).locator(".badge"), "Declined");

@@ -37,6 +37,7 @@ import {
   outputDir,
   panelDir,
   repo,
+  confirmWithKeyboard,
 } from "./panel-browser";
 
 jest.setTimeout(90_000);
@@ -211,14 +212,7 @@ test("at phone width, with the keyboard alone; a card that refuses the fee leave
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
   await page.screenshot({ path: join(outputDir, "no-show-phone.png"), fullPage: true });
 
-  await noShowButton(refused).focus();
-  await page.keyboard.press("Enter");
-  const dialog = page.getByRole("dialog");
-  await containsText(dialog, "Charge the no-show fee of 25.00 USD?");
-  await isFocused(dialog.getByRole("button", { name: "Back" }));
-  await page.keyboard.press("Tab");
-  await isFocused(dialog.getByRole("button", { name: "Yes, mark no-show" }));
-  await page.keyboard.press("Enter");
+  await confirmWithKeyboard(page, noShowButton(refused), "Charge the no-show fee of 25.00 USD?", "Yes, mark no-show");
 
   await hasAttribute(row(refused), "data-status", "NO_SHOW");
   await hasText(row(refused).locator(".badge"), "No-show");

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Locator } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 
 export const repo = join(__dirname, "..", "..");
 export const panelDir = join(repo, "dist", "panel");
@@ -63,3 +63,19 @@ export const isFocused = (locator: Locator) =>
   eventually(async () => void expect(await locator.evaluate((node) => node === document.activeElement, undefined, { timeout: 500 })).toBe(true));
 export const isVisible = (locator: Locator) => locator.waitFor({ state: "visible", timeout: 10_000 });
 export const isHidden = (locator: Locator) => locator.waitFor({ state: "hidden", timeout: 10_000 });
+
+/**
+ * Opens an action's confirmation step from the keyboard and accepts it: the
+ * dialog asks `question`, focus starts on "Back" (Enter there would change
+ * nothing), Tab reaches `accept`, Enter sends it.
+ */
+export async function confirmWithKeyboard(page: Page, action: Locator, question: string, accept: string): Promise<void> {
+  await action.focus();
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog");
+  await containsText(dialog, question);
+  await isFocused(dialog.getByRole("button", { name: "Back" }));
+  await page.keyboard.press("Tab");
+  await isFocused(dialog.getByRole("button", { name: accept }));
+  await page.keyboard.press("Enter");
+}
