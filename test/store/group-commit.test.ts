@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openDatabase } from "../../src/store/database";
 import { groupCommitter } from "../../src/store/sqlite/group-commit";
+import { walSyncer } from "../../src/store/sqlite/wal-sync";
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "group-commit-"))));
@@ -40,4 +41,46 @@ test("when a unit's promise settles, then its write is already visible to anothe
   expect(reader.prepare("SELECT v FROM t").pluck().all()).toEqual([42]);
   reader.close();
   db.close();
+});
+
+test("when the WAL has not been flushed yet, then no unit is acknowledged; once it is, every unit of the batch is", async () => {
+  const db = openDatabase(join(dir, "g.db"));
+  db.exec("CREATE TABLE t (v INTEGER)");
+  let flushWal!: () => void;
+  const syncs: number[] = [];
+  const group = groupCommitter(db, {
+    syncWal: () => new Promise<void>((resolve) => (syncs.push(1), (flushWal = resolve))),
+  });
+  const settled: number[] = [];
+  const units = [1, 2].map((v) => group(() => db.prepare("INSERT INTO t (v) VALUES (?)").run(v)).then(() => settled.push(v)));
+  await new Promise((r) => setTimeout(r, 20));
+  expect(syncs).toHaveLength(1); // one flush for the batch
+  expect(settled).toEqual([]);
+  flushWal();
+  await Promise.all(units);
+  expect(settled).toEqual([1, 2]);
+  // Every other transaction on the connection still commits with synchronous=FULL.
+  expect(db.pragma("synchronous", { simple: true })).toBe(2);
+  db.close();
+});
+
+test("when the WAL cannot be flushed, then every unit of the batch is refused (none is acknowledged as durable)", async () => {
+  const db = openDatabase(join(dir, "g.db"));
+  db.exec("CREATE TABLE t (v INTEGER)");
+  const group = groupCommitter(db, { syncWal: () => Promise.reject(new Error("EIO")) });
+  const results = await Promise.allSettled([group(() => 1), group(() => 2)]);
+  expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+  db.close();
+});
+
+test("when flushes are asked for while one runs, then they share the next one, which starts after it", async () => {
+  const path = join(dir, "w.db-wal");
+  writeFileSync(path, "");
+  const sync = walSyncer(path);
+  const first = sync();
+  const [second, third] = [sync(), sync()];
+  expect(second).toBe(third);
+  expect(second).not.toBe(first);
+  await Promise.all([first, second]);
+  await expect(walSyncer(join(dir, "missing-wal"))()).rejects.toThrow(/ENOENT/);
 });

@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from "../database.js";
+import { walSyncer } from "./wal-sync.js";
 
 interface Pending {
   work: () => unknown;
@@ -6,21 +7,47 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export interface GroupCommitOptions {
+  /**
+   * Makes everything committed so far durable. Defaults to an fsync of the
+   * database's WAL file on libuv's thread pool; a database without a WAL file
+   * (`:memory:`) commits with the connection's own synchronous setting instead.
+   */
+  syncWal?: () => Promise<void>;
+}
+
 /**
  * Group commit: units of work that arrive together (in the same turn of the
  * event loop) run in one transaction, each inside its own savepoint, and are
- * committed with a single fsync. A unit that throws is rolled back to its
- * savepoint alone; its neighbours still commit. Every caller's promise
- * settles only after the COMMIT, so nothing is acknowledged before it is
- * durable.
+ * committed together. A unit that throws is rolled back to its savepoint
+ * alone; its neighbours still commit.
+ *
+ * The COMMIT itself runs with `synchronous=NORMAL` (written to the WAL, not
+ * yet flushed), and the WAL is then fsynced off the event loop; every unit's
+ * promise settles only after that fsync, so nothing is acknowledged before it
+ * would survive power loss, exactly as with `synchronous=FULL`, but the event
+ * loop keeps serving requests (and building the next batch) while the disk
+ * flushes. Checkpoints still fsync the WAL before copying it into the
+ * database file (SQLite does so in NORMAL mode), so an earlier commit is
+ * never overwritten before it is durable.
+ *
+ * Between the COMMIT and the fsync, other requests on this connection can
+ * already read the batch's rows; a write that depends on them commits with
+ * `synchronous=FULL`, which flushes the batch with it.
  */
-export function groupCommitter(db: SqliteDatabase): <T>(work: () => T) => Promise<T> {
+export function groupCommitter(
+  db: SqliteDatabase,
+  options: GroupCommitOptions = {},
+): <T>(work: () => T) => Promise<T> {
+  const syncWal = options.syncWal ?? (db.memory ? undefined : walSyncer(`${db.name}-wal`));
+  const deferSync = syncWal !== undefined;
   let pending: Pending[] = [];
 
-  const flush = () => {
-    const batch = pending;
-    pending = [];
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+  const commitBatch = (batch: Pending[]): Outcome[] => {
+    const outcomes: Outcome[] = [];
+    if (deferSync) db.exec("PRAGMA synchronous = NORMAL");
     try {
       db.exec("BEGIN IMMEDIATE");
       for (const unit of batch) {
@@ -35,17 +62,40 @@ export function groupCommitter(db: SqliteDatabase): <T>(work: () => T) => Promis
         }
       }
       db.exec("COMMIT");
+      return outcomes;
     } catch (error) {
       // The batch could not be committed: no unit of it took effect.
       if (db.inTransaction) db.exec("ROLLBACK");
-      for (const unit of batch) unit.reject(error);
-      return;
+      throw error;
+    } finally {
+      if (deferSync) db.exec("PRAGMA synchronous = FULL");
     }
+  };
+
+  const settle = (batch: Pending[], outcomes: Outcome[]) =>
     batch.forEach((unit, index) => {
       const outcome = outcomes[index];
       if (outcome.ok) unit.resolve(outcome.value);
       else unit.reject(outcome.error);
     });
+
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    let outcomes: Outcome[];
+    try {
+      outcomes = commitBatch(batch);
+    } catch (error) {
+      for (const unit of batch) unit.reject(error);
+      return;
+    }
+    if (!syncWal) return settle(batch, outcomes);
+    syncWal().then(
+      () => settle(batch, outcomes),
+      // Committed but perhaps not durable: nobody may be told it succeeded.
+      // (A caller retrying with the same idempotency token finds what was kept.)
+      (error) => batch.forEach((unit) => unit.reject(error)),
+    );
   };
 
   return <T>(work: () => T) =>
