@@ -36,13 +36,16 @@ const candidateLimit = 50;
 /**
  * CreateBooking. The token identifies the request: a retry answers the booking
  * made for it, never an older booking of another token. Everything from the
- * token lookup to taking the spot runs as one transaction, so parallel
- * requests can never book more spots than the slot has.
+ * token lookup to taking the spot runs as one transaction (a unit of a group
+ * commit), so parallel requests can never book more spots than the slot has.
  *
  * A slot whose payment policy takes money (prepayment, deposit) or keeps the
- * card (no-show fee, card required) is paid first, outside the transaction,
- * with processor idempotency keys derived from the token; if the booking then
- * cannot be committed, the charge is refunded. A payment refusal books nothing.
+ * card (no-show fee, card required) is found by that transaction, which then
+ * books nothing: the payment is taken outside it (the processor is remote),
+ * with processor idempotency keys derived from the token, and a second
+ * transaction books the slot it was priced for; if that fails, the charge is
+ * refunded. A payment refusal books nothing. Most slots take no payment, so
+ * most bookings are a single transaction.
  */
 export async function createBooking(
   ctx: BookingContext,
@@ -52,80 +55,90 @@ export async function createBooking(
   const query = bookableSlotQuery(request.slot, "slot");
   const user = validUser(request.userInformation);
   const offerId = request.offerId || request.dealId;
+  const partySize = query.partySize || 1;
+  const paidByUs = request.paymentInformation?.paymentProcessedBy !== PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE;
   const now = ctx.clock.nowSec();
   releaseExpiredLeases(ctx, now);
-
   const { store } = ctx;
-  const replayed = store.idempotency.findBookingId(token);
-  if (replayed !== undefined) return create(CreateBookingResponseSchema, { booking: store.bookings.get(replayed)!.booking });
-  const reserve = () =>
-    request.leaseRef ? slotHeldByLease(ctx, request.leaseRef.leaseId, query, now) : slotWithOpenSpot(ctx, query, user, now);
 
-  // Payment first: the processor is remote, so it cannot be inside the transaction.
-  const partySize = query.partySize || 1;
-  let payment: { bookingId: string; plan: PaymentPlan; taken: TakenPayment[]; slotId: number } | undefined;
-  if (request.paymentInformation?.paymentProcessedBy !== PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE) {
-    const candidate = reserve();
-    if ("failure" in candidate) return create(CreateBookingResponseSchema, { bookingFailure: candidate.failure });
-    const plan = paymentPlanFor(ctx, candidate.slot, partySize);
-    if (plan) {
-      const bookingId = paidBookingId(token);
-      const paid = await takePayment(ctx, plan, request, { bookingId, merchantId: candidate.slot.merchantId });
-      if ("failure" in paid) return create(CreateBookingResponseSchema, { bookingFailure: paid.failure });
-      payment = { bookingId, plan, taken: paid.taken, slotId: candidate.slot.slotId };
-    }
-  }
+  /** One attempt to book; `payment` is what was taken for the slot the previous attempt found. */
+  const book = (payment?: Payment) =>
+    store.groupTransaction((): CreateBookingResponse | { paymentDue: Omit<Payment, "taken"> } => {
+      const bookedForToken = store.idempotency.findBookingId(token);
+      if (bookedForToken !== undefined) {
+        return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });
+      }
 
-  const response = await store.groupTransaction(() => {
-    const bookedForToken = store.idempotency.findBookingId(token);
-    if (bookedForToken !== undefined) {
-      return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });
-    }
+      const reserved = request.leaseRef
+        ? slotHeldByLease(ctx, request.leaseRef.leaseId, query, now)
+        : slotWithOpenSpot(ctx, query, user, now);
+      if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
+      const { slot } = reserved;
+      if (!payment) {
+        const plan = paidByUs ? paymentPlanFor(ctx, slot, partySize) : undefined;
+        if (plan) return { paymentDue: { bookingId: paidBookingId(token), plan, slotId: slot.slotId, merchantId: slot.merchantId } };
+      } else if (slot.slotId !== payment.slotId) {
+        // What was paid was priced for one slot: the booking must be that slot.
+        return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the slot was taken while the payment was processed");
+      }
 
-    const reserved = reserve();
-    if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
-    const { slot } = reserved;
-    // What was paid was priced for one slot: the booking must be that slot.
-    if (payment && slot.slotId !== payment.slotId) {
-      return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the slot was taken while the payment was processed");
-    }
+      if (offerId && !store.inventory.hasOffer(slot.merchantId, slot.serviceId, offerId)) {
+        return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
+      }
+      if (request.leaseRef) {
+        store.leases.setState(request.leaseRef.leaseId, "consumed");
+      } else if (!store.inventory.takeSpot(slot.slotId)) {
+        return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot");
+      }
 
-    if (offerId && !store.inventory.hasOffer(slot.merchantId, slot.serviceId, offerId)) {
-      return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
-    }
-    if (request.leaseRef) {
-      store.leases.setState(request.leaseRef.leaseId, "consumed");
-    } else if (!store.inventory.takeSpot(slot.slotId)) {
-      return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot");
-    }
-
-    const booking = create(BookingSchema, {
-      bookingId: payment?.bookingId ?? ctx.newId(),
-      slot: slotMessage(slot),
-      userInformation: user,
-      status: isAsynchronous(slot.confirmationMode)
-        ? BookingStatus.PENDING_MERCHANT_CONFIRMATION
-        : BookingStatus.CONFIRMED,
-      paymentInformation: payment
-        ? paymentInformationAfter(payment.plan, payment.taken, partySize)
-        : create(PaymentInformationSchema, request.paymentInformation),
-      offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
+      const booking = create(BookingSchema, {
+        bookingId: payment?.bookingId ?? ctx.newId(),
+        slot: slotMessage(slot),
+        userInformation: user,
+        status: isAsynchronous(slot.confirmationMode)
+          ? BookingStatus.PENDING_MERCHANT_CONFIRMATION
+          : BookingStatus.CONFIRMED,
+        paymentInformation: payment
+          ? paymentInformationAfter(payment.plan, payment.taken, partySize)
+          : create(PaymentInformationSchema, request.paymentInformation),
+        offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
+      });
+      booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
+      store.bookings.insert(
+        { booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now, additionalRequest: request.additionalRequest },
+        now,
+      );
+      store.idempotency.record(token, booking.bookingId, now);
+      queueAvailabilityReplace(store.outbox, slot, now);
+      return create(CreateBookingResponseSchema, { booking });
     });
-    booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
-    store.bookings.insert(
-      { booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now, additionalRequest: request.additionalRequest },
-      now,
-    );
-    store.idempotency.record(token, booking.bookingId, now);
-    queueAvailabilityReplace(store.outbox, slot, now);
-    return create(CreateBookingResponseSchema, { booking });
-  });
-  if (response.booking) ctx.notificationQueued();
+
+  const first = await book();
+  if (!("paymentDue" in first)) return booked(ctx, first);
+
+  const due = first.paymentDue;
+  const paid = await takePayment(ctx, due.plan, request, { bookingId: due.bookingId, merchantId: due.merchantId });
+  if ("failure" in paid) return create(CreateBookingResponseSchema, { bookingFailure: paid.failure });
+  const second = await book({ ...due, taken: paid.taken });
+  if ("paymentDue" in second) throw new Error("a paid booking was asked to pay again");
   // Paid, but not booked (the slot went meanwhile): the money goes back.
-  else if (payment) await refundBookingPayments(ctx, payment.bookingId);
-  return response;
+  if (!second.booking) await refundBookingPayments(ctx, due.bookingId);
+  return booked(ctx, second);
 }
 
+interface Payment {
+  bookingId: string;
+  merchantId: string;
+  slotId: number;
+  plan: PaymentPlan;
+  taken: TakenPayment[];
+}
+
+/** Wakes the notifier when the answer is a booking (its availability update is queued). */
+function booked(ctx: BookingContext, response: CreateBookingResponse): CreateBookingResponse {
+  if (response.booking) ctx.notificationQueued();
+  return response;
+}
 
 type Reservation = { slot: SlotRecord } | { failure: ReturnType<typeof bookingFailure> };
 
