@@ -6,12 +6,14 @@ import { SqliteInventoryRepository } from "./sqlite/inventory-repository.js";
 import { SqliteLeaseRepository } from "./sqlite/lease-repository.js";
 import { SqliteOutboxRepository } from "./sqlite/outbox-repository.js";
 import { SqlitePaymentRecordRepository } from "./sqlite/payment-record-repository.js";
+import { startBackgroundCheckpoints } from "./sqlite/background-checkpoints.js";
 import { groupCommitter } from "./sqlite/group-commit.js";
 import { SqliteUserRepository } from "./sqlite/user-repository.js";
 
 /** Opens the SQLite store at `path` (created and migrated as needed). */
 export function openSqliteStore(path: string): Store {
   const db = openDatabase(path);
+  const checkpoints = db.memory ? undefined : startBackgroundCheckpoints(db);
   const store: Store = {
     inventory: new SqliteInventoryRepository(db),
     bookings: new SqliteBookingRepository(db),
@@ -53,7 +55,10 @@ export function openSqliteStore(path: string): Store {
     backup: async (path) => {
       await db.backup(path);
     },
-    close: () => db.close(),
+    close: () => {
+      void checkpoints?.stop();
+      db.close();
+    },
   };
   return store;
 }

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openDatabase } from "../../src/store/database";
+import { openSqliteStore } from "../../src/store/sqlite-store";
 import { groupCommitter } from "../../src/store/sqlite/group-commit";
 import { walSyncer } from "../../src/store/sqlite/wal-sync";
 
@@ -83,4 +84,21 @@ test("when flushes are asked for while one runs, then they share the next one, w
   expect(second).not.toBe(first);
   await Promise.all([first, second]);
   await expect(walSyncer(join(dir, "missing-wal"))()).rejects.toThrow(/ENOENT/);
+});
+
+test("when commits are left in the WAL, then the background checkpoints copy them into the database file itself", async () => {
+  const path = join(dir, "c.db");
+  const store = openSqliteStore(path);
+  // Another connection (kept open, so closing it checkpoints nothing) commits to the WAL.
+  const writer = openDatabase(path);
+  writer.exec("CREATE TABLE t (v INTEGER)");
+  writer.prepare("INSERT INTO t (v) VALUES (7)").run();
+  await new Promise((r) => setTimeout(r, 300));
+  // The database file alone, without its WAL, already has the row.
+  copyFileSync(path, join(dir, "copy.db"));
+  const copy = new Database(join(dir, "copy.db"), { readonly: true });
+  expect(copy.prepare("SELECT v FROM t").pluck().all()).toEqual([7]);
+  copy.close();
+  writer.close();
+  store.close();
 });
