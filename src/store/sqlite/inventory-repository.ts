@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import type { SqliteDatabase } from "../database.js";
 import type {
   InventoryRepository,
@@ -64,7 +65,8 @@ export class SqliteInventoryRepository implements InventoryRepository {
   private readonly offerExists;
   private readonly offerUpsert;
   private readonly offerForService;
-  private readonly slotsFind;
+  /** One statement per LIMIT: a bound LIMIT makes SQLite sort without its top-N shortcut, 3x slower. */
+  private readonly slotsFind = new Map<number, Statement>();
   private readonly slotGet;
   private readonly slotsBetween;
   private readonly spotTake;
@@ -72,7 +74,7 @@ export class SqliteInventoryRepository implements InventoryRepository {
   private readonly serviceFeedsStmt;
   private readonly spotRelease;
 
-  constructor(db: SqliteDatabase) {
+  constructor(private readonly db: SqliteDatabase) {
     this.merchantExists = db.prepare("SELECT 1 FROM merchants WHERE merchant_id = ?").pluck();
     this.serviceExists = db.prepare("SELECT 1 FROM services WHERE merchant_id = ? AND service_id = ?").pluck();
     this.merchantUpsert = db.prepare(`
@@ -114,15 +116,6 @@ export class SqliteInventoryRepository implements InventoryRepository {
     this.offerForService = db
       .prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ? AND (service_id = '' OR service_id = ?)")
       .pluck();
-    this.slotsFind = db.prepare(`
-      SELECT ${slotColumns} FROM slots
-      WHERE merchant_id = @merchantId AND service_id = @serviceId AND start_sec = @startSec
-        AND (@durationSec = 0 OR duration_sec = @durationSec)
-        AND (@staffId = '' OR staff_id = @staffId)
-        AND (@roomId = '' OR room_id = @roomId)
-        AND (@partySize = 0 OR party_size = @partySize)
-      ORDER BY spots_open > 0 DESC, slot_id
-      LIMIT @limit`);
     this.slotGet = db.prepare(`SELECT ${slotColumns} FROM slots WHERE slot_id = ?`);
     this.slotsBetween = db.prepare(`SELECT ${slotColumns} FROM slots
       WHERE merchant_id = ? AND service_id = ? AND start_sec BETWEEN ? AND ? ORDER BY start_sec, slot_id`);
@@ -189,7 +182,25 @@ export class SqliteInventoryRepository implements InventoryRepository {
   }
 
   findSlots(query: SlotQuery, limit: number): SlotRecord[] {
-    return (this.slotsFind.all({ ...query, limit }) as SlotRow[]).map(slotFromRow);
+    return (this.slotsFindStatement(limit).all(query) as SlotRow[]).map(slotFromRow);
+  }
+
+  private slotsFindStatement(limit: number): Statement {
+    let statement = this.slotsFind.get(limit);
+    if (!statement) {
+      if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`slot query limit must be a positive integer, got ${limit}`);
+      statement = this.db.prepare(`
+        SELECT ${slotColumns} FROM slots
+        WHERE merchant_id = @merchantId AND service_id = @serviceId AND start_sec = @startSec
+          AND (@durationSec = 0 OR duration_sec = @durationSec)
+          AND (@staffId = '' OR staff_id = @staffId)
+          AND (@roomId = '' OR room_id = @roomId)
+          AND (@partySize = 0 OR party_size = @partySize)
+        ORDER BY spots_open > 0 DESC, slot_id
+        LIMIT ${limit}`);
+      this.slotsFind.set(limit, statement);
+    }
+    return statement;
   }
 
   slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): SlotRecord[] {
