@@ -44,31 +44,40 @@ export function groupCommitter(
   const syncWal = options.syncWal ?? (db.memory ? undefined : walSyncer(`${db.name}-wal`));
   const deferSync = syncWal !== undefined;
   let pending: Pending[] = [];
+  // Prepared once: db.exec would compile each of these again for every unit.
+  const statement = (sql: string) => {
+    const prepared = db.prepare(sql);
+    return () => prepared.run();
+  };
+  const [begin, commit, rollback, savepoint, release, rollbackToSavepoint, deferWalSync, restoreFullSync] = [
+    "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit",
+    "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL",
+  ].map(statement);
 
   const commitBatch = (batch: Pending[]): Outcome[] => {
     const outcomes: Outcome[] = [];
-    if (deferSync) db.exec("PRAGMA synchronous = NORMAL");
+    if (deferSync) deferWalSync();
     try {
-      db.exec("BEGIN IMMEDIATE");
+      begin();
       for (const unit of batch) {
-        db.exec("SAVEPOINT unit");
+        savepoint();
         try {
           outcomes.push({ ok: true, value: unit.work() });
-          db.exec("RELEASE unit");
+          release();
         } catch (error) {
-          db.exec("ROLLBACK TO unit");
-          db.exec("RELEASE unit");
+          rollbackToSavepoint();
+          release();
           outcomes.push({ ok: false, error });
         }
       }
-      db.exec("COMMIT");
+      commit();
       return outcomes;
     } catch (error) {
       // The batch could not be committed: no unit of it took effect.
-      if (db.inTransaction) db.exec("ROLLBACK");
+      if (db.inTransaction) rollback();
       throw error;
     } finally {
-      if (deferSync) db.exec("PRAGMA synchronous = FULL");
+      if (deferSync) restoreFullSync();
     }
   };
 
