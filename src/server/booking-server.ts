@@ -15,6 +15,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
+import { v7 as uuidv7 } from "uuid";
 import type { AddressInfo } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
@@ -108,7 +109,9 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   const ctx = createBookingContext({
     store: options.store,
     clock: options.clock ?? systemClock,
-    newId: randomUUID,
+    // Time-ordered (UUIDv7): new bookings land at the end of the id indexes
+    // instead of on a random page each, so a group commit writes fewer pages.
+    newId: uuidv7,
     maxLeaseSec: options.maxLeaseSec,
     decideWithinSec: options.autoDeclineAfterSec,
     notificationQueued: () => options.notifier?.notify(),
