@@ -9,7 +9,7 @@ import {
   type CheckAvailabilityResponse,
   type SlotTime,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { SlotQuery, SlotRecord } from "../store/repositories.js";
+import type { SlotAvailability, SlotQuery } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
 import { releaseExpiredLeases } from "./leases.js";
 import { requiredString, seconds } from "./request-fields.js";
@@ -76,9 +76,9 @@ const maxRangeSec = 31 * 24 * 3600;
  * one query per slot time (a lookup of 100 times is one or two queries), then
  * matches each slot time in memory.
  */
-function matchingSlots(ctx: BookingContext, queries: SlotQuery[]): (query: SlotQuery) => SlotRecord[] {
+function matchingSlots(ctx: BookingContext, queries: SlotQuery[]): (query: SlotQuery) => SlotAvailability[] {
   const { inventory } = ctx.store;
-  const byStart = new Map<string, SlotRecord[]>();
+  const byStart = new Map<string, SlotAvailability[]>();
   const keyOf = (serviceId: string, startSec: number) => `${serviceId}\u0000${startSec}`;
   const rangeLoaded = new Set<string>();
   for (const [serviceId, starts] of groupBy(queries, (query) => query.serviceId)) {

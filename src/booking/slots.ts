@@ -6,7 +6,7 @@ import {
   type ResourceIds,
   type Slot,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { SlotQuery, SlotRecord } from "../store/repositories.js";
+import type { SlotKey, SlotQuery, SlotRecord } from "../store/repositories.js";
 import { nonNegative, required, requiredString, seconds } from "./request-fields.js";
 
 /**
@@ -33,7 +33,7 @@ export function resourceQuery(resources: ResourceIds | undefined, field: string)
 }
 
 /** Whether a slot answers a query: empty strings and zeros in the query match anything. */
-export function slotMatches(slot: SlotRecord, query: SlotQuery): boolean {
+export function slotMatches(slot: SlotKey, query: SlotQuery): boolean {
   return (
     slot.merchantId === query.merchantId &&
     slot.serviceId === query.serviceId &&
@@ -51,7 +51,7 @@ export function isAsynchronous(mode: ConfirmationMode): boolean {
 }
 
 /** A slot can be booked when it has a spot open and has not started yet. */
-export function isBookable(slot: SlotRecord, nowSec: number): boolean {
+export function isBookable(slot: Pick<SlotRecord, "spotsOpen" | "startSec">, nowSec: number): boolean {
   return slot.spotsOpen > 0 && slot.startSec > nowSec;
 }
 

@@ -34,6 +34,9 @@ export interface SlotRecord extends SlotKey {
   durationRequirement: number;
 }
 
+/** A slot as an availability lookup sees it: its key, its open spots and how it confirms. */
+export type SlotAvailability = SlotKey & Pick<SlotRecord, "spotsOpen" | "confirmationMode">;
+
 /** A slot as an availability feed states it. */
 export interface SlotFeedRecord extends SlotKey {
   availabilityTag: string;
@@ -80,8 +83,8 @@ export interface InventoryRepository {
   hasOffer(merchantId: string, serviceId: string, offerId: string): boolean;
   /** Slots matching the query, those with open spots first. */
   findSlots(query: SlotQuery, limit: number): SlotRecord[];
-  /** Every slot of a service starting in [fromSec, toSec], by start. */
-  slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): SlotRecord[];
+  /** Every slot of a service starting in [fromSec, toSec], by start: only what an availability answer needs. */
+  slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): SlotAvailability[];
   getSlot(slotId: number): SlotRecord | undefined;
   /** The feed records (JSON text) a slot's payment policy is made from. */
   feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string };
