@@ -1,21 +1,20 @@
 import { ConfirmationModeSchema } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { InventoryRepository, OutboxRepository, SlotKey, SlotRecord } from "../store/repositories.js";
+import type { InventoryRepository, OutboxEntry, OutboxRepository, SlotKey, SlotRecord } from "../store/repositories.js";
 import { duration, timestamp } from "./v1alpha-json.js";
 
 /**
  * Real-time availability updates (`availability:replace`, spec §4.2) for
  * slots whose open spots changed. They go through the same outbox as booking
  * notifications, one queue per service: a burst of changes to one service
- * merges into the entry not sent yet. The entry only names the start times;
- * the availability sent is read from inventory when it is delivered, so
- * Google always gets the latest spots.
+ * merges into the entry not sent yet. The entry only names the service and
+ * (in its own table, one row per start time, so merging is one insert) the
+ * start times; the availability sent is read from inventory when it is
+ * delivered, so Google always gets the latest spots.
  */
 
 interface AvailabilityChange {
   merchantId: string;
   serviceId: string;
-  /** Start times (Unix seconds) whose slots are replaced. */
-  startSecs: number[];
 }
 
 const kind = "availability_replace";
@@ -27,17 +26,11 @@ function queueKey(merchantId: string, serviceId: string): string {
 /** Queues (or merges) an availability update for the slot's start time. Call inside the change's transaction. */
 export function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey, nowSec: number): void {
   const key = queueKey(slot.merchantId, slot.serviceId);
-  const unsent = outbox.findUnsent(key, kind);
-  if (unsent) {
-    const change = JSON.parse(unsent.payloadJson) as AvailabilityChange;
-    if (!change.startSecs.includes(slot.startSec)) {
-      change.startSecs.push(slot.startSec);
-      outbox.replacePayload(unsent.id, JSON.stringify(change));
-    }
-    return;
-  }
-  const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId, startSecs: [slot.startSec] };
-  outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec);
+  const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId };
+  const entryId =
+    outbox.findUnsent(key, kind)?.id ??
+    outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec);
+  outbox.addStartSec(entryId, slot.startSec);
 }
 
 /**
@@ -47,11 +40,12 @@ export function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey
  */
 export function availabilityReplaceRequest(
   partnerId: string,
-  payloadJson: string,
-  inventory: InventoryRepository,
+  entry: Pick<OutboxEntry, "id" | "payloadJson">,
+  store: { inventory: InventoryRepository; outbox: OutboxRepository },
 ): { pathAndQuery: string; body: string } {
-  const change = JSON.parse(payloadJson) as AvailabilityChange;
-  const extendedServiceAvailability = change.startSecs.map((startSec) => ({
+  const { inventory } = store;
+  const change = JSON.parse(entry.payloadJson) as AvailabilityChange;
+  const extendedServiceAvailability = store.outbox.startSecsOf(entry.id).map((startSec) => ({
     merchantId: change.merchantId,
     serviceId: change.serviceId,
     startTimeRestrict: timestamp(startSec),

@@ -251,7 +251,7 @@ export class Notifier {
   /** The HTTP request for an entry: a bookings.patch, or an availability:replace built from current inventory. */
   private requestFor(entry: OutboxEntry): { method: string; pathAndQuery: string; body: string } {
     if (entry.kind === "availability_replace") {
-      return { method: "POST", ...availabilityReplaceRequest(this.partnerId!, entry.payloadJson, this.store.inventory) };
+      return { method: "POST", ...availabilityReplaceRequest(this.partnerId!, entry, this.store) };
     }
     return { method: "PATCH", ...notificationRequest(this.partnerId!, entry) };
   }

@@ -167,4 +167,16 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX booking_payments_by_booking ON booking_payments (booking_id, id);
   `,
+  /* 6: the start times an availability_replace entry covers, one row each
+        (they were a JSON list in the payload, rewritten whole by every booking
+        of the service while the entry waited) */ `
+  CREATE TABLE availability_change_starts (
+    outbox_id INTEGER NOT NULL REFERENCES notification_outbox (id),
+    start_sec INTEGER NOT NULL,
+    PRIMARY KEY (outbox_id, start_sec)
+  ) STRICT, WITHOUT ROWID;
+  INSERT OR IGNORE INTO availability_change_starts (outbox_id, start_sec)
+    SELECT o.id, starts.value FROM notification_outbox o, json_each(o.payload_json, '$.startSecs') starts
+    WHERE o.kind = 'availability_replace';
+  `,
 ];

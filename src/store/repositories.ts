@@ -220,8 +220,10 @@ export interface OutboxRepository {
   get(id: number): OutboxEntry | undefined;
   /** The newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
   findUnsent(queueKey: string, kind: OutboxKind): OutboxEntry | undefined;
-  /** Rewrites the payload of an entry `findUnsent` returned. */
-  replacePayload(id: number, payloadJson: string): void;
+  /** Adds a start time to the `availability_replace` entry `id` (once; an entry `findUnsent` returned). */
+  addStartSec(id: number, startSec: number): void;
+  /** The start times of the `availability_replace` entry `id`, earliest first. */
+  startSecsOf(id: number): number[];
   /**
    * Counts an attempt about to be sent. From then on `findUnsent` no longer
    * returns the entry, so nothing merges into a payload already in flight.

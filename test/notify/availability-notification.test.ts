@@ -58,7 +58,7 @@ describe("availability:replace through the outbox", () => {
     const pending = server.store.outbox.nextDue(Date.now(), 10);
     expect(pending).toHaveLength(1);
     expect(pending[0].kind).toBe("availability_replace");
-    expect(JSON.parse(pending[0].payloadJson).startSecs).toEqual([futureStartSec, futureStartSec + 3600]);
+    expect(server.store.outbox.startSecsOf(pending[0].id)).toEqual([futureStartSec, futureStartSec + 3600]);
   });
 
   test("when an entry is being sent, then a new change goes into a new entry instead of the one in flight", () => {
@@ -70,14 +70,14 @@ describe("availability:replace through the outbox", () => {
     const [inFlight] = server.store.outbox.nextDue(Date.now(), 10);
     server.store.outbox.claim(inFlight.id);
     server.store.transaction(() => queueAvailabilityReplace(server.store.outbox, { ...slot, startSec: futureStartSec + 3600 }, 2));
-    expect(JSON.parse(server.store.outbox.get(inFlight.id)!.payloadJson).startSecs).toEqual([futureStartSec]);
+    expect(server.store.outbox.startSecsOf(inFlight.id)).toEqual([futureStartSec]);
     expect(server.store.outbox.findUnsent(inFlight.queueKey, "availability_replace")!.id).not.toBe(inFlight.id);
   });
 
   test("when the update is built, then it carries every slot of that start with live spots and confirmation mode", async () => {
     await rest(server, "CreateBooking", { slot: slotJson(2), idempotency_token: "r4", user_information: user(4) });
     const [entry] = server.store.outbox.nextDue(Date.now(), 10);
-    const request = availabilityReplaceRequest("partner-7", entry.payloadJson, server.store.inventory);
+    const request = availabilityReplaceRequest("partner-7", entry, server.store);
     expect(request.pathAndQuery).toBe("/v1alpha/inventory/partners/partner-7/availability:replace");
     const start = new Date(futureStartSec * 1000).toISOString().replace(".000Z", "Z");
     expect(JSON.parse(request.body)).toEqual({

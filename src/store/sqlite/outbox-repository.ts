@@ -52,7 +52,8 @@ export class SqliteOutboxRepository implements OutboxRepository {
   private readonly dueStmt;
   private readonly getStmt;
   private readonly unsentStmt;
-  private readonly replacePayloadStmt;
+  private readonly addStartStmt;
+  private readonly startsStmt;
   private readonly claimStmt;
   private readonly deliveredStmt;
   private readonly retryStmt;
@@ -71,9 +72,12 @@ export class SqliteOutboxRepository implements OutboxRepository {
     this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
     this.unsentStmt = db.prepare(`SELECT * FROM notification_outbox
       WHERE queue_key = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`);
-    this.replacePayloadStmt = db.prepare(
-      "UPDATE notification_outbox SET payload_json = ? WHERE id = ? AND state = 'pending' AND attempts = 0",
+    this.addStartStmt = db.prepare(
+      "INSERT OR IGNORE INTO availability_change_starts (outbox_id, start_sec) VALUES (?, ?)",
     );
+    this.startsStmt = db
+      .prepare("SELECT start_sec FROM availability_change_starts WHERE outbox_id = ? ORDER BY start_sec")
+      .pluck();
     this.claimStmt = db.prepare("UPDATE notification_outbox SET attempts = attempts + 1 WHERE id = ? AND state = 'pending'");
     this.deliveredStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'delivered', last_status = ?,
@@ -124,8 +128,12 @@ export class SqliteOutboxRepository implements OutboxRepository {
     return row && outboxFromRow(row);
   }
 
-  replacePayload(id: number, payloadJson: string): void {
-    this.replacePayloadStmt.run(payloadJson, id);
+  addStartSec(id: number, startSec: number): void {
+    this.addStartStmt.run(id, startSec);
+  }
+
+  startSecsOf(id: number): number[] {
+    return this.startsStmt.all(id) as number[];
   }
 
   claim(id: number): void {
