@@ -36,6 +36,7 @@ export interface PaymentPlan {
 
 /** The plan for booking `slot` with `partySize`; undefined when nothing is paid or kept at booking. */
 export function paymentPlanFor(ctx: BookingContext, slot: SlotRecord, partySize: number): PaymentPlan | undefined {
+  if (!slot.mayTakePayment) return undefined;
   const policy = effectivePaymentPolicy(ctx.store.inventory.feedsOf(slot.slotId));
   const { prepayment, deposit } = chargesAtBooking(policy, { partySize });
   const charges: PaymentPlan["charges"] = [];

@@ -297,6 +297,13 @@ function slotPaymentOptionIds(reader: Reader, slot: JsonObject): { id: string; f
  * - `require_credit_card`: Service ← Availability (seed L238–L240);
  * - cancellation: Service `scheduling_rules.min_advance_online_canceling` (seed L69, L76),
  *   Availability `scheduling_rule_overrides.last_online_cancellable_sec` (an absolute time) wins.
+ *
+ * The fields that can make CreateBooking take money or keep a card
+ * (`prepayment_type`, `deposit`, `no_show_fee`, `require_credit_card`) are
+ * also named by the store's `booking_payment_terms` columns (migration 7),
+ * which let CreateBooking skip this function for slots without them: a new
+ * such field needs a new migration there too (test/payments/payment-terms-flag.test.ts
+ * checks the two agree).
  */
 export function effectivePaymentPolicy({ serviceFeed, slotFeed, merchantFeed }: PaymentPolicyFeeds): PaymentPolicy {
   const serviceReader: Reader = new Reader("service");

@@ -179,4 +179,17 @@ export const migrations: readonly string[] = [
     SELECT o.id, starts.value FROM notification_outbox o, json_each(o.payload_json, '$.startSecs') starts
     WHERE o.kind = 'availability_replace';
   `,
+  /* 7: whether a feed record has a term that can take money or keep a card at
+        booking (the fields src/payments/payment-policy.ts reads for that);
+        CreateBooking skips reading the payment policy when neither the slot
+        nor its service has one. Computed from feed_json when read. */ `
+  ALTER TABLE services ADD COLUMN booking_payment_terms INTEGER GENERATED ALWAYS AS (
+    json_type(feed_json, '$.prepayment_type') IS NOT NULL OR json_type(feed_json, '$.deposit') IS NOT NULL
+    OR json_type(feed_json, '$.no_show_fee') IS NOT NULL OR json_type(feed_json, '$.require_credit_card') IS NOT NULL
+  ) VIRTUAL;
+  ALTER TABLE slots ADD COLUMN booking_payment_terms INTEGER GENERATED ALWAYS AS (
+    json_type(feed_json, '$.deposit') IS NOT NULL OR json_type(feed_json, '$.no_show_fee') IS NOT NULL
+    OR json_type(feed_json, '$.require_credit_card') IS NOT NULL
+  ) VIRTUAL;
+  `,
 ];

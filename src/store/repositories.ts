@@ -32,6 +32,13 @@ export interface SlotRecord extends SlotKey {
   confirmationMode: ConfirmationMode;
   /** CheckAvailabilityResponse.DurationRequirement number from the feed. */
   durationRequirement: number;
+  /**
+   * False when neither the slot's nor its service's feed record has a term
+   * that can take money or keep a card at booking (deposit, no-show fee,
+   * card requirement, service prepayment): its payment plan is certainly
+   * empty. True means: ask the payment policy.
+   */
+  mayTakePayment: boolean;
 }
 
 /** A slot as an availability lookup sees it: its key, its open spots and how it confirms. */

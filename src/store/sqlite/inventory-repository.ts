@@ -14,7 +14,9 @@ import type {
 
 const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
   party_size, availability_tag, spots_total, confirmation_mode, duration_requirement,
-  max(spots_total - spots_sold_elsewhere - spots_held, 0) AS spots_open`;
+  max(spots_total - spots_sold_elsewhere - spots_held, 0) AS spots_open,
+  CASE WHEN booking_payment_terms THEN 1 ELSE (SELECT v.booking_payment_terms FROM services v
+    WHERE v.merchant_id = slots.merchant_id AND v.service_id = slots.service_id) END AS may_take_payment`;
 
 interface SlotRow {
   slot_id: number;
@@ -30,6 +32,7 @@ interface SlotRow {
   spots_open: number;
   confirmation_mode: number;
   duration_requirement: number;
+  may_take_payment: number;
 }
 
 type SlotAvailabilityRow = [number, number, string, string, number, number, number];
@@ -49,6 +52,7 @@ function slotFromRow(row: SlotRow): SlotRecord {
     spotsOpen: row.spots_open,
     confirmationMode: row.confirmation_mode,
     durationRequirement: row.duration_requirement,
+    mayTakePayment: row.may_take_payment !== 0,
   };
 }
 
