@@ -12,6 +12,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * request with the enum's default.)
  */
 export function decodeRestBody(desc: DescMessage, json: JsonValue) {
+  try {
+    // Most requests have no key the schema does not know: one strict pass.
+    return fromJson(desc, json);
+  } catch {
+    // Unknown keys, or malformed: drop the unknown keys and parse again.
+  }
   const known = knownFields(desc, json, "", false);
   try {
     return fromJson(desc, known);
