@@ -8,12 +8,14 @@ import { SqliteOutboxRepository } from "./sqlite/outbox-repository.js";
 import { SqlitePaymentRecordRepository } from "./sqlite/payment-record-repository.js";
 import { startBackgroundCheckpoints } from "./sqlite/background-checkpoints.js";
 import { groupCommitter } from "./sqlite/group-commit.js";
+import { walSyncer } from "./sqlite/wal-sync.js";
 import { SqliteUserRepository } from "./sqlite/user-repository.js";
 
 /** Opens the SQLite store at `path` (created and migrated as needed). */
 export function openSqliteStore(path: string): Store {
   const db = openDatabase(path);
   const checkpoints = db.memory ? undefined : startBackgroundCheckpoints(db);
+  const wal = db.memory ? undefined : walSyncer(`${db.name}-wal`);
   const store: Store = {
     inventory: new SqliteInventoryRepository(db),
     bookings: new SqliteBookingRepository(db),
@@ -25,7 +27,7 @@ export function openSqliteStore(path: string): Store {
     // IMMEDIATE takes the write lock up front, so a second process cannot
     // interleave between our read of a slot and our write to it.
     transaction: (work) => db.transaction(work).immediate(),
-    groupTransaction: groupCommitter(db),
+    groupTransaction: groupCommitter(db, { syncWal: wal?.sync }),
     async bulkTransaction(work) {
       db.exec("BEGIN IMMEDIATE");
       try {
@@ -57,6 +59,7 @@ export function openSqliteStore(path: string): Store {
     },
     close: () => {
       void checkpoints?.stop();
+      wal?.close();
       db.close();
     },
   };

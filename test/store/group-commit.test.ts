@@ -77,13 +77,14 @@ test("when the WAL cannot be flushed, then every unit of the batch is refused (n
 test("when flushes are asked for while one runs, then they share the next one, which starts after it", async () => {
   const path = join(dir, "w.db-wal");
   writeFileSync(path, "");
-  const sync = walSyncer(path);
-  const first = sync();
-  const [second, third] = [sync(), sync()];
+  const wal = walSyncer(path);
+  const first = wal.sync();
+  const [second, third] = [wal.sync(), wal.sync()];
   expect(second).toBe(third);
   expect(second).not.toBe(first);
   await Promise.all([first, second]);
-  await expect(walSyncer(join(dir, "missing-wal"))()).rejects.toThrow(/ENOENT/);
+  wal.close();
+  await expect(walSyncer(join(dir, "missing-wal")).sync()).rejects.toThrow(/ENOENT/);
 });
 
 test("when commits are left in the WAL, then the background checkpoints copy them into the database file itself", async () => {

@@ -1,5 +1,4 @@
 import type { SqliteDatabase } from "../database.js";
-import { walSyncer } from "./wal-sync.js";
 
 interface Pending {
   work: () => unknown;
@@ -11,9 +10,8 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export interface GroupCommitOptions {
   /**
-   * Makes everything committed so far durable. Defaults to an fsync of the
-   * database's WAL file on libuv's thread pool; a database without a WAL file
-   * (`:memory:`) commits with the connection's own synchronous setting instead.
+   * Makes everything committed so far durable (see `walSyncer`). Without it,
+   * each batch commits with the connection's own synchronous setting.
    */
   syncWal?: () => Promise<void>;
 }
@@ -41,7 +39,7 @@ export function groupCommitter(
   db: SqliteDatabase,
   options: GroupCommitOptions = {},
 ): <T>(work: () => T) => Promise<T> {
-  const syncWal = options.syncWal ?? (db.memory ? undefined : walSyncer(`${db.name}-wal`));
+  const { syncWal } = options;
   const deferSync = syncWal !== undefined;
   let pending: Pending[] = [];
   // Prepared once: db.exec would compile each of these again for every unit.

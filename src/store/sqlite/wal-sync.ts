@@ -1,28 +1,42 @@
-import { open } from "node:fs/promises";
+import { closeSync, fdatasync, openSync } from "node:fs";
+
+export interface WalSyncer {
+  /** Resolves once everything written to the WAL before the call is on disk. */
+  sync(): Promise<void>;
+  close(): void;
+}
 
 /**
- * An fsync of the WAL file at `walPath` on libuv's thread pool, shared by
- * whoever asks while it is under way: at most one runs at a time, and a call
- * made while one runs waits for the next (the running one may have started
- * before the caller's writes). The file is opened by path for every sync, so
- * a WAL that SQLite recreated is never missed through a stale descriptor.
+ * An fdatasync of the WAL file at `walPath` on libuv's thread pool (what
+ * SQLite itself does for a commit with synchronous=FULL), shared by whoever
+ * asks while it is under way: at most one runs at a time, and a call made
+ * while one runs waits for the next (the running one may have started before
+ * the caller's writes).
+ *
+ * The descriptor stays open: SQLite deletes the WAL only when the last
+ * connection closes, and the store's own connection outlives this syncer. One
+ * thread-pool call per sync matters under load, when every completion waits
+ * its turn in a busy event loop.
  */
-export function walSyncer(walPath: string): () => Promise<void> {
+export function walSyncer(walPath: string): WalSyncer {
+  let fd: number | undefined;
   let running: Promise<void> | undefined;
   let next: Promise<void> | undefined;
 
-  const fsyncWal = async () => {
-    const file = await open(walPath, "r");
-    try {
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-  };
+  const syncNow = () =>
+    new Promise<void>((resolve, reject) => {
+      try {
+        fd ??= openSync(walPath, "r");
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+    });
 
   const sync = (): Promise<void> => {
     if (!running) {
-      running = fsyncWal().finally(() => (running = undefined));
+      running = syncNow().finally(() => (running = undefined));
       return running;
     }
     next ??= running.then(
@@ -31,5 +45,12 @@ export function walSyncer(walPath: string): () => Promise<void> {
     );
     return next;
   };
-  return sync;
+
+  return {
+    sync,
+    close: () => {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
 }
