@@ -12,11 +12,13 @@ function percentile(sorted, p) {
 }
 
 /**
- * Runs `call(worker, i)` (a function returning a Promise<boolean>: ok or not;
- * a rejection is an error) from `connections` workers for `durationMs`.
+ * Runs `call(worker, i)` (a function returning a Promise<boolean>: ok or not,
+ * or Promise<{ ok, kind }> to also get latencies per kind of request; a
+ * rejection is an error) from `connections` workers for `durationMs`.
  */
 async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
   const latencies = [];
+  const latenciesByKind = {};
   let errors = 0;
   let failures = 0; // answered, but not what the scenario expected (e.g. SLOT_UNAVAILABLE)
   let firstError;
@@ -28,9 +30,12 @@ async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
       const i = seq++;
       const t0 = process.hrtime.bigint();
       try {
-        const ok = await call(w, i);
+        const answer = await call(w, i);
+        const ok = typeof answer === "object" ? answer.ok : answer;
         if (measuring) {
-          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+          latencies.push(ms);
+          if (typeof answer === "object") (latenciesByKind[answer.kind] ??= []).push(ms);
           if (!ok) failures++;
         }
       } catch (error) {
@@ -51,6 +56,12 @@ async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
   stop = true;
   await Promise.all(workers);
   latencies.sort((a, b) => a - b);
+  const byKind = Object.fromEntries(
+    Object.entries(latenciesByKind).sort(([a], [b]) => a.localeCompare(b)).map(([kind, ms]) => {
+      ms.sort((a, b) => a - b);
+      return [kind, { requests: ms.length, p50_ms: round(percentile(ms, 50)), p99_ms: round(percentile(ms, 99)) }];
+    }),
+  );
   return {
     requests: latencies.length + errors,
     rps: Math.round((latencies.length + errors) / seconds),
@@ -59,6 +70,7 @@ async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
     errors,
     failures,
     first_error: firstError ? String(firstError.message || firstError).slice(0, 200) : undefined,
+    ...(Object.keys(byKind).length ? { by_kind: byKind } : {}),
   };
 }
 

@@ -93,8 +93,9 @@ const scenarios = {
     }),
   mixed: (t) =>
     overHttp(t, async (p, w) => {
-      if (Math.random() < 0.1) return Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest())).booking);
-      return (await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup())).slot_time_availability?.length === 100;
+      if (Math.random() < 0.1) return { kind: "CreateBooking", ok: Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest())).booking) };
+      const answer = await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup());
+      return { kind: "BatchAvailabilityLookup", ok: answer.slot_time_availability?.length === 100 };
     }),
 };
 

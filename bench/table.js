@@ -20,8 +20,16 @@ function table(r) {
     checkAvailability: "CheckAvailability",
     getBookingStatus: "GetBookingStatus",
     mixed: "mixed: 90% BAL, 10% CreateBooking",
+    createBookingRestSaturated: `CreateBooking, REST /v3, ${r.connections * 4} connections (past saturation)`,
+    mixedSaturated: `mixed, ${r.connections * 4} connections (past saturation)`,
   };
-  for (const [key, name] of Object.entries(names)) row(name, r.server[key], r.ratios[key]);
+  for (const [key, name] of Object.entries(names)) {
+    if (!r.server[key]) continue;
+    row(name, r.server[key], r.ratios[key]);
+    for (const [kind, k] of Object.entries(r.server[key].by_kind ?? {})) {
+      lines.push(`| &nbsp;&nbsp;↳ its ${kind} requests | | ${k.p50_ms} | ${k.p99_ms} | | | | | | |`);
+    }
+  }
   lines.push("");
   lines.push(`Import of ${r.import.slots.toLocaleString("en")} slots (${r.import.merchants} merchants): ${r.import.seconds} s, peak RSS ${r.import.peak_rss_mb} MB (feeds generated in ${r.import.generate_seconds} s).`, "");
   lines.push("| target | measured | |", "|---|---:|---|");

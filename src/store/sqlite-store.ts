@@ -59,6 +59,10 @@ export function openSqliteStore(path: string): Store {
     },
     close: () => {
       void checkpoints?.stop();
+      // What SQLite does when the last connection closes, done here because the
+      // checkpoint worker's connection may still be open: copy the WAL into the
+      // database and empty it (after an import, a WAL of the whole feed).
+      if (!db.memory) db.pragma("wal_checkpoint(TRUNCATE)");
       wal?.close();
       db.close();
     },

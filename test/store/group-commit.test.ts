@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -102,4 +102,16 @@ test("when commits are left in the WAL, then the background checkpoints copy the
   copy.close();
   writer.close();
   store.close();
+});
+
+test("when the store closes, then its WAL is copied into the database file and emptied", async () => {
+  const path = join(dir, "closing.db");
+  const store = openSqliteStore(path);
+  await store.groupTransaction(() => store.users.setMarketingPreference("u1", true, 1));
+  store.close();
+  expect(existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0).toBe(0);
+  copyFileSync(path, join(dir, "copy.db"));
+  const copy = new Database(join(dir, "copy.db"), { readonly: true });
+  expect(copy.prepare("SELECT receive_marketing FROM users WHERE user_id = 'u1'").pluck().get()).toBe(1);
+  copy.close();
 });
