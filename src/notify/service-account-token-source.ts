@@ -1,4 +1,4 @@
-import { GoogleAuth } from "google-auth-library";
+import type { GoogleAuth } from "google-auth-library";
 import type { AccessTokenSource } from "./notifier.js";
 
 /** The OAuth scope Google's Maps Booking API requires. */
@@ -13,6 +13,8 @@ export class ServiceAccountTokenSource implements AccessTokenSource {
   private readonly auth: GoogleAuth;
 
   constructor(private readonly keyFile: string) {
+    // Loaded only when a service account is configured: the library costs the server ~10 MB of RSS.
+    const { GoogleAuth } = require("google-auth-library") as typeof import("google-auth-library");
     this.auth = new GoogleAuth({ keyFile, scopes: [mapsBookingScope] });
   }
 

@@ -1,7 +1,6 @@
 import { openDatabase } from "../store/database.js";
 import type { PaymentProcessor } from "./payment-processor.js";
 import { SandboxProcessor } from "./sandbox-processor.js";
-import { StripeProcessor } from "./stripe-processor.js";
 
 export class PaymentConfigError extends Error {}
 
@@ -25,6 +24,8 @@ export function paymentProcessorFromEnv(
     const secretKey = env.STRIPE_SECRET_KEY;
     if (!secretKey) throw new PaymentConfigError("PAYMENT_PROCESSOR=stripe needs STRIPE_SECRET_KEY");
     const url = env.STRIPE_API_URL ? new URL(env.STRIPE_API_URL) : undefined;
+    // Loaded only when chosen: the Stripe SDK costs the server ~15 MB of RSS.
+    const { StripeProcessor } = require("./stripe-processor.js") as typeof import("./stripe-processor.js");
     return {
       processor: new StripeProcessor({
         secretKey,
