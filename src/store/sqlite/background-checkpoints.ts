@@ -49,7 +49,6 @@ export function startBackgroundCheckpoints(db: SqliteDatabase): BackgroundCheckp
  * simply retried at the next tick.
  */
 function checkpointLoop(): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const { workerData } = require("node:worker_threads");
   const Database = require(workerData.driver);
   const db = new Database(workerData.path);

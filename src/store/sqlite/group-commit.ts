@@ -22,8 +22,8 @@ export interface GroupCommitOptions {
  * committed together. A unit that throws is rolled back to its savepoint
  * alone; its neighbours still commit.
  *
- * The COMMIT itself runs with `synchronous=NORMAL` (written to the WAL, not
- * yet flushed), and the WAL is then fsynced off the event loop; every unit's
+ * With `syncWal`, the COMMIT itself runs with `synchronous=NORMAL` (written to
+ * the WAL, not yet flushed), and the WAL is then flushed off the event loop; every unit's
  * promise settles only after that fsync, so nothing is acknowledged before it
  * would survive power loss, exactly as with `synchronous=FULL`, but the event
  * loop keeps serving requests (and building the next batch) while the disk
