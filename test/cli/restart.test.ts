@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { importOpsInventory, opsSlot } from "../support/operations";
 import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
-import { authHeader, credentials, futureStartSec } from "../support/test-server";
+import { authHeader, credentials } from "../support/test-server";
 
 const env = { BOOKING_AUTH_USERNAME: credentials.username, BOOKING_AUTH_PASSWORD: credentials.password };
 let dir: string;
@@ -12,24 +13,7 @@ let server: ServerProcess | undefined;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "booking-restart-"));
   dbPath = join(dir, "booking.db");
-  const feed = (name: string, body: unknown) => {
-    const path = join(dir, name);
-    writeFileSync(path, JSON.stringify(body));
-    return path;
-  };
-  const imported = runCli([
-    "import",
-    "--db",
-    dbPath,
-    feed("merchants.json", { merchant: [{ merchant_id: "m1", name: "Trattoria" }] }),
-    feed("services.json", { service: [{ merchant_id: "m1", service_id: "dinner", name: "Dinner" }] }),
-    feed("availability.json", {
-      availability: [
-        { merchant_id: "m1", service_id: "dinner", start_sec: futureStartSec, duration_sec: 3600, spots_total: 3, spots_open: 3 },
-      ],
-    }),
-  ]);
-  expect(imported.status).toBe(0);
+  importOpsInventory(dir, dbPath, 3);
 });
 
 afterAll(async () => {
@@ -46,7 +30,7 @@ async function call(method: string, body: unknown) {
   return { status: response.status, body: await response.json() };
 }
 
-const slot = { merchant_id: "m1", service_id: "dinner", start_sec: String(futureStartSec), duration_sec: "3600" };
+const slot = opsSlot;
 const booking = (n: number) => ({
   slot,
   idempotency_token: `restart-${n}`,
