@@ -6,10 +6,10 @@ import type { SqliteDatabase } from "../database.js";
  * checkpoints by itself: only reached when the background checkpoints cannot
  * keep up (40 MB of WAL), so the WAL stays bounded whatever happens.
  */
-export const fallbackCheckpointPages = 10_000;
+const fallbackCheckpointPages = 10_000;
 
 /** How often the background connection copies the WAL into the database file. */
-export const checkpointIntervalMs = 50;
+const checkpointIntervalMs = 50;
 
 export interface BackgroundCheckpoints {
   stop(): Promise<void>;

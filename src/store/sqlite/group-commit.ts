@@ -40,7 +40,6 @@ export function groupCommitter(
   options: GroupCommitOptions = {},
 ): <T>(work: () => T) => Promise<T> {
   const { syncWal } = options;
-  const deferSync = syncWal !== undefined;
   let pending: Pending[] = [];
   // Prepared once: db.exec would compile each of these again for every unit.
   const statement = (sql: string) => {
@@ -54,7 +53,7 @@ export function groupCommitter(
 
   const commitBatch = (batch: Pending[]): Outcome[] => {
     const outcomes: Outcome[] = [];
-    if (deferSync) deferWalSync();
+    if (syncWal) deferWalSync();
     try {
       begin();
       for (const unit of batch) {
@@ -75,7 +74,7 @@ export function groupCommitter(
       if (db.inTransaction) rollback();
       throw error;
     } finally {
-      if (deferSync) restoreFullSync();
+      if (syncWal) restoreFullSync();
     }
   };
 

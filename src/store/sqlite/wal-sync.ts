@@ -39,10 +39,9 @@ export function walSyncer(walPath: string): WalSyncer {
       running = syncNow().finally(() => (running = undefined));
       return running;
     }
-    next ??= running.then(
-      () => ((next = undefined), sync()),
-      () => ((next = undefined), sync()),
-    );
+    // Whether the running one succeeded or not, the callers waiting for the next get their own.
+    const syncAgain = () => ((next = undefined), sync());
+    next ??= running.then(syncAgain, syncAgain);
     return next;
   };
 
