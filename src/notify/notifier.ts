@@ -1,6 +1,7 @@
 import type { OutboxEntry, Store } from "../store/repositories.js";
 import { availabilityReplaceRequest } from "./availability-notification.js";
 import { notificationRequest } from "./booking-notification.js";
+import { readResponsePrefix } from "./response-prefix.js";
 import { ServiceAccountTokenSource } from "./service-account-token-source.js";
 
 /**
@@ -95,7 +96,10 @@ export interface NotifierOptions {
   fetch?: typeof fetch;
   /** First retry delay bound (full jitter), default 1 s. */
   baseBackoffMs?: number;
-  /** Largest retry delay bound, default 5 min. */
+  /**
+   * Largest retry delay, default 5 min: the bound of the exponential backoff,
+   * and the most a `Retry-After` from Google may make an entry wait.
+   */
   maxBackoffMs?: number;
   /** Uniform in [0, 1): the jitter. */
   random?: () => number;
@@ -108,6 +112,14 @@ export interface NotifierOptions {
   log?: (message: string) => void;
   /** Told of every failed attempt: the entry's kind and whether it will be "retried" or is "dead". */
   onFailure?: (kind: string, reason: "retried" | "dead") => void;
+  /**
+   * Told of every failure of the worker's own work, outside the exchange with
+   * Google: a store error such as `SQLITE_BUSY` ("database is locked"),
+   * `SQLITE_FULL` or `SQLITE_READONLY` while looking for, claiming or recording
+   * entries. The worker survives it and tries again at its next poll; the
+   * entries stay pending. Default: only logged. Wire it to a metric.
+   */
+  onTickError?: (error: unknown) => void;
 }
 
 export interface DeliveryPass {
@@ -115,8 +127,6 @@ export interface DeliveryPass {
   retried: number;
   dead: number;
 }
-
-const MAX_STORED_BODY = 4096;
 
 export class Notifier {
   private readonly store: Store;
@@ -133,8 +143,11 @@ export class Notifier {
   private readonly batchSize: number;
   private readonly log: (message: string) => void;
   private readonly onFailure: (kind: string, reason: "retried" | "dead") => void;
+  private readonly onTickError: (error: unknown) => void;
 
   private running = false;
+  /** Whether the entries an older version scheduled too far ahead have been brought forward (see `clampFarRetries`). */
+  private farRetriesClamped = false;
   private timer: NodeJS.Timeout | undefined;
   /**
    * Deliveries under way, by queue (booking id): one at most per queue keeps
@@ -158,6 +171,7 @@ export class Notifier {
     this.batchSize = options.batchSize ?? 50;
     this.log = options.log ?? (() => {});
     this.onFailure = options.onFailure ?? (() => {});
+    this.onTickError = options.onTickError ?? (() => {});
     if (this.partnerId && !this.tokenSource) {
       throw new NotifierConfigError("Notifier: a partner id needs a token source");
     }
@@ -209,9 +223,10 @@ export class Notifier {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       try {
+        if (!this.farRetriesClamped) this.clampFarRetries();
         this.startDue();
       } catch (error) {
-        this.log(`notifier pass failed: ${describeError(error)}`);
+        this.reportTickError(error);
       }
       if (this.running) this.schedule(this.pollIntervalMs);
     }, delayMs);
@@ -225,20 +240,54 @@ export class Notifier {
     for (const entry of this.store.outbox.nextDue(this.now(), this.batchSize + this.inFlight.size)) {
       const queue = entry.queueKey;
       if (this.inFlight.has(queue)) continue;
+      let failedInStore = false;
       const delivery = this.deliver(entry)
         .catch((error: unknown): keyof DeliveryPass => {
-          this.log(`notification ${entry.id} failed before it was sent: ${describeError(error)}`);
+          // Only the store (claim, building the request, recording the answer)
+          // throws here: the entry stays pending and is sent again.
+          failedInStore = true;
+          this.reportTickError(error);
           return "retried";
         })
         .finally(() => {
           this.inFlight.delete(queue);
-          // The queue's next entry may be due now.
-          if (this.running) this.schedule(0);
+          // The queue's next entry may be due now; after a store error the next
+          // poll tries again, instead of at once against a database still locked or full.
+          if (this.running && !failedInStore) this.schedule(0);
         });
       this.inFlight.set(queue, delivery);
       started.push(delivery);
     }
     return started;
+  }
+
+  /**
+   * Brings forward every queue head due later than now + maxBackoffMs: older
+   * versions honoured any Retry-After (99999999999 s scheduled a retry 3,175
+   * years ahead, holding up the queue behind it across restarts). Done once,
+   * at the first tick that can read the store; entries scheduled since are
+   * never further ahead than that.
+   */
+  private clampFarRetries(): void {
+    const latestAllowedMs = this.now() + this.maxBackoffMs;
+    const pending = this.store.outbox.depth(Math.floor(this.now() / 1000)).pending;
+    // Heads come earliest first, so the far ones are at the end of all of them.
+    for (const entry of this.store.outbox.nextDue(Infinity, pending)) {
+      if (entry.nextAttemptAtMs <= latestAllowedMs) continue;
+      this.store.outbox.scheduleRetry(entry.id, latestAllowedMs, entry.lastStatus, entry.lastError ?? "");
+      this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) was due in ${entry.nextAttemptAtMs - this.now()} ms: now in ${this.maxBackoffMs} ms`);
+    }
+    this.farRetriesClamped = true;
+  }
+
+  /** Logs and reports a failure of the worker's own work; never throws (a throw from a timer would end the process). */
+  private reportTickError(error: unknown): void {
+    try {
+      this.log(`notifier: ${describeError(error)}; trying again at the next poll`);
+      this.onTickError(error);
+    } catch {
+      // A failing reporter must not stop the worker either.
+    }
   }
 
   /** One pass: sends every due entry once and waits for the answers. */
@@ -276,8 +325,8 @@ export class Notifier {
         signal,
       });
       status = response.status;
-      responseBody = (await response.text()).slice(0, MAX_STORED_BODY);
-      retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now());
+      responseBody = await readResponsePrefix(response);
+      retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now(), this.maxBackoffMs);
     } catch (error) {
       return this.retry(entry, status, `${status === null ? "request" : "response"} failed: ${describeError(error)}`);
     }
@@ -298,7 +347,7 @@ export class Notifier {
 
   private retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): "retried" {
     const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
-    this.store.outbox.scheduleRetry(entry.id, this.now() + delay, status, error.slice(0, MAX_STORED_BODY));
+    this.store.outbox.scheduleRetry(entry.id, this.now() + delay, status, error);
     this.onFailure(entry.kind, "retried");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) retry in ${delay} ms: ${error}`);
     return "retried";
@@ -312,14 +361,18 @@ export class Notifier {
   }
 }
 
-/** Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`. */
-export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+/**
+ * Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`, at most
+ * `maxMs` (Google's answer is a hint, not a reason to stop a queue for
+ * years); undefined when absent or not understood.
+ */
+export function parseRetryAfter(value: string | null, nowMs: number, maxMs: number): number | undefined {
   if (value === null) return undefined;
   const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+$/.test(trimmed)) return Math.min(Number(trimmed) * 1000, maxMs);
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - nowMs);
+  return Math.min(Math.max(0, date - nowMs), maxMs);
 }
 
 function describeError(error: unknown): string {

@@ -1,4 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -22,6 +23,7 @@ import {
   StaticTokenSource,
   type NotifierOptions,
 } from "../../src/notify/notifier.js";
+import { MAX_RESPONSE_BYTES } from "../../src/notify/response-prefix.js";
 import type { Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
@@ -31,6 +33,7 @@ const TOKEN = "test-token-123";
 /** What the stand-in for Google's Notification API does with one request. */
 type Action =
   | { status: number; body?: string; headers?: Record<string, string> }
+  | { status: number; floodBytes: number } // a body this long, written as fast as the client takes it
   | "drop" // destroys the socket without answering
   | "hang"; // never answers
 
@@ -43,9 +46,17 @@ interface Recorded {
   bookingId: string;
 }
 
+/** How much of a flooding answer the stand-in got rid of before the client went away. */
+interface Flood {
+  /** Bytes handed to the socket (what the client read, plus the kernel's buffers). */
+  written: number;
+  closed: boolean;
+}
+
 /** Plays Google's Booking Notification API; scripted per booking id. */
 class FakeGoogle {
   readonly requests: Recorded[] = [];
+  readonly floods: Flood[] = [];
   private readonly scripts = new Map<string, Action[]>();
   private readonly server: Server;
   private readonly hanging: ServerResponse[] = [];
@@ -72,12 +83,30 @@ class FakeGoogle {
           req.socket.destroy();
         } else if (action === "hang") {
           this.hanging.push(res);
+        } else if ("floodBytes" in action) {
+          this.flood(res, action.status, action.floodBytes);
         } else {
           res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
           res.end(action.body ?? text);
         }
       });
     });
+  }
+
+  private flood(res: ServerResponse, status: number, bytes: number): void {
+    const flood: Flood = { written: 0, closed: false };
+    this.floods.push(flood);
+    res.on("close", () => (flood.closed = true));
+    res.writeHead(status, { "content-type": "application/json" });
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    const pump = () => {
+      while (!res.destroyed && flood.written < bytes) {
+        flood.written += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
   }
 
   script(bookingId: string, ...actions: Action[]): void {
@@ -146,6 +175,15 @@ function booking(bookingId: string, status: BookingStatus, paymentInformation?: 
     },
     paymentInformation,
   });
+}
+
+/** Polls `condition` every 10 ms; throws after `timeoutMs`. */
+async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** Enqueues as the domain does: inside the transaction that changes the status. */
@@ -277,10 +315,34 @@ describe("retries", () => {
 
   test("Retry-After as an HTTP date", () => {
     const now = Date.UTC(2026, 0, 1, 0, 0, 0);
-    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).toBe(30_000);
-    expect(parseRetryAfter("120", now)).toBe(120_000);
-    expect(parseRetryAfter("soon", now)).toBeUndefined();
-    expect(parseRetryAfter(null, now)).toBeUndefined();
+    const max = 5 * 60_000;
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now, max)).toBe(30_000);
+    expect(parseRetryAfter("Wed, 31 Dec 2025 23:00:00 GMT", now, max)).toBe(0);
+    expect(parseRetryAfter("120", now, max)).toBe(120_000);
+    expect(parseRetryAfter("soon", now, max)).toBeUndefined();
+    expect(parseRetryAfter(null, now, max)).toBeUndefined();
+  });
+
+  test("Retry-After is capped at maxBackoffMs in both forms", () => {
+    const now = Date.UTC(2026, 0, 1, 0, 0, 0);
+    const max = 5 * 60_000;
+    expect(parseRetryAfter("99999999999", now, max)).toBe(max);
+    expect(parseRetryAfter("9".repeat(400), now, max)).toBe(max); // Infinity once multiplied
+    expect(parseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now, max)).toBe(max);
+  });
+
+  test("429 with Retry-After: 99999999999 is retried within maxBackoffMs; a garbage Retry-After falls back to the backoff", async () => {
+    google.script("b-far", { status: 429, headers: { "retry-after": "99999999999" } });
+    google.script("b-junk", { status: 503, headers: { "retry-after": "tomorrow-ish" } });
+    const far = enqueue(booking("b-far", BookingStatus.CONFIRMED));
+    const junk = enqueue(booking("b-junk", BookingStatus.CONFIRMED));
+    const n = notifier({ baseBackoffMs: 1000, maxBackoffMs: 60_000 });
+    expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 2, dead: 0 });
+    expect(store.outbox.get(far)!.nextAttemptAtMs).toBe(nowMs + 60_000);
+    expect(store.outbox.get(junk)!.nextAttemptAtMs).toBe(nowMs + 500); // the jittered backoff
+
+    nowMs += 60_000;
+    expect(await n.deliverDue()).toEqual({ delivered: 2, retried: 0, dead: 0 });
   });
 
   test("a dropped connection and a timeout are retried, then delivered", async () => {
@@ -302,6 +364,48 @@ describe("retries", () => {
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
     expect(store.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3 });
     expect(google.for("b-net")).toHaveLength(3);
+  });
+});
+
+describe("answers of any size", () => {
+  const floodBytes = 1536 * 1024 * 1024; // 1.5 GiB, as seen in the field
+  // What the client took before it hung up: its 8 KiB, fetch's and the kernel's
+  // buffers on loopback (a few MiB), never the body.
+  const mostTakenBytes = 32 * 1024 * 1024;
+
+  test("a 200 with a 1.5 GiB body: delivered, and the connection is closed after a few KiB", async () => {
+    google.script("b-huge", { status: 200, floodBytes });
+    const id = enqueue(booking("b-huge", BookingStatus.CONFIRMED));
+    const rssBefore = process.memoryUsage().rss;
+    expect(await notifier().deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(store.outbox.get(id)).toMatchObject({ state: "delivered", lastStatus: 200 });
+    const [flood] = google.floods;
+    await waitUntil(() => flood.closed, 5_000, "the client to close the flooding answer");
+    const rssGrowthMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+    console.log(`200 with a 1.5 GiB body: the stand-in got ${(flood.written / 2 ** 20).toFixed(2)} MiB out before the client closed; RSS grew ${rssGrowthMiB.toFixed(1)} MiB`);
+    expect(flood.written).toBeLessThan(mostTakenBytes);
+  });
+
+  test("a 500 with a 1.5 GiB body: retried, last_error keeps the first 8 KiB, the connection is closed", async () => {
+    google.script("b-huge-500", { status: 500, floodBytes });
+    const id = enqueue(booking("b-huge-500", BookingStatus.CONFIRMED));
+    expect(await notifier().deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    const entry = store.outbox.get(id)!;
+    expect(entry).toMatchObject({ state: "pending", lastStatus: 500 });
+    expect(entry.lastError).toBe(`HTTP 500: ${"x".repeat(MAX_RESPONSE_BYTES)}`);
+    const [flood] = google.floods;
+    await waitUntil(() => flood.closed, 5_000, "the client to close the flooding answer");
+    console.log(`500 with a 1.5 GiB body: the stand-in got ${(flood.written / 2 ** 20).toFixed(2)} MiB out before the client closed`);
+    expect(flood.written).toBeLessThan(mostTakenBytes);
+  });
+
+  test("a 400 with a 1.5 GiB body: dead with the first 8 KiB as its response body", async () => {
+    google.script("b-huge-400", { status: 400, floodBytes });
+    const id = enqueue(booking("b-huge-400", BookingStatus.CONFIRMED));
+    expect(await notifier().deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 1 });
+    expect(store.outbox.get(id)!.lastError).toBe("x".repeat(MAX_RESPONSE_BYTES));
+    await waitUntil(() => google.floods[0].closed, 5_000, "the client to close the flooding answer");
+    expect(google.floods[0].written).toBeLessThan(mostTakenBytes);
   });
 });
 
@@ -415,6 +519,91 @@ describe("durability and the worker", () => {
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 });
     expect(google.requests).toHaveLength(0);
     expect(store.outbox.depth(Math.floor(nowMs / 1000)).pending).toBe(1);
+  });
+});
+
+describe("store errors in the worker", () => {
+  /** `store` whose outbox method `method` throws `error` the first time it is called. */
+  function failingOnce(method: keyof Store["outbox"], error: Error): Store {
+    let failed = false;
+    const outbox = new Proxy(store.outbox, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (property === method && !failed) {
+            failed = true;
+            throw error;
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+    return { ...store, outbox };
+  }
+
+  test.each([
+    ["nextDue", new Database.SqliteError("database is locked", "SQLITE_BUSY")],
+    ["claim", new Database.SqliteError("database or disk is full", "SQLITE_FULL")],
+    ["markDelivered", new Database.SqliteError("attempt to write a readonly database", "SQLITE_READONLY")],
+  ] as const)("when %s throws %s once, onTickError hears of it and a later tick delivers", async (method, error) => {
+    const id = enqueue(booking(`b-${method}`, BookingStatus.CONFIRMED));
+    const tickErrors: unknown[] = [];
+    const n = notifier({ store: failingOnce(method, error), now: Date.now, pollIntervalMs: 50, onTickError: (e) => tickErrors.push(e) });
+    n.start();
+    try {
+      await waitUntil(() => store.outbox.get(id)!.state === "delivered", 5_000, "the delivery");
+    } finally {
+      await n.stop();
+    }
+    expect(tickErrors).toEqual([error]);
+    // A failed claim sent nothing; a failed markDelivered leaves the entry pending, so it is sent again (at least once).
+    expect(google.for(`b-${method}`)).toHaveLength(method === "markDelivered" ? 2 : 1);
+  });
+
+  test("a real 'database is locked' (another connection holds the write lock) is survived; delivered once the lock goes", async () => {
+    const id = enqueue(booking("b-locked", BookingStatus.CONFIRMED));
+    const locker = new Database(dbPath);
+    locker.exec("BEGIN IMMEDIATE");
+    const tickErrors: unknown[] = [];
+    const n = notifier({ now: Date.now, pollIntervalMs: 50, onTickError: (e) => tickErrors.push(e) });
+    n.start();
+    try {
+      // The claim waits out the store's busy timeout (5 s), then fails.
+      await waitUntil(() => tickErrors.length > 0, 15_000, "a tick error");
+      expect((tickErrors[0] as { code?: string }).code).toBe("SQLITE_BUSY");
+      locker.exec("ROLLBACK");
+      await waitUntil(() => store.outbox.get(id)!.state === "delivered", 10_000, "the delivery");
+    } finally {
+      await n.stop();
+      locker.close();
+    }
+    expect(google.for("b-locked")).toHaveLength(1);
+  }, 30_000);
+});
+
+describe("entries an older version scheduled too far ahead", () => {
+  test("an entry due in 3,175 years is delivered after restart within maxBackoffMs", async () => {
+    const id = enqueue(booking("b-ancient", BookingStatus.CONFIRMED));
+    // What an older version stored for Retry-After: 99999999999.
+    store.outbox.scheduleRetry(id, Date.now() + 99_999_999_999_000, 429, "HTTP 429: ");
+    const other = enqueue(booking("b-recent", BookingStatus.CONFIRMED));
+    store.outbox.scheduleRetry(other, Date.now() + 60_000, 503, "HTTP 503: ");
+    store.close();
+    store = openSqliteStore(dbPath);
+
+    const maxBackoffMs = 500;
+    const started = Date.now();
+    const n = notifier({ now: Date.now, pollIntervalMs: 50, maxBackoffMs });
+    n.start();
+    try {
+      await waitUntil(() => google.for("b-ancient").length === 1 && google.for("b-recent").length === 1, 5_000, "both deliveries");
+    } finally {
+      await n.stop();
+    }
+    console.log(`entry due in 3,175 years: delivered ${Date.now() - started} ms after start (maxBackoffMs ${maxBackoffMs})`);
+    expect(store.outbox.get(id)!.state).toBe("delivered");
+    expect(Date.now() - started).toBeLessThan(maxBackoffMs + 3_000);
   });
 });
 
