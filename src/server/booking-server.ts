@@ -20,8 +20,6 @@ import type { AddressInfo } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
-import { declineOverdueRequests } from "../booking/auto-decline.js";
-import { reconcilePayments } from "../booking/booking-payments.js";
 import { createBookingContext } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Notifier } from "../notify/notifier.js";
@@ -29,11 +27,13 @@ import type { PaymentProcessor } from "../payments/payment-processor.js";
 import type { Store } from "../store/repositories.js";
 import { adminHandlers } from "./admin-handlers.js";
 import { AuthFailureLimiter } from "./auth-failure-limiter.js";
-import { AuthGate, clientAddressKey } from "./auth-gate.js";
+import { backgroundJobs } from "./background-jobs.js";
+import { AuthGate, clientAddressKey, type AuthFailure } from "./auth-gate.js";
 import { basicAuthChallenge, BasicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
 import { bearerAuthenticator, bearerAuthInterceptor, bearerTokenVerifier, type MerchantAuth } from "./bearer-auth.js";
 import { guardBinaryRequests } from "./binary-request-guard.js";
 import { bookingHandlers } from "./booking-handlers.js";
+import { clientAddressOf, type TrustedProxies } from "./client-address.js";
 import { merchantHandlers } from "./merchant-handlers.js";
 import { hostPanel, isPanelPath } from "./host-panel.js";
 import { createLogger, Observability } from "./observability.js";
@@ -75,12 +75,28 @@ export interface BookingServerOptions {
   limits?: ConnectionLimits;
   /** Failed authentications allowed per client address in a burst (default 10), before 429s. */
   authFailureBurst?: number;
+  /** The failure limiter's clock, in ms (default Date.now); tests move it by hand. */
+  authFailureNowMs?: () => number;
   /** Where refused authentications are reported (never with the secret); default the observability logger. */
-  logAuthFailure?: (failure: { scheme: string; address: string; limited: boolean }) => void;
+  logAuthFailure?: (failure: AuthFailure) => void;
+  /**
+   * Reverse proxies whose X-Forwarded-For / Forwarded headers name the client
+   * (TRUSTED_PROXIES); default none: the socket peer is the client, and the
+   * headers are ignored. Set it behind a proxy, or every caller shares the
+   * proxy's address in the failure limiter and the logs.
+   */
+  trustedProxies?: TrustedProxies;
   /** Logs and metrics; default: metrics kept, logs silent. */
   observability?: Observability;
-  /** With it, GET /metrics needs `Authorization: Bearer <token>`; without, /metrics is open. */
+  /**
+   * Serves GET /metrics on this port behind `Authorization: Bearer <token>`.
+   * Without it (and without `publicMetrics`), /metrics is not served here: the
+   * metrics name the Node version and the traffic, so they are never open by
+   * accident (a separate listener, see `metrics-listener.ts`, is the other way).
+   */
   metricsToken?: string;
+  /** Serves /metrics on this port to anyone (an explicit choice, e.g. a port only the scraper can reach). */
+  publicMetrics?: boolean;
   /** The payment processor; without it, slots whose policy takes payment cannot be booked. */
   payments?: PaymentProcessor;
   /** Longest wait for requests under way when closing, in ms (default 10 s). */
@@ -106,9 +122,12 @@ export interface BookingServer {
  */
 export function createBookingServer(options: BookingServerOptions): BookingServer {
   const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
+  const clock = options.clock ?? systemClock;
+  const observability =
+    options.observability ?? new Observability(createLogger({ level: "silent" }), options.store, clock.nowSec);
   const ctx = createBookingContext({
     store: options.store,
-    clock: options.clock ?? systemClock,
+    clock,
     // Time-ordered (UUIDv7): new bookings land at the end of the id indexes
     // instead of on a random page each, so a group commit writes fewer pages.
     newId: uuidv7,
@@ -116,19 +135,23 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     decideWithinSec: options.autoDeclineAfterSec,
     notificationQueued: () => options.notifier?.notify(),
     payments: options.payments,
+    reportJobFailure: (job, error) => observability.recordJobFailure(job, error),
   });
-  let autoDeclineTimer: NodeJS.Timeout | undefined;
   let stopping = false;
   const handlers = bookingHandlers(ctx);
-  const observability =
-    options.observability ?? new Observability(createLogger({ level: "silent" }), options.store, ctx.clock.nowSec);
   const gate = new AuthGate(
-    new AuthFailureLimiter(options.authFailureBurst),
+    new AuthFailureLimiter({ burst: options.authFailureBurst, now: options.authFailureNowMs }),
     options.logAuthFailure ?? ((failure) => observability.logger.warn(failure, "authentication refused")),
   );
+  const clientAddress = (req: NodeRequest) => clientAddressOf(req.socket?.remoteAddress, req.headers, options.trustedProxies);
   const observe = observability.interceptor(randomUUID);
-  const logRefundError = (bookingId: string, error: unknown) =>
-    observability.logger.error({ bookingId, err: error }, "refund after auto-decline failed; retried at the next start");
+  const jobs = backgroundJobs(ctx, {
+    autoDeclineCheckMs: options.autoDeclineCheckMs ?? 5000,
+    reportFailure: (job, error) => observability.recordJobFailure(job, error),
+    onRefundError: (bookingId, error) =>
+      observability.logger.error({ bookingId, err: error }, "refund after auto-decline failed; retried at the next start"),
+    onReconciled: (outcome) => observability.logger.warn(outcome, "payments reconciled at start"),
+  });
   const given = options.credentials;
   const basicAuth = given && new BasicAuthVerifier(Array.isArray(given) ? given : [given as BasicCredentials]);
   const admitBasic = (address: string, authorization: string | null | undefined) =>
@@ -137,6 +160,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   const rest = restGateway({
     handlers,
     observe: (call) => observability.recordCall(call),
+    logFailure: (requestId, method, answered) => observability.logFailedCall(requestId, method, answered),
     newRequestId: randomUUID,
     authenticate: basicAuth && ((req) => void admitBasic(clientAddress(req), req.headers.authorization)),
     readMaxBytes,
@@ -165,13 +189,14 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   const rpc = rpcHandler(router, readMaxBytes, (req) => createContextValues().set(clientAddressKey, clientAddress(req)));
   const health = healthRoutes({ store: options.store, isStopping: () => stopping });
   const metricsAuth = options.metricsToken ? bearerTokenVerifier(options.metricsToken) : undefined;
-  const serveMetrics = async (req: NodeRequest, res: NodeResponse) => {
+  const servesMetrics = metricsAuth !== undefined || options.publicMetrics === true;
+  const serveMetrics = (req: NodeRequest, res: NodeResponse) => {
     if (metricsAuth && !metricsAuth(req.headers.authorization)) {
       res.statusCode = 401;
       res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
       return void res.end();
     }
-    await observability.serveMetrics(res);
+    void observability.serveMetrics(res);
   };
   const panel = options.panelDir ? hostPanel(options.panelDir) : undefined;
   const { server, shutdown } = singlePortServer(
@@ -179,7 +204,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       const url = req.url ?? "";
       if (isRestPath(url)) void rest(req, res);
       else if (health.handles(url)) health.serve(url, res);
-      else if (url === "/metrics") void serveMetrics(req, res);
+      else if (url === "/metrics" && servesMetrics) serveMetrics(req, res);
       else if (panel && isPanelPath(url)) panel(req, res);
       else rpc(req, res);
     },
@@ -189,18 +214,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
 
   return {
     listen: async (port, host) => {
-      // Money left half-moved by a crash is settled before anything else.
-      if (options.payments) {
-        const reconciled = await reconcilePayments(ctx);
-        if (reconciled.refunded.length || reconciled.unresolved.length) {
-          observability.logger.warn(reconciled, "payments reconciled at start");
-        }
-      }
+      await jobs.start();
       return new Promise((resolve, reject) => {
-        // Deadlines that passed while the server was down are acted on first.
-        declineOverdueRequests(ctx, logRefundError);
-        autoDeclineTimer = setInterval(() => declineOverdueRequests(ctx, logRefundError), options.autoDeclineCheckMs ?? 5000);
-        autoDeclineTimer.unref();
         options.notifier?.start();
         server.once("error", reject);
         server.listen(port, host, () => {
@@ -215,7 +230,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     },
     close: async () => {
       stopping = true;
-      clearInterval(autoDeclineTimer);
+      jobs.stop();
       await shutdown(options.shutdownGraceMs ?? 10_000);
       await options.notifier?.stop();
     },
@@ -244,10 +259,6 @@ function rpcHandler(
         if (ConnectError.from(error).code !== Code.Aborted) console.error(`${handler.method.name} failed`, error);
       });
   };
-}
-
-function clientAddress(req: NodeRequest): string {
-  return req.socket?.remoteAddress ?? "unknown";
 }
 
 /** Basic auth for Connect, gRPC and gRPC-Web calls (metadata `authorization`). */

@@ -45,6 +45,10 @@ export interface TestServerOptions {
   /** Builds the payment processor (given the database file, e.g. for the sandbox ledger). */
   payments?: (dbPath: string) => PaymentProcessor;
   logAuthFailure?: BookingServerOptions["logAuthFailure"];
+  /** The failure limiter's clock, in ms (the real one unless given). */
+  authFailureNowMs?: BookingServerOptions["authFailureNowMs"];
+  /** Proxies whose X-Forwarded-For / Forwarded are believed (none unless given). */
+  trustedProxies?: BookingServerOptions["trustedProxies"];
   credentials?: BookingServerOptions["credentials"];
   /** Header size, timeouts and HTTP/2 stream limits (the server's defaults unless given). */
   limits?: BookingServerOptions["limits"];
@@ -71,6 +75,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     // Suites refuse credentials on purpose many times from 127.0.0.1; the limiter has its own test.
     authFailureBurst: options.authFailureBurst ?? 1_000_000,
     logAuthFailure: options.logAuthFailure ?? (options.observability ? undefined : () => {}),
+    authFailureNowMs: options.authFailureNowMs,
+    trustedProxies: options.trustedProxies,
     observability: options.observability?.(store),
     metricsToken: options.metricsToken,
     payments: options.payments?.(dbPath),
