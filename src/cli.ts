@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, credentialsFrom, dbPathFrom, parseServeConfig } from "./config.js";
+import type { AddressInfo } from "node:net";
+import { ConfigError, credentialsFrom, dbPathFrom, parseServeConfig, type MetricsExposure } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { systemClock } from "./clock.js";
 import { Notifier } from "./notify/notifier.js";
@@ -9,11 +10,14 @@ import { PaymentConfigError, paymentProcessorFromEnv } from "./payments/processo
 import pino from "pino";
 import { createLogger, Observability } from "./server/observability.js";
 import { createBookingServer } from "./server/booking-server.js";
+import { listenForMetrics } from "./server/metrics-listener.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
+import { batchBusyTimeoutMs } from "./store/database.js";
+import { DatabaseInUseError, takeServingLock } from "./store/sqlite/serving-lock.js";
 
 const usage = `usage:
   booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
-                        [--auto-decline-after-sec N] [--insecure-no-auth]
+                        [--auto-decline-after-sec N] [--insecure-no-auth] [--create-db]
   booking-server import [--db FILE] FEED.json...
   booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
   booking-server payments [--db FILE] BOOKING_ID  (what a booking paid, was refunded and kept)
@@ -24,18 +28,31 @@ See README.md for every setting.`;
 
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
-  const store = openSqliteStore(config.dbPath);
-  const payments = paymentProcessorFromEnv(process.env, config.dbPath);
+  const createsDatabase = !existsSync(config.dbPath);
+  if (createsDatabase && !config.createDatabase) {
+    throw new ConfigError(
+      `no database at ${config.dbPath}: pass --create-db (or BOOKING_DB_CREATE=1) to start a new, empty one, ` +
+        "or point --db / BOOKING_DB at the existing file",
+    );
+  }
+  takeServingLock(config.dbPath);
   // Buffered, written off the request path (a synchronous write per call costs ~3% of CreateBooking);
   // flushed at shutdown, so only a crash can lose the last few lines.
   const logDestination = pino.destination({ dest: 1, sync: false });
   const logger = createLogger({ destination: logDestination });
+  // Checkpoint failures arrive from a worker thread, after `observability` exists.
+  const store = openSqliteStore(config.dbPath, {
+    onCheckpointError: (error) => observability.recordJobFailure("checkpoint", error),
+  });
+  if (createsDatabase) console.log(`created a new, empty database at ${config.dbPath} (--create-db)`);
+  const payments = paymentProcessorFromEnv(process.env, config.dbPath);
   const observability = new Observability(logger, store, systemClock.nowSec);
   const notifier = new Notifier({
     store,
     ...config.notifier,
     log: (line) => logger.info({ component: "notifier" }, line),
     onFailure: (kind, reason) => observability.recordDeliveryFailure(kind, reason),
+    onTickError: (error) => observability.recordJobFailure("outbox", error),
   });
   const server = createBookingServer({
     store,
@@ -46,8 +63,10 @@ async function serve(args: string[]): Promise<void> {
     autoDeclineAfterSec: config.autoDeclineAfterSec,
     panelDir: builtPanelDir(),
     observability,
-    metricsToken: process.env.METRICS_TOKEN || undefined,
+    metricsToken: config.metrics.token,
+    publicMetrics: config.metrics.public,
     payments: payments.processor,
+    trustedProxies: config.trustedProxies,
   });
   if (config.credentials) {
     process.on("SIGHUP", () => {
@@ -61,7 +80,14 @@ async function serve(args: string[]): Promise<void> {
     });
   }
 
-  const address = await server.listen(config.port, config.host);
+  const address = await server.listen(config.port, config.host).catch((error) => {
+    throw listenError(error, config.host, config.port, "--port / PORT");
+  });
+  const metricsListener =
+    config.metrics.listener &&
+    (await listenForMetrics(observability, config.metrics.listener.port, config.metrics.listener.host).catch((error) => {
+      throw listenError(error, config.metrics.listener!.host, config.metrics.listener!.port, "METRICS_PORT");
+    }));
   const scheme = config.tls ? "https" : "http";
   console.log(`booking-server listening on ${scheme}://${address.address}:${address.port} (database ${config.dbPath})`);
   console.log("  serves Google's REST paths (/v3/<Method>), Connect, gRPC and gRPC-Web on this one port");
@@ -81,6 +107,10 @@ async function serve(args: string[]): Promise<void> {
   console.log(`  payments through ${payments.description}`);
   console.log(`  unanswered asynchronous requests are declined after ${config.autoDeclineAfterSec} s or at slot start`);
   if (config.credentials) console.log(`  accepts ${config.credentials.length} Basic credential(s); SIGHUP reloads them`);
+  console.log(`  ${describeMetrics(config.metrics, metricsListener?.address)}`);
+  if (config.trustedProxies) {
+    console.log(`  client addresses from X-Forwarded-For / Forwarded of trusted proxies ${config.trustedProxies.entries.join(", ")}`);
+  }
 
   const stop = async (signal: string) => {
     console.log(`${signal}: finishing requests under way, then stopping`);
@@ -99,6 +129,24 @@ async function serve(args: string[]): Promise<void> {
   process.once("SIGINT", () => void stop("SIGINT"));
 }
 
+/** A listen() failure an operator can act on, in one sentence (a ConfigError: no stack trace). */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number, setting: string): Error {
+  const where = `${host}:${port}`;
+  if (error.code === "EADDRINUSE") return new ConfigError(`cannot listen on ${where}: another process is listening there; stop it or choose another port (${setting})`);
+  if (error.code === "EACCES") return new ConfigError(`cannot listen on ${where}: not permitted (ports below 1024 need privileges); choose another port (${setting})`);
+  if (error.code === "EADDRNOTAVAIL") return new ConfigError(`cannot listen on ${where}: ${host} is not an address of this machine`);
+  return error;
+}
+
+function describeMetrics(metrics: MetricsExposure, listener: AddressInfo | undefined): string {
+  const where = [
+    metrics.token && "/metrics on this port with the METRICS_TOKEN bearer token",
+    metrics.public && "/metrics open to anyone on this port (METRICS_PUBLIC=1)",
+    listener && `/metrics on its own listener http://${listener.address}:${listener.port}/metrics`,
+  ].filter(Boolean);
+  return where.length > 0 ? `metrics: ${where.join("; ")}` : "metrics are not served (set METRICS_TOKEN, METRICS_PORT or METRICS_PUBLIC=1)";
+}
+
 /** Requests get 10 s to finish on shutdown (the server's grace); the process never takes longer than this. */
 const shutdownBoundMs = 15_000;
 
@@ -106,7 +154,7 @@ const shutdownBoundMs = 15_000;
 async function paymentsCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
   if (positionals.length !== 1) throw new ConfigError("payments needs exactly one booking id");
-  const store = openSqliteStore(dbPathFrom(values.db, process.env));
+  const store = openSqliteStore(existingDatabase(dbPathFrom(values.db, process.env)), { busyTimeoutMs: batchBusyTimeoutMs });
   try {
     const records = store.payments.forBooking(positionals[0]);
     if (records.length === 0) return void console.log(`no payments recorded for booking ${positionals[0]}`);
@@ -125,8 +173,8 @@ async function backupCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new ConfigError("backup needs exactly one destination file");
   const [destination] = positionals;
   if (existsSync(destination)) throw new ConfigError(`${destination} exists already: choose a new file`);
-  const dbPath = dbPathFrom(values.db, process.env);
-  const store = openSqliteStore(dbPath);
+  const dbPath = existingDatabase(dbPathFrom(values.db, process.env));
+  const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
   try {
     const started = Date.now();
     await store.backup(destination);
@@ -134,6 +182,12 @@ async function backupCommand(args: string[]): Promise<void> {
   } finally {
     store.close();
   }
+}
+
+/** `dbPath`, when there is a database there: a command that reads one must not create an empty one instead. */
+function existingDatabase(dbPath: string): string {
+  if (!existsSync(dbPath)) throw new ConfigError(`no database at ${dbPath}: point --db or BOOKING_DB at the existing file`);
+  return dbPath;
 }
 
 /** The host panel `npm run build` writes next to the compiled server, if it was built. */
@@ -146,13 +200,19 @@ async function importCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
   if (positionals.length === 0) throw new ConfigError("import needs at least one feed file");
   const dbPath = dbPathFrom(values.db, process.env);
-  const store = openSqliteStore(dbPath);
+  // Importing is how a new inventory starts: the one command that creates a database, and it says so.
+  if (!existsSync(dbPath)) console.log(`creating a new database at ${dbPath}`);
+  const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
   try {
     const started = Date.now();
-    const report = await importFeeds(store, positionals);
+    let lockHeldMs = 0;
+    const report = await importFeeds(store, positionals, { onApplied: (ms) => (lockHeldMs = ms) });
     const counts = (name: string, c: { inserted: number; updated: number; unchanged: number }) =>
       `${name}: ${c.inserted} new, ${c.updated} updated, ${c.unchanged} unchanged`;
-    console.log(`imported ${report.files} feed file(s) into ${dbPath} in ${Date.now() - started} ms`);
+    console.log(
+      `imported ${report.files} feed file(s) into ${dbPath} in ${Date.now() - started} ms ` +
+        `(the live tables were locked for the last ${Math.round(lockHeldMs)} ms)`,
+    );
     console.log(
       `  ${[
         counts("merchants", report.merchants),
@@ -178,7 +238,13 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;
     }
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof PaymentConfigError || error instanceof FeedError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof PaymentConfigError ||
+      error instanceof FeedError ||
+      error instanceof DatabaseInUseError ||
+      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
       console.error(`booking-server: ${(error as Error).message}`);
       process.exit(2);
     }

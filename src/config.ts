@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { BasicCredentials } from "./server/basic-auth.js";
 import type { MerchantAuth } from "./server/bearer-auth.js";
+import { TrustedProxies, TrustedProxyError } from "./server/client-address.js";
 import type { TlsFiles } from "./server/single-port-listener.js";
 import { defaultDecideWithinSec } from "./booking/context.js";
 import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from "./notify/notifier.js";
@@ -27,8 +28,12 @@ import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from 
  * | (none)               | NOTIFICATION_API_URL                          | Google's production  |
  * | (none)               | NOTIFICATION_PARTNER_ID                       | none: outbox only    |
  * | (none)               | GOOGLE_APPLICATION_CREDENTIALS or NOTIFICATION_BEARER_TOKEN | required with a partner id |
- * | (none)               | METRICS_TOKEN (bearer token for /metrics)     | /metrics open        |
+ * | --create-db          | BOOKING_DB_CREATE=1                           | off: a missing --db is refused |
+ * | (none)               | METRICS_TOKEN (bearer token for /metrics)     | /metrics not served  |
+ * | (none)               | METRICS_PORT, METRICS_HOST (own listener)     | none; host 127.0.0.1 |
+ * | (none)               | METRICS_PUBLIC=1 (/metrics open on the port)  | off                  |
  * | (none)               | LOG_LEVEL (pino level)                        | info                 |
+ * | (none)               | TRUSTED_PROXIES (addresses/CIDRs whose X-Forwarded-For / Forwarded name the client) | none |
  *
  * MerchantService is served when either MERCHANT_TOKENS_FILE or ADMIN_TOKEN is set.
  */
@@ -44,6 +49,30 @@ export interface ServeConfig {
   autoDeclineAfterSec: number;
   /** Where and how notifications reach Google's Booking Notification API. */
   notifier: NotifierConfig;
+  /**
+   * Whether `serve` may create the database when the file is missing. Off by
+   * default: a missing file after a restart means the data is somewhere else
+   * (or gone), and serving a new empty database would hide every booking.
+   */
+  createDatabase: boolean;
+  metrics: MetricsExposure;
+  /** Proxies whose X-Forwarded-For / Forwarded name the client (TRUSTED_PROXIES); `undefined`: none. */
+  trustedProxies: TrustedProxies | undefined;
+}
+
+/**
+ * Where Prometheus reads /metrics. They name the Node version and the
+ * traffic, so they are never open on the public port by accident: a bearer
+ * token there, a listener of their own (loopback by default), or an explicit
+ * METRICS_PUBLIC=1. None of them: no metrics are served.
+ */
+export interface MetricsExposure {
+  /** METRICS_TOKEN: /metrics on the serving port behind `Authorization: Bearer <token>`. */
+  token: string | undefined;
+  /** METRICS_PORT (and METRICS_HOST, default 127.0.0.1): /metrics without auth on a listener of their own. */
+  listener: { port: number; host: string } | undefined;
+  /** METRICS_PUBLIC=1: /metrics without auth on the serving port. */
+  public: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -66,6 +95,7 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
       "tls-client-ca": { type: "string" },
       "insecure-no-auth": { type: "boolean", default: false },
       "auto-decline-after-sec": { type: "string" },
+      "create-db": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -85,7 +115,36 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
     merchantAuth: merchantAuthFrom(env),
     autoDeclineAfterSec: autoDeclineAfterSecFrom(values["auto-decline-after-sec"] ?? env.AUTO_DECLINE_AFTER_SEC),
     notifier: notifierConfigFrom(env),
+    createDatabase: values["create-db"] || env.BOOKING_DB_CREATE === "1",
+    metrics: metricsExposureFrom(env),
+    trustedProxies: trustedProxiesFrom(env.TRUSTED_PROXIES),
   };
+}
+
+/** TRUSTED_PROXIES, e.g. `127.0.0.1,10.0.0.0/8,::1,fd00::/8`; unset or blank: trust no proxy. */
+function trustedProxiesFrom(list: string | undefined): TrustedProxies | undefined {
+  if (list === undefined || list.trim() === "") return undefined;
+  try {
+    return TrustedProxies.parse(list);
+  } catch (error) {
+    if (error instanceof TrustedProxyError) throw new ConfigError(`TRUSTED_PROXIES: ${error.message}`);
+    throw error;
+  }
+}
+
+function metricsExposureFrom(env: Env): MetricsExposure {
+  const portText = env.METRICS_PORT;
+  let listener: MetricsExposure["listener"];
+  if (portText) {
+    const port = Number(portText);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new ConfigError(`invalid METRICS_PORT: ${portText}`);
+    listener = { port, host: env.METRICS_HOST || "127.0.0.1" };
+  }
+  const publicText = env.METRICS_PUBLIC;
+  if (publicText !== undefined && publicText !== "" && publicText !== "0" && publicText !== "1") {
+    throw new ConfigError(`METRICS_PUBLIC must be 1 (open /metrics on the serving port) or 0, got ${JSON.stringify(publicText)}`);
+  }
+  return { token: env.METRICS_TOKEN || undefined, listener, public: publicText === "1" };
 }
 
 function autoDeclineAfterSecFrom(text: string | undefined): number {

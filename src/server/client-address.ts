@@ -14,7 +14,10 @@ export class TrustedProxies {
 
   /** Throws TrustedProxyError naming the first entry that is not an address or a CIDR. */
   constructor(readonly entries: readonly string[]) {
-    for (const entry of entries) this.add(entry);
+    entries.forEach((entry, index) => {
+      if (entry === "") throw new TrustedProxyError(`entry ${index + 1} is empty (a comma too many?)`);
+      this.add(entry);
+    });
   }
 
   /** Parses a comma-separated list, e.g. `127.0.0.1,10.0.0.0/8,::1,fd00::/8` (spaces around entries allowed). */

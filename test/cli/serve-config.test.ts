@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sleep } from "../support/operations";
 import { killHard, runCli, startServerProcess } from "../support/server-process";
 
 let dir: string;
@@ -88,6 +89,36 @@ test("when MERCHANT_TOKENS_FILE and ADMIN_TOKEN are set, then MerchantService an
     expect((await list("token-1", "merchant-2")).status).toBe(403);
     expect((await list("wrong", "merchant-1")).status).toBe(401);
     expect(server.output()).toMatch(/MerchantService/);
+  } finally {
+    await killHard(server);
+  }
+});
+
+test.each([
+  ["10.0.0.0/8,10.0.0.0/33", '"10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR'],
+  ["proxy.internal", '"proxy.internal" is not an IPv4 or IPv6 address or CIDR'],
+  ["127.0.0.1,,::1", "entry 2 is empty"],
+])("when TRUSTED_PROXIES is %s, then serve refuses and names the entry", (list, complaint) => {
+  const result = runCli(["serve", "--port", "0", "--db", join(dir, "f.db"), "--insecure-no-auth"], { TRUSTED_PROXIES: list });
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain(`booking-server: TRUSTED_PROXIES: ${complaint}`);
+});
+
+test("when TRUSTED_PROXIES names the proxy, then a refused authentication is logged with the address it forwarded for", async () => {
+  const server = await startServerProcess(["--db", join(dir, "g.db")], {
+    ...noCredentials,
+    BOOKING_AUTH_USERNAME: "google",
+    BOOKING_AUTH_PASSWORD: "proxied-Secret-41",
+    TRUSTED_PROXIES: "127.0.0.1, ::1",
+  });
+  try {
+    const refused = await fetch(`${server.baseUrl}/v3/HealthCheck`, { headers: { "X-Forwarded-For": "1.1.1.1, 198.51.100.23" } });
+    expect(refused.status).toBe(401);
+    const started = Date.now();
+    while (!/authentication refused/.test(server.output()) && Date.now() - started < 5_000) await sleep(20);
+    const refusal = server.output().split("\n").find((line) => /authentication refused/.test(line));
+    expect(JSON.parse(refusal!)).toMatchObject({ scheme: "Basic", address: "198.51.100.23", limited: false });
+    expect(server.output()).toMatch(/trusted proxies 127\.0\.0\.1, ::1/);
   } finally {
     await killHard(server);
   }

@@ -29,7 +29,7 @@ describe("TrustedProxies", () => {
     expect(TrustedProxies.parse("::ffff:192.0.2.1").includes("192.0.2.1")).toBe(true);
   });
 
-  test.each(["10.0.0.0/33", "fd00::/129", "10.0.0.0/", "10.0.0.0/8/8", "10.0.0.0/-1", "10.0.0.0/0x8", "10.0.0.300", "localhost", "", "fe80::1%eth0", "01.2.3.4"])(
+  test.each(["10.0.0.0/33", "fd00::/129", "10.0.0.0/", "10.0.0.0/8/8", "10.0.0.0/-1", "10.0.0.0/0x8", "10.0.0.300", "localhost", "fe80::1%eth0", "01.2.3.4"])(
     "when an entry is %j, then parsing refuses it, naming it",
     (entry) => {
       const parse = () => TrustedProxies.parse(`127.0.0.1,${entry}`);
@@ -37,6 +37,11 @@ describe("TrustedProxies", () => {
       expect(parse).toThrow(JSON.stringify(entry));
     },
   );
+
+  test("when an entry is empty, then parsing refuses it, giving its position", () => {
+    expect(() => TrustedProxies.parse("127.0.0.1,,::1")).toThrow("entry 2 is empty");
+    expect(() => TrustedProxies.parse("127.0.0.1,")).toThrow("entry 2 is empty");
+  });
 });
 
 describe("clientAddressOf", () => {
