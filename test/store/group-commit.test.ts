@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openDatabase } from "../../src/store/database";
 import { openSqliteStore } from "../../src/store/sqlite-store";
-import { groupCommitter } from "../../src/store/sqlite/group-commit";
+import { busyRetryWindowMs, groupCommitter } from "../../src/store/sqlite/group-commit";
 import { walSyncer } from "../../src/store/sqlite/wal-sync";
 
 let dir: string;
@@ -116,4 +116,63 @@ test("when the store closes, then its WAL is copied into the database file and e
   const copy = new Database(join(dir, "copy.db"), { readonly: true });
   expect(copy.prepare("SELECT receive_marketing FROM users WHERE user_id = 'u1'").pluck().get()).toBe(1);
   copy.close();
+});
+
+describe("when another process holds the write lock", () => {
+  /** A second connection (as another process would be) that takes the write lock and keeps it. */
+  function lockHolder(path: string) {
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    return { release: () => (other.exec("COMMIT"), other.close()) };
+  }
+
+  test("then a batch waits for it off the event loop and commits once it is released", async () => {
+    const path = join(dir, "busy.db");
+    const db = openDatabase(path);
+    db.exec("CREATE TABLE t (v INTEGER)");
+    const group = groupCommitter(db);
+    const holder = lockHolder(path);
+    const events: string[] = [];
+
+    const unit = group(() => db.prepare("INSERT INTO t (v) VALUES (1)").run()).then(() => events.push("committed"));
+    // With a synchronous busy wait neither timer could fire before the commit.
+    setTimeout(() => events.push("event loop turned"), 20);
+    setTimeout(() => (events.push("released"), holder.release()), 200);
+    await unit;
+
+    expect(events).toEqual(["event loop turned", "released", "committed"]);
+    expect(db.prepare("SELECT v FROM t").pluck().all()).toEqual([1]);
+    db.close();
+  });
+
+  test(`then after ${busyRetryWindowMs} ms every unit of the batch fails with SQLITE_BUSY and nothing is written`, async () => {
+    const path = join(dir, "busy.db");
+    const db = openDatabase(path);
+    db.exec("CREATE TABLE t (v INTEGER)");
+    const group = groupCommitter(db);
+    const holder = lockHolder(path);
+    const insert = (v: number) => () => db.prepare("INSERT INTO t (v) VALUES (?)").run(v);
+
+    const results = await Promise.allSettled([group(insert(1)), group(insert(2))]);
+    holder.release();
+
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    for (const result of results) expect((result as PromiseRejectedResult).reason).toMatchObject({ code: "SQLITE_BUSY" });
+    expect(db.prepare("SELECT count(*) FROM t").pluck().get()).toBe(0);
+    db.close();
+  });
+
+  test("then a synchronous store.transaction fails with SQLITE_BUSY at once instead of waiting", () => {
+    const path = join(dir, "busy.db");
+    const store = openSqliteStore(path);
+    const holder = lockHolder(path);
+    try {
+      expect(() => store.transaction(() => store.users.setMarketingPreference("u1", true, 1))).toThrow(
+        expect.objectContaining({ code: "SQLITE_BUSY" }),
+      );
+    } finally {
+      holder.release();
+      store.close();
+    }
+  });
 });

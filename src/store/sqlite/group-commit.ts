@@ -8,6 +8,25 @@ interface Pending {
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/**
+ * How long a batch keeps trying to take the write lock while another process
+ * (an import's final transaction, a backup) holds it, before each of its
+ * units fails with that SQLITE_BUSY: long enough to outlast an import of a
+ * few hundred thousand slots, short enough to answer well before a caller's
+ * deadline.
+ */
+export const busyRetryWindowMs = 2_000;
+
+/** The first wait after SQLITE_BUSY; it doubles per try, up to `longestBusyRetryDelayMs`. */
+const firstBusyRetryDelayMs = 2;
+const longestBusyRetryDelayMs = 100;
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, ...): another connection has the lock. */
+const isBusy = (error: unknown) => {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
+};
+
 export interface GroupCommitOptions {
   /**
    * Makes everything committed so far durable (see `walSyncer`). Without it,
@@ -34,6 +53,12 @@ export interface GroupCommitOptions {
  * Between the COMMIT and the fsync, other requests on this connection can
  * already read the batch's rows; a write that depends on them commits with
  * `synchronous=FULL`, which flushes the batch with it.
+ *
+ * The connection never waits for a lock (busy_timeout 0: SQLite's wait would
+ * stop the event loop). A batch whose BEGIN IMMEDIATE or COMMIT finds the
+ * database locked by another process has been rolled back whole, so it is
+ * simply run again later, off the event loop, with a growing backoff, for up
+ * to `busyRetryWindowMs`; then every unit fails with the SQLITE_BUSY error.
  */
 export function groupCommitter(
   db: SqliteDatabase,
@@ -88,10 +113,20 @@ export function groupCommitter(
   const flush = () => {
     const batch = pending;
     pending = [];
+    attempt(batch, performance.now(), firstBusyRetryDelayMs);
+  };
+
+  const attempt = (batch: Pending[], firstTriedAt: number, retryDelayMs: number) => {
     let outcomes: Outcome[];
     try {
       outcomes = commitBatch(batch);
     } catch (error) {
+      const waitedMs = performance.now() - firstTriedAt;
+      if (isBusy(error) && waitedMs < busyRetryWindowMs) {
+        const nextDelayMs = Math.min(retryDelayMs * 2, longestBusyRetryDelayMs);
+        setTimeout(() => attempt(batch, firstTriedAt, nextDelayMs), Math.min(retryDelayMs, busyRetryWindowMs - waitedMs));
+        return;
+      }
       for (const unit of batch) unit.reject(error);
       return;
     }
