@@ -31,7 +31,7 @@ import { backgroundJobs } from "./background-jobs.js";
 import { AuthGate, clientAddressKey, type AuthFailure } from "./auth-gate.js";
 import { basicAuthChallenge, BasicAuthVerifier, type BasicCredentials } from "./basic-auth.js";
 import { bearerAuthenticator, bearerAuthInterceptor, bearerTokenVerifier, type MerchantAuth } from "./bearer-auth.js";
-import { guardBinaryRequests } from "./binary-request-guard.js";
+import { guardRequestBodies, type RequestBodyGuardOptions } from "./request-body-guard.js";
 import { bookingHandlers } from "./booking-handlers.js";
 import { clientAddressOf, type TrustedProxies } from "./client-address.js";
 import { merchantHandlers } from "./merchant-handlers.js";
@@ -71,7 +71,7 @@ export interface BookingServerOptions {
   autoDeclineCheckMs?: number;
   /** The built host panel (`dist/panel`), served at /panel/; absent: no panel. */
   panelDir?: string;
-  /** Header size, timeouts and HTTP/2 stream limits (see `defaultConnectionLimits`). */
+  /** Header size, timeouts, HTTP/2 stream limits and the connection cap (see `defaultConnectionLimits`). */
   limits?: ConnectionLimits;
   /** Failed authentications allowed per client address in a burst (default 10), before 429s. */
   authFailureBurst?: number;
@@ -165,11 +165,12 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     authenticate: basicAuth && ((req) => void admitBasic(clientAddress(req), req.headers.authorization)),
     readMaxBytes,
   });
+  const acceptCompression = [compressionGzip, compressionBrotli];
   const router = createConnectRouter({
     readMaxBytes,
     // The decoder is read by connect's JSON serialization, though its type does not name it.
     jsonOptions: { textDecoder: strictUtf8 } as Partial<JsonReadOptions & JsonWriteOptions>,
-    acceptCompression: [compressionGzip, compressionBrotli],
+    acceptCompression,
   });
   router.service(BookingService, handlers, {
     interceptors: basicAuth ? [observe, basicAuthInterceptor(admitBasic)] : [observe],
@@ -186,7 +187,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
       });
     }
   }
-  const rpc = rpcHandler(router, readMaxBytes, (req) => createContextValues().set(clientAddressKey, clientAddress(req)));
+  const rpc = rpcHandler(router, { readMaxBytes, acceptCompression }, (req) => createContextValues().set(clientAddressKey, clientAddress(req)));
   const health = healthRoutes({ store: options.store, isStopping: () => stopping });
   const metricsAuth = options.metricsToken ? bearerTokenVerifier(options.metricsToken) : undefined;
   const servesMetrics = metricsAuth !== undefined || options.publicMetrics === true;
@@ -210,6 +211,8 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     },
     options.tls,
     options.limits,
+    (refused, maxConnections) =>
+      observability.logger.warn({ refused, maxConnections }, "connections refused: the connection cap is reached"),
   );
 
   return {
@@ -239,14 +242,14 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
 
 /**
  * Serves the router's RPCs over Node's request/response (what connect-node's
- * adapter does), with every binary request checked by `guardBinaryRequests`.
+ * adapter does), with every request body checked by `guardRequestBodies`.
  */
 function rpcHandler(
   router: ConnectRouter,
-  readMaxBytes: number,
+  guard: RequestBodyGuardOptions,
   contextValues: (req: NodeRequest) => ContextValues,
 ): (req: NodeRequest, res: NodeResponse) => void {
-  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, guardBinaryRequests(handler, readMaxBytes)]));
+  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, guardRequestBodies(handler, guard)]));
   return (req, res) => {
     const handler = handlers.get((req.url ?? "").split("?", 1)[0]);
     if (!handler) {

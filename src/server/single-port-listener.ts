@@ -8,6 +8,8 @@ import {
 } from "node:http2";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { capConnections, defaultMaxConnections } from "./connection-cap.js";
+import { http2HeaderDeadline } from "./http2-header-deadline.js";
 import type { NodeRequest, NodeResponse } from "./rest-gateway.js";
 
 export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
@@ -23,7 +25,10 @@ export interface TlsFiles {
 export interface ConnectionLimits {
   /** Largest request header block, in bytes (default 16 KiB). */
   maxHeaderBytes: number;
-  /** Time a client has to send its request headers, in ms (default 10 s). */
+  /**
+   * Time a client has to send its request headers, in ms (default 10 s); for
+   * HTTP/2, the time a header block may stay incomplete (see `http2HeaderDeadline`).
+   */
   headersTimeoutMs: number;
   /** Time a request may take from its first byte to the end of its answer, in ms (default 30 s). */
   requestTimeoutMs: number;
@@ -31,6 +36,13 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
   /** Streams one HTTP/2 connection may have open at once (default 100). */
   maxConcurrentStreams: number;
+  /**
+   * Connections open at once; past it a new one is closed on accept (default
+   * `defaultMaxConnections()`: the descriptor limit less room for the database,
+   * logs and the notifier). Lower it to share the machine; raise the descriptor
+   * limit (`ulimit -n`) rather than this.
+   */
+  maxConnections?: number;
 }
 
 export const defaultConnectionLimits: ConnectionLimits = {
@@ -39,6 +51,7 @@ export const defaultConnectionLimits: ConnectionLimits = {
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 60_000,
   maxConcurrentStreams: 100,
+  maxConnections: defaultMaxConnections(),
 };
 
 export interface SinglePortServer {
@@ -69,6 +82,7 @@ export function singlePortServer(
   handler: NodeHandler,
   tls: TlsFiles | undefined,
   limits: ConnectionLimits = defaultConnectionLimits,
+  onConnectionsRefused: (refused: number, maxConnections: number) => void = () => {},
 ): SinglePortServer {
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
@@ -125,10 +139,12 @@ export function singlePortServer(
       headerDeadlines.delete(socket);
     });
   };
+  const headerDeadline = http2HeaderDeadline(limits.headersTimeoutMs);
   const trackSessions = (http2: Http2Server) => {
     http2.setTimeout(limits.idleTimeoutMs);
     http2.on("session", (session: Http2Session) => {
       sessions.add(session);
+      headerDeadline.watch(session);
       session.once("close", () => sessions.delete(session));
     });
   };
@@ -174,6 +190,8 @@ export function singlePortServer(
     });
     server = plain;
   }
+  const maxConnections = limits.maxConnections ?? defaultMaxConnections();
+  capConnections(server, maxConnections, (refused) => onConnectionsRefused(refused, maxConnections));
 
   return {
     server,
