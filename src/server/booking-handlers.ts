@@ -10,6 +10,7 @@ import { createBooking } from "../booking/create-booking.js";
 import { createLease } from "../booking/leases.js";
 import { updateBooking } from "../booking/update-booking.js";
 import { rethrowAsConnectError } from "./domain-errors.js";
+import { withRequestLimits } from "./limited-handlers.js";
 
 type Methods = typeof BookingService.method;
 
@@ -22,15 +23,16 @@ export type BookingHandlers = {
 
 /**
  * The BookingService handlers that every transport (Connect, gRPC, gRPC-Web
- * and Google's REST paths) calls: each one hands the decoded request to the
- * domain and turns the domain's request errors into Connect error codes.
+ * and Google's REST paths) calls: each one checks the decoded request against
+ * the field limits, hands it to the domain and turns the domain's request
+ * errors into Connect error codes.
  */
 export function bookingHandlers(ctx: BookingContext): BookingHandlers {
   const domain =
     <Request, Response>(useCase: (ctx: BookingContext, request: Request) => Promise<Response>) =>
     (request: Request) =>
       useCase(ctx, request).catch(rethrowAsConnectError);
-  return {
+  return withRequestLimits(BookingService, {
     healthCheck: async () => create(HealthCheckResponseSchema, { status: "SERVING" }),
     batchAvailabilityLookup: domain(batchAvailabilityLookup),
     checkAvailability: domain(checkAvailability),
@@ -40,5 +42,5 @@ export function bookingHandlers(ctx: BookingContext): BookingHandlers {
     getBookingStatus: domain(getBookingStatus),
     listBookings: domain(listBookings),
     setMarketingPreference: domain(setMarketingPreference),
-  };
+  });
 }

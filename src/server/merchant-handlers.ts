@@ -13,6 +13,7 @@ import {
 import { markNoShow } from "../booking/no-show.js";
 import { merchantCallerKey } from "./bearer-auth.js";
 import { rethrowAsConnectError } from "./domain-errors.js";
+import { withRequestLimits } from "./limited-handlers.js";
 
 type Methods = typeof MerchantService.method;
 
@@ -25,8 +26,8 @@ export type MerchantHandlers = {
 
 /**
  * MerchantService handlers: the caller comes from the bearer-auth
- * interceptor; each handler hands the request to the domain and turns domain
- * errors into Connect codes.
+ * interceptor; each handler checks the request against the field limits,
+ * hands it to the domain and turns domain errors into Connect codes.
  */
 export function merchantHandlers(ctx: BookingContext): MerchantHandlers {
   const domain =
@@ -36,12 +37,12 @@ export function merchantHandlers(ctx: BookingContext): MerchantHandlers {
       if (!caller) throw new ConnectError("not authenticated", Code.Unauthenticated);
       return useCase(caller, request).catch(rethrowAsConnectError);
     };
-  return {
+  return withRequestLimits(MerchantService, {
     listBookings: domain((caller, request) => listMerchantBookings(ctx, caller, request)),
     confirmBooking: domain((caller, request) => confirmBooking(ctx, caller, request)),
     declineBooking: domain((caller, request) => declineBooking(ctx, caller, request)),
     cancelBooking: domain((caller, request) => cancelBooking(ctx, caller, request)),
     failBooking: domain((caller, request) => failBooking(ctx, caller, request)),
     markNoShow: domain((caller, request) => markNoShow(ctx, caller, request)),
-  };
+  });
 }

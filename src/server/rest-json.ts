@@ -1,17 +1,20 @@
 import { fromJson, type DescField, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { checkJsonIntegers } from "./check-json-integers.js";
 
 /**
  * Decodes a REST body (proto3 JSON) into a message of `desc`. Keys the schema
  * does not know are dropped at every level, so Google may add fields; the rest
  * is parsed strictly, so a wrong type or an unknown enum name is an invalid
- * argument that names the field path (e.g. `slot.confirmation_mode`).
+ * argument that names the field path (e.g. `slot.confirmation_mode`), and so
+ * is an integer given as a string that is not decimal (`checkJsonIntegers`).
  *
  * (protobuf-es's `ignoreUnknownFields` is not used: besides unknown keys it
  * also drops unknown enum names silently, turning a malformed request into a
  * request with the enum's default.)
  */
 export function decodeRestBody(desc: DescMessage, json: JsonValue) {
+  checkJsonIntegers(desc, json);
   try {
     // Most requests have no key the schema does not know: one strict pass.
     return fromJson(desc, json);

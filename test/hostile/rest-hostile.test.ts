@@ -4,17 +4,25 @@ import fc from "fast-check";
 import type { ClientHttp2Session } from "node:http2";
 import {
   asJsonText,
+  countLimitCases,
   deeplyNested,
+  entries,
+  integerFields,
   http1,
   http2Request,
   http2Session,
   jsonVerdict,
   methods,
   mutatedRequest,
+  nonDecimalIntegers,
+  nonIntegerStrings,
   prober,
   restHeaders,
   runs,
   seedWorld,
+  stringLimitCases,
+  tooLong,
+  validWith,
   watchProcess,
   type HostileWorld,
   type Prober,
@@ -160,6 +168,79 @@ describe("REST /v3/<Method> under hostile input", () => {
       ),
       runs(30),
     );
+  });
+
+  describe("field limits (src/booking/request-limits.ts)", () => {
+    const refusedWith = (answer: { status: number; body: Buffer }, message: string) =>
+      expect({ status: answer.status, body: JSON.parse(answer.body.toString()) }).toEqual({
+        status: 400,
+        body: { code: "invalid_argument", message },
+      });
+    const notRefused = (answer: { status: number; body: Buffer }) => expect(JSON.parse(answer.body.toString()).code).not.toBe("invalid_argument");
+
+    test("a string one character past its field's limit is 400 naming the field, changing nothing; at the limit it is accepted", async () => {
+      for (const limit of stringLimitCases(world)) {
+        await p.probe("REST", async () => {
+          const answer = await post(limit.method, JSON.stringify(limit.request("x".repeat(limit.max + 1))));
+          refusedWith(answer, tooLong(limit, limit.max + 1));
+          return jsonVerdict(limit.method, answer);
+        });
+        await p.probe("REST", async () => {
+          const answer = await post(limit.method, JSON.stringify(limit.request("x".repeat(limit.max))));
+          notRefused(answer);
+          return jsonVerdict(limit.method, answer);
+        });
+      }
+    });
+
+    test("limits count characters, not UTF-16 units: 256 emoji are a given_name, 257 are not", async () => {
+      const limit = stringLimitCases(world).find((c) => c.field === "user_information.given_name")!;
+      await p.probe("REST", async () => {
+        const answer = await post(limit.method, JSON.stringify(limit.request("\u{1F600}".repeat(257))));
+        refusedWith(answer, tooLong(limit, 257));
+        return jsonVerdict(limit.method, answer);
+      });
+      const accepted = await post(limit.method, JSON.stringify(limit.request("\u{1F600}".repeat(256))));
+      notRefused(accepted);
+    });
+
+    test("a repeated or map field one entry past its limit is 400 naming the field, changing nothing; at the limit it is accepted", async () => {
+      for (const limit of countLimitCases(world)) {
+        await p.probe("REST", async () => {
+          const answer = await post(limit.method, JSON.stringify(limit.request(entries(world, limit, limit.max + 1))));
+          refusedWith(answer, `${limit.field}: has ${limit.max + 1} entries, at most ${limit.max}`);
+          return jsonVerdict(limit.method, answer);
+        });
+        const accepted = await post(limit.method, JSON.stringify(limit.request(entries(world, limit, limit.max))));
+        expect(accepted.status).toBe(200);
+      }
+    });
+  });
+
+  test("integers given as strings that are not decimal (hex, octal, binary, whitespace, exponents for int64) are 400 naming the field", async () => {
+    for (const [methodName, path, field, is64Bit] of integerFields) {
+      const method = methods.find((m) => m.name === methodName)!;
+      for (const text of [...nonDecimalIntegers, ...(is64Bit ? nonIntegerStrings : [])]) {
+        await p.probe("REST", async () => {
+          const answer = await post(method, JSON.stringify(validWith(world, methodName, path, text)));
+          expect(answer.status).toBe(400);
+          expect(JSON.parse(answer.body.toString()).message).toContain(`${field}: must be a decimal`);
+          return jsonVerdict(method, answer);
+        });
+      }
+    }
+    // What proto3 JSON does allow: decimal strings, an exponent for 32-bit fields, and JSON numbers in any form.
+    const [, startPath] = integerFields[0];
+    const accepted = [
+      ["CreateBooking", startPath, String(world.startSec)],
+      ["CreateBooking", startPath, world.startSec],
+      ["CheckAvailability", ["slot", "resources", "party_size"], "0e0"],
+      ["CheckAvailability", ["slot", "duration_sec"], 3.6e3],
+    ] as const;
+    for (const [methodName, path, value] of accepted) {
+      const answer = await post(methodName, JSON.stringify(validWith(world, methodName, [...path], value)));
+      expect({ value, status: answer.status }).toEqual({ value, status: 200 });
+    }
   });
 
   test("deeply nested arrays and objects (JSON.parse may throw RangeError)", async () => {

@@ -2,6 +2,8 @@
 import { fromJson, toBinary, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import type { ClientHttp2Session } from "node:http2";
+import { gzipSync } from "node:zlib";
+import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import {
   asJsonText,
   binaryVerdict,
@@ -12,14 +14,20 @@ import {
   grpcWebAnswerProblem,
   http1,
   http2Session,
+  integerFields,
   jsonVerdict,
   methods,
   mutatedRequest,
+  nonDecimalIntegers,
+  nonIntegerStrings,
   prober,
   restHeaders,
   runs,
   seedWorld,
   servicePath,
+  stringLimitCases,
+  tooLong,
+  validWith,
   watchProcess,
   type HostileWorld,
   type Prober,
@@ -38,11 +46,13 @@ describe("Connect, gRPC and gRPC-Web under hostile input", () => {
   let p: Prober;
   let session: ClientHttp2Session;
   let watch: ReturnType<typeof watchProcess>;
+  const merchantId = "hostile-rpc-merchant";
+  const merchantToken = "hostile-rpc-merchant-token";
 
   beforeAll(async () => {
     watch = watchProcess();
     expect(watch.real).toBe(true);
-    server = await startTestServer();
+    server = await startTestServer({ merchantAuth: { merchantTokens: new Map([[merchantId, merchantToken]]) } });
     world = seedWorld(server);
     p = prober(server);
     session = http2Session(server);
@@ -93,7 +103,7 @@ describe("Connect, gRPC and gRPC-Web under hostile input", () => {
       fc.constantFrom(deeplyNested(100_000, "array"), deeplyNested(100_000, "object"), "", " ", "{", "null", '"x"'),
     );
 
-  describe("findings, fixed (each was seen before src/server/binary-request-guard.ts)", () => {
+  describe("findings, fixed (each was seen before src/server/request-body-guard.ts)", () => {
     // fast-check's minimal counterexample: the single byte 0x00 (field number 0) as the request of any method.
     const healthCheck = () => methods.find((m) => m.name === "HealthCheck")!;
     const zeroByte = Buffer.from([0]);
@@ -118,6 +128,134 @@ describe("Connect, gRPC and gRPC-Web under hostile input", () => {
       // Seen: HTTP 200, grpc-status 13
       expect(grpcWebAnswerProblem(answer).code).toBe(3);
     });
+
+    test("gRPC: a message flagged compressed without grpc-encoding, or that does not decompress, is INVALID_ARGUMENT, not INTERNAL", async () => {
+      const valid = validBinary(healthCheck());
+      // Seen: grpc-status 13 "received compressed envelope, but do not know how to decompress"
+      expect((await grpcRaw(session, servicePath(healthCheck()), grpcFrame(valid, true))).grpcStatus).toBe(3);
+      // Seen: grpc-status 13 "decompression failed"
+      const garbage = await grpcRaw(session, servicePath(healthCheck()), grpcFrame(Buffer.from("not gzip"), true), { "grpc-encoding": "gzip" });
+      expect(garbage.grpcStatus).toBe(3);
+    });
+
+    test("gRPC-Web: a message flagged compressed without grpc-encoding is INVALID_ARGUMENT, not INTERNAL", async () => {
+      const answer = await http1(server, servicePath(healthCheck()), {
+        headers: { ...restHeaders("application/grpc-web+proto"), "x-grpc-web": "1" },
+        body: grpcFrame(validBinary(healthCheck()), true),
+      });
+      // Seen: HTTP 200, grpc-status 13 "received compressed envelope, but do not know how to decompress"
+      expect(grpcWebAnswerProblem(answer).code).toBe(3);
+    });
+
+    test("gRPC: a compressed message is decompressed and checked like any other", async () => {
+      const createBooking = methods.find((m) => m.name === "CreateBooking")!;
+      const overLong = validWith(world, "CreateBooking", ["user_information", "given_name"], "x".repeat(257));
+      const compressed = gzipSync(Buffer.from(toBinary(createBooking.input, fromJson(createBooking.input, overLong))));
+      await p.probe("gRPC", async () => {
+        const answer = await grpcRaw(session, servicePath(createBooking), grpcFrame(compressed, true), { "grpc-encoding": "gzip" });
+        expect({ code: answer.grpcStatus, message: answer.grpcMessage }).toEqual({
+          code: 3,
+          message: "user_information.given_name: is 257 characters, at most 256",
+        });
+        return grpcVerdict(createBooking, answer);
+      });
+      const valid = gzipSync(validBinary(methods.find((m) => m.name === "CheckAvailability")!));
+      const answer = await grpcRaw(session, servicePath(methods.find((m) => m.name === "CheckAvailability")!), grpcFrame(valid, true), {
+        "grpc-encoding": "gzip",
+      });
+      expect(answer.grpcStatus).toBe(0);
+    });
+  });
+
+  describe("field limits (src/booking/request-limits.ts) on every protocol", () => {
+    const grpcWebHeaders = { ...restHeaders("application/grpc-web+proto"), "x-grpc-web": "1" };
+    const binaryOf = (method: DescMethod, json: JsonValue) => Buffer.from(toBinary(method.input, fromJson(method.input, json)));
+
+    test("a string one character past its limit is invalid_argument naming the field over Connect JSON and binary, gRPC and gRPC-Web", async () => {
+      for (const limit of stringLimitCases(world)) {
+        const path = servicePath(limit.method);
+        const over = limit.request("x".repeat(limit.max + 1));
+        const message = tooLong(limit, limit.max + 1);
+        await p.probe("Connect JSON", async () => {
+          const answer = await http1(server, path, { headers: restHeaders("application/json"), body: JSON.stringify(over) });
+          expect({ status: answer.status, body: JSON.parse(answer.body.toString()) }).toEqual({ status: 400, body: { code: "invalid_argument", message } });
+          return jsonVerdict(limit.method, answer);
+        });
+        await p.probe("Connect binary", async () => {
+          const answer = await http1(server, path, { headers: restHeaders("application/proto"), body: binaryOf(limit.method, over) });
+          expect({ status: answer.status, body: JSON.parse(answer.body.toString()) }).toEqual({ status: 400, body: { code: "invalid_argument", message } });
+          return binaryVerdict(limit.method, answer);
+        });
+        await p.probe("gRPC", async () => {
+          const answer = await grpcRaw(session, path, grpcFrame(binaryOf(limit.method, over)));
+          expect({ code: answer.grpcStatus, message: answer.grpcMessage }).toEqual({ code: 3, message });
+          return grpcVerdict(limit.method, answer);
+        });
+        await p.probe("gRPC-Web", async () => {
+          const answer = await http1(server, path, { headers: grpcWebHeaders, body: grpcFrame(binaryOf(limit.method, over)) });
+          const { problem, code, message: seen } = grpcWebAnswerProblem(answer);
+          expect({ code, seen }).toEqual({ code: 3, seen: message });
+          return { problem, error: true, seen };
+        });
+        const atLimit = await grpcRaw(session, path, grpcFrame(binaryOf(limit.method, limit.request("x".repeat(limit.max)))));
+        expect({ field: limit.field, code: atLimit.grpcStatus }).not.toEqual({ field: limit.field, code: 3 });
+      }
+    });
+
+    test("MerchantService: an over-long booking_id or description is invalid_argument naming the field, changing nothing", async () => {
+      const failBooking = MerchantService.method.failBooking;
+      const headers = { "Content-Type": "application/json", Authorization: `Bearer ${merchantToken}` };
+      const cases: Array<[JsonValue, string]> = [
+        [{ booking_id: "b".repeat(256) }, "booking_id: is 256 characters, at most 255"],
+        [{ booking_id: "no-such-booking", description: "d".repeat(4097) }, "description: is 4097 characters, at most 4096"],
+      ];
+      for (const [body, message] of cases) {
+        await p.probe("Connect JSON", async () => {
+          const answer = await http1(server, `/${MerchantService.typeName}/${failBooking.name}`, { headers, body: JSON.stringify(body) });
+          expect({ status: answer.status, body: JSON.parse(answer.body.toString()) }).toEqual({ status: 400, body: { code: "invalid_argument", message } });
+          return jsonVerdict(failBooking, answer);
+        });
+      }
+    });
+  });
+
+  test("Connect JSON, gRPC-Web JSON and compressed Connect JSON: integers as non-decimal strings are invalid_argument naming the field", async () => {
+    for (const [methodName, fieldPath, field, is64Bit] of integerFields) {
+      const method = methods.find((m) => m.name === methodName)!;
+      for (const text of [...nonDecimalIntegers, ...(is64Bit ? nonIntegerStrings : [])]) {
+        const body = JSON.stringify(validWith(world, methodName, fieldPath, text));
+        await p.probe("Connect JSON", async () => {
+          const answer = await http1(server, servicePath(method), { headers: restHeaders("application/json"), body });
+          expect({ status: answer.status, message: JSON.parse(answer.body.toString()).message }).toEqual({
+            status: 400,
+            message: expect.stringContaining(`${field}: must be a decimal`),
+          });
+          return jsonVerdict(method, answer);
+        });
+        await p.probe("Connect JSON", async () => {
+          const answer = await http1(server, servicePath(method), {
+            headers: { ...restHeaders("application/json"), "Content-Encoding": "gzip" },
+            body: gzipSync(body),
+          });
+          expect(answer.status).toBe(400);
+          return jsonVerdict(method, answer);
+        });
+        await p.probe("gRPC-Web", async () => {
+          const answer = await http1(server, servicePath(method), {
+            headers: { ...restHeaders("application/grpc-web+json"), "x-grpc-web": "1" },
+            body: grpcFrame(Buffer.from(body)),
+          });
+          const { problem, code, message } = grpcWebAnswerProblem(answer);
+          expect({ code, message }).toEqual({ code: 3, message: expect.stringContaining(`${field}: must be a decimal`) });
+          return { problem, error: true, seen: message };
+        });
+      }
+    }
+    const decimal = await http1(server, servicePath(methods.find((m) => m.name === "CheckAvailability")!), {
+      headers: restHeaders("application/json"),
+      body: JSON.stringify(validWith(world, "CheckAvailability", ["slot", "start_sec"], String(world.startSec))),
+    });
+    expect(decimal.status).toBe(200);
   });
 
   test("Connect JSON: random and mutated JSON at every method", async () => {

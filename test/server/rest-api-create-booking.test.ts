@@ -81,6 +81,32 @@ describe("CreateBooking", () => {
       expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_NOT_PROVIDED");
     });
 
+    test("when a request is Google-shaped at generous real sizes (200-character name, 1 KiB request, 2 KiB payment token), then it books", async () => {
+      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const user = {
+        ...newUser(),
+        given_name: "Ä".repeat(200),
+        family_name: "de la Cruz-Fernández y Montenegro",
+        telephone: "+44 20 7946 0000 ext. 1234",
+        address: { country: "GB", locality: "London", postal_code: "SW1A 1AA", street_address: "10 Downing Street, Westminster" },
+        language_code: "en-GB",
+      };
+      const paymentToken = JSON.stringify({ signature: "s".repeat(600), protocolVersion: "ECv2", signedMessage: "m".repeat(1400) });
+      expect(paymentToken.length).toBeGreaterThan(2048);
+      const response = await rest(server, "CreateBooking", {
+        ...bookingRequest(slots[0], user),
+        additional_request: "Window seat, please; one guest uses a wheelchair. ".repeat(21),
+        payment_information: { prepayment_status: "PREPAYMENT_NOT_PROVIDED" },
+        payment_processing_parameters: {
+          unparsed_payment_method_token: paymentToken,
+          tokenization_config: { tokenization_parameter: { gateway: "stripe", "stripe:version": "2018-10-31" } },
+        },
+      });
+      expect(response.status).toBe(200);
+      expect(response.body.booking.status).toBe("CONFIRMED");
+      expect(response.body.booking.user_information.given_name).toBe(user.given_name);
+    });
+
     test("when unknown fields appear at any level, then they are ignored (forward compatibility)", async () => {
       const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
       const user = newUser();
@@ -259,6 +285,13 @@ describe("CreateBooking", () => {
         "slot.confirmation_mode",
       ],
       ["start_sec is negative", (valid) => ({ body: { ...valid, slot: { ...valid.slot, start_sec: "-3600" } } }), "slot.start_sec"],
+      ['start_sec is hex "0x6b5328a0"', (valid) => ({ body: { ...valid, slot: { ...valid.slot, start_sec: "0x6b5328a0" } } }), "slot.start_sec"],
+      ['duration_sec is octal with spaces " 0o5214 "', (valid) => ({ body: { ...valid, slot: { ...valid.slot, duration_sec: " 0o5214 " } } }), "slot.duration_sec"],
+      [
+        "user_information.given_name is 100 KB",
+        (valid) => ({ body: { ...valid, user_information: { ...valid.user_information, given_name: "x".repeat(102400) } } }),
+        "user_information.given_name",
+      ],
       ["the content type is text/plain", (valid) => ({ body: valid, contentType: "text/plain" }), /content-type/],
     ];
 
