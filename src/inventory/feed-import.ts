@@ -1,4 +1,4 @@
-import type { Store, UpsertOutcome } from "../store/repositories.js";
+import type { FeedStaging, Store, UpsertOutcome } from "../store/repositories.js";
 import { effectivePaymentPolicy } from "../payments/payment-policy.js";
 import { FieldError, merchantFromFeed, offerFromFeed, serviceFromFeed, slotFromFeed } from "./feed-records.js";
 import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } from "./json-stream.js";
@@ -14,9 +14,14 @@ import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } 
  * A file's kind comes from its top-level key; `metadata` and other keys are
  * ignored. Whatever the argument order, all merchant records are imported
  * first, then services, offers and availability, so that one call can load a
- * whole inventory. Everything happens in one transaction: the first bad
- * record (or file) throws a `FeedError` and nothing is imported. Upserts make
- * a re-import of the same feeds change nothing.
+ * whole inventory. Upserts make a re-import of the same feeds change nothing.
+ *
+ * All or nothing, without locking a live server out: every record is
+ * validated and staged apart from the live inventory (`Store.stageFeeds`, in
+ * short transactions that take no lock on it), and only once every file has
+ * been read are the staged records written into the live tables, in one
+ * transaction. The first bad record (or file) throws a `FeedError` and
+ * nothing is imported; an import killed midway leaves nothing either.
  *
  * Files are streamed (see json-stream.ts), never read whole.
  */
@@ -88,7 +93,20 @@ const shapeKeyList = shapes.map((shape) => `"${shape.key}"`).join(", ");
 
 const emptyCounts = (): Counts => ({ inserted: 0, updated: 0, unchanged: 0 });
 
-export async function importFeeds(store: Store, files: string[]): Promise<ImportReport> {
+/**
+ * Records staged per transaction: a few milliseconds of work each, so that
+ * an import run inside a serving process holds its event loop only that long.
+ */
+export const recordsPerChunk = 1000;
+
+/** What an import may tell its caller besides its report. */
+export interface ImportOptions {
+  /** Called once the live tables are updated, with how long that held the database's write lock (ms). */
+  onApplied?: (lockHeldMs: number) => void;
+}
+
+/** Imports `files` into `store` (see above); rejects with a `FeedError` naming the bad file, record and field. */
+export async function importFeeds(store: Store, files: string[], options: ImportOptions = {}): Promise<ImportReport> {
   const report: ImportReport = {
     files: files.length,
     merchants: emptyCounts(),
@@ -101,15 +119,20 @@ export async function importFeeds(store: Store, files: string[]): Promise<Import
   const feeds: { file: string; shape: FeedShape }[] = [];
   for (const file of files) feeds.push({ file, shape: await detectShape(file) });
 
-  return store.bulkTransaction(async () => {
-    const importer = new RecordImporter(store, report);
+  const staging = store.stageFeeds();
+  try {
+    const importer = new RecordImporter(store, staging, report);
     for (const kind of kindOrder) {
       for (const { file, shape } of feeds) {
-        if (shape.kind === kind) await importFile(file, shape, importer);
+        if (shape.kind === kind) await importFile(file, shape, importer, staging);
       }
     }
+    const { lockHeldMs } = await staging.apply();
+    options.onApplied?.(lockHeldMs);
     return report;
-  });
+  } finally {
+    staging.discard();
+  }
 }
 
 async function detectShape(file: string): Promise<FeedShape> {
@@ -125,8 +148,25 @@ async function detectShape(file: string): Promise<FeedShape> {
   return shapeByKey.get(key)!;
 }
 
-async function importFile(file: string, shape: FeedShape, importer: RecordImporter): Promise<void> {
-  const importRecord = importer.forKind(shape.kind);
+/**
+ * Validates each record as it is read and stages the valid ones a chunk at a
+ * time (every chunk is staged before the file's end, so later files see it).
+ */
+async function importFile(file: string, shape: FeedShape, importer: RecordImporter, staging: FeedStaging): Promise<void> {
+  const validate = importer.forKind(shape.kind);
+  const chunk: { index: number; stage: () => void }[] = [];
+  const stageChunk = () => {
+    staging.chunk(() => {
+      for (const { index, stage } of chunk) {
+        try {
+          stage();
+        } catch (error) {
+          throw recordError(file, index, error);
+        }
+      }
+    });
+    chunk.length = 0;
+  };
   let lastRecord: number | null = null;
   try {
     await streamRecords(
@@ -135,10 +175,11 @@ async function importFile(file: string, shape: FeedShape, importer: RecordImport
       (record: unknown, position: RecordPosition) => {
         lastRecord = position.index;
         try {
-          importRecord(record);
+          chunk.push({ index: position.index, stage: validate(record) });
         } catch (error) {
           throw recordError(file, position.index, error);
         }
+        if (chunk.length === recordsPerChunk) stageChunk();
       },
       (key) => {
         if (key !== shape.key && shapeKeys.has(key)) {
@@ -146,6 +187,7 @@ async function importFile(file: string, shape: FeedShape, importer: RecordImport
         }
       },
     );
+    stageChunk();
   } catch (error) {
     throw fileError(file, error, lastRecord);
   }
@@ -167,24 +209,29 @@ function fileError(file: string, error: unknown, lastRecord: number | null): Err
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** Validates and upserts single records, checking that what they refer to exists. */
+/**
+ * Validates single records, checking that what they refer to exists; each
+ * valid record comes back as the function that stages it and counts what it
+ * changes.
+ */
 class RecordImporter {
-  /** Merchants / services known to exist (in the store, or imported earlier in this transaction). */
+  /** Merchants / services known to exist (in the store, or in a feed of this import). */
   private readonly merchants = new Set<string>();
   private readonly services = new Set<string>();
 
   constructor(
     private readonly store: Store,
+    private readonly staging: FeedStaging,
     private readonly report: ImportReport,
   ) {}
 
-  forKind(kind: FeedKind): (record: unknown) => void {
+  forKind(kind: FeedKind): (record: unknown) => () => void {
     switch (kind) {
       case "merchant":
         return (record) => {
           const merchant = merchantFromFeed(record);
-          this.count(this.report.merchants, this.store.inventory.upsertMerchant(merchant));
           this.merchants.add(merchant.merchantId);
+          return () => this.count(this.report.merchants, this.staging.stageMerchant(merchant));
         };
       case "service":
         return (record) => {
@@ -192,25 +239,26 @@ class RecordImporter {
           this.requireMerchant(service.merchantId);
           // Payment terms are checked now, so a bad one fails the import, not a booking.
           effectivePaymentPolicy({ serviceFeed: record, slotFeed: {}, merchantFeed: {} });
-          this.count(this.report.services, this.store.inventory.upsertService(service));
           this.services.add(serviceKey(service.merchantId, service.serviceId));
+          return () => this.count(this.report.services, this.staging.stageService(service));
         };
       case "offer":
         return (record) => {
           const offer = offerFromFeed(record);
           this.requireMerchant(offer.merchantId);
           if (offer.serviceId !== "") this.requireService(offer.merchantId, offer.serviceId);
-          this.count(this.report.offers, this.store.inventory.upsertOffer(offer));
+          return () => this.count(this.report.offers, this.staging.stageOffer(offer));
         };
       case "availability":
         return (record) => {
           const slot = slotFromFeed(record);
           this.requireService(slot.merchantId, slot.serviceId);
           if (paymentOverrideFields.some((field) => field in (record as object))) {
-            const feeds = this.store.inventory.serviceFeeds(slot.merchantId, slot.serviceId)!;
+            // Services are staged with their file, before any availability file is read.
+            const feeds = this.staging.serviceFeeds(slot.merchantId, slot.serviceId)!;
             effectivePaymentPolicy({ ...feeds, slotFeed: record });
           }
-          this.count(this.report.slots, this.store.inventory.upsertSlot(slot));
+          return () => this.count(this.report.slots, this.staging.stageSlot(slot));
         };
     }
   }

@@ -103,6 +103,40 @@ export interface InventoryRepository {
   releaseSpot(slotId: number): void;
 }
 
+/**
+ * A feed import's records, kept apart from the live inventory (which no
+ * query of the server sees) until `apply` writes them all at once: an import
+ * holds the database's write lock only for that one short transaction, and
+ * one that fails or is killed before it leaves the live inventory untouched.
+ *
+ * Each `stage*` returns what the record would change in the live inventory
+ * as the records staged before it left it, the way an upsert would have.
+ */
+export interface FeedStaging {
+  stageMerchant(merchant: MerchantFeedRecord): UpsertOutcome;
+  stageService(service: ServiceFeedRecord): UpsertOutcome;
+  stageOffer(offer: OfferFeedRecord): UpsertOutcome;
+  stageSlot(slot: SlotFeedRecord): UpsertOutcome;
+  /** The merchant's and the service's feed records (JSON text) as the import would leave them. */
+  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined;
+  /**
+   * Runs `work` (some `stage*` calls) as one transaction: far faster than one
+   * per record, and it takes no lock on the live inventory. Keep chunks short
+   * (a few thousand records): the chunk's snapshot of the live tables delays
+   * checkpoints, and the chunk holds the event loop.
+   */
+  chunk<T>(work: () => T): T;
+  /**
+   * Writes everything staged into the live inventory in one transaction and
+   * resolves, once that is durable, with how long it held the database's
+   * write lock (ms). Rejects with SQLITE_BUSY when the lock cannot be had
+   * within the store's busy timeout.
+   */
+  apply(): Promise<{ lockHeldMs: number }>;
+  /** Drops what was staged (after `apply`, or instead of it). */
+  discard(): void;
+}
+
 export interface BookingRecord {
   booking: Booking;
   slotId: number;
@@ -272,9 +306,11 @@ export interface PaymentRecordRepository {
   forBooking(bookingId: string): PaymentRecord[];
   /**
    * Booking ids with payment records whose booking was never committed (the
-   * process died between a charge and its commit) or is in one of `statuses`.
+   * process died between a charge and its commit; only records started
+   * before `startedBeforeSec`, so a booking under way now is never taken for
+   * one) or is in one of `statuses`.
    */
-  bookingIdsToReconcile(statuses: BookingStatus[]): string[];
+  bookingIdsToReconcile(statuses: BookingStatus[], startedBeforeSec: number): string[];
 }
 
 export interface Repositories {
@@ -298,13 +334,15 @@ export interface Store extends Repositories {
    */
   groupTransaction<T>(work: () => T): Promise<T>;
   /**
-   * Runs asynchronous `work` (e.g. a streamed feed import) as one atomic step.
-   * Only for a process that has the store to itself: other work on the same
-   * store while `work` awaits would join the transaction.
+   * Starts staging a feed import (see `FeedStaging`); call `discard` on it
+   * when done. One staging at a time per store.
    */
-  bulkTransaction<T>(work: () => Promise<T>): Promise<T>;
-  /** Whether the store can take writes now with its schema up to date; the reason when not. */
-  readiness(): { ready: true } | { ready: false; reason: string };
+  stageFeeds(): FeedStaging;
+  /**
+   * Whether the store takes writes now (proved by a committed write), is the
+   * database it opened and has its schema up to date; the reason when not.
+   */
+  readiness(): Promise<{ ready: true } | { ready: false; reason: string }>;
   /** Writes a consistent copy of the whole database to `path` while the store stays in use. */
   backup(path: string): Promise<void>;
   close(): void;

@@ -2,18 +2,21 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfirmationMode } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { FeedError, importFeeds, type ImportReport } from "../../src/inventory/feed-import.js";
+import Database from "better-sqlite3";
+import { FeedError, importFeeds, recordsPerChunk, type ImportReport } from "../../src/inventory/feed-import.js";
 import type { SlotQuery, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
 const repoRoot = join(__dirname, "..", "..");
 
 let dir: string;
+let dbPath: string;
 let store: Store;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "feed-import-"));
-  store = openSqliteStore(join(dir, "booking.sqlite"));
+  dbPath = join(dir, "booking.sqlite");
+  store = openSqliteStore(dbPath);
 });
 
 afterEach(() => {
@@ -418,6 +421,93 @@ describe("importFeeds", () => {
     const haircut = slotsAt("demo-salon", "haircut", Date.UTC(2027, 11, 31, 17) / 1000);
     expect(haircut.map((slot) => slot.staffId).sort()).toEqual(["anna", "ben"]);
     expect(haircut[0]).toMatchObject({ durationSec: 2700, spotsTotal: 1, confirmationMode: ConfirmationMode.SYNCHRONOUS });
+  });
+});
+
+describe("an import into a database in use", () => {
+  /** Every row of the schema and of the inventory tables, read by another connection (what a server would see). */
+  function liveSnapshot() {
+    const reader = new Database(dbPath, { readonly: true });
+    try {
+      return Object.fromEntries(
+        ["sqlite_master", "merchants", "services", "offers", "slots"].map((table) => [
+          table,
+          reader.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all(),
+        ]),
+      );
+    } finally {
+      reader.close();
+    }
+  }
+
+  const good = seedAvailability.availability[0];
+  const manySlots = Array.from({ length: 5 * recordsPerChunk + 500 }, (_, i) => ({ ...good, start_sec: 1600000000 + i * 3600 }));
+
+  test("whose last record is invalid, after thousands were staged, leaves the live tables exactly as they were and nothing staged", async () => {
+    await importFeeds(store, [merchantFeed(), serviceFeed(), feed("availability.json", seedAvailability)]);
+    const [booked] = slotsAt("10001", "1000", 1535806800);
+    store.transaction(() => store.inventory.takeSpot(booked.slotId));
+    const before = liveSnapshot();
+    const merchants = feed("merchants-2.json", { merchant: [{ merchant_id: "10001", name: "Renamed" }, { merchant_id: "10003", name: "New" }] });
+    const services = feed("services-2.json", { service: [{ merchant_id: "10003", service_id: "1000", name: "Dinner" }] });
+
+    const error = await importError([
+      merchants,
+      services,
+      feed("availability-2.json", { availability: [...manySlots, { ...good, start_sec: "abc" }] }),
+    ]);
+
+    expect(error.recordIndex).toBe(manySlots.length);
+    expect(liveSnapshot()).toEqual(before);
+    // Nothing of the failed import stayed staged: the same records without the bad one count against the live tables alone.
+    const report = await importFeeds(store, [merchants, services, feed("availability-3.json", { availability: manySlots })]);
+    expect(report).toEqual<ImportReport>({
+      files: 3,
+      merchants: counts(1, 1),
+      services: counts(1),
+      slots: counts(manySlots.length),
+      offers: counts(0),
+    });
+  });
+
+  test("keeps the spots booked here: spots_open counts what was sold elsewhere, and spots held here stay held", async () => {
+    await importFeeds(store, [merchantFeed(), serviceFeed(), feed("availability.json", seedAvailability)]);
+    const [slot] = slotsAt("10001", "1000", 1535806800);
+    expect(slot).toMatchObject({ spotsTotal: 3, spotsOpen: 3 });
+    store.transaction(() => store.inventory.takeSpot(slot.slotId));
+    const oneSoldElsewhere = structuredClone(seedAvailability);
+    oneSoldElsewhere.availability[0].spots_open = 2;
+
+    const report = await importFeeds(store, [feed("availability-2.json", oneSoldElsewhere)]);
+
+    expect(report.slots).toEqual(counts(0, 1, 1));
+    expect(slotsAt("10001", "1000", 1535806800)[0]).toMatchObject({ slotId: slot.slotId, spotsTotal: 3, spotsOpen: 1 });
+  });
+
+  test("counts a record repeated in one import against the one before it, as record-by-record upserts did", async () => {
+    await importFeeds(store, [merchantFeed(), serviceFeed()]);
+    const availability = feed("availability.json", {
+      availability: [good, good, { ...good, spots_open: 1 }, good],
+    });
+
+    const report = await importFeeds(store, [availability]);
+
+    expect(report.slots).toEqual(counts(1, 2, 1));
+    expect(slotsAt("10001", "1000", good.start_sec)).toHaveLength(1);
+    expect(slotsAt("10001", "1000", good.start_sec)[0]).toMatchObject({ spotsTotal: 3, spotsOpen: 3 });
+  });
+
+  test("reports how long it locked the live tables, and a re-import that changes nothing writes nothing", async () => {
+    const files = [merchantFeed(), serviceFeed(), feed("availability.json", { availability: manySlots })];
+    await importFeeds(store, files);
+    const before = liveSnapshot();
+    const lockHeldMs: number[] = [];
+
+    const again = await importFeeds(store, files, { onApplied: (ms) => lockHeldMs.push(ms) });
+
+    expect(again.slots).toEqual(counts(0, 0, manySlots.length));
+    expect(lockHeldMs).toHaveLength(1);
+    expect(liveSnapshot()).toEqual(before);
   });
 });
 

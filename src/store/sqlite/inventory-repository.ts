@@ -11,6 +11,7 @@ import type {
   SlotRecord,
   UpsertOutcome,
 } from "../repositories.js";
+import { feedTables, recordValues, slotParameters, upsertSql } from "./feed-columns.js";
 
 const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
   party_size, availability_tag, spots_total, confirmation_mode, duration_requirement,
@@ -84,42 +85,16 @@ export class SqliteInventoryRepository implements InventoryRepository {
   constructor(private readonly db: SqliteDatabase) {
     this.merchantExists = db.prepare("SELECT 1 FROM merchants WHERE merchant_id = ?").pluck();
     this.serviceExists = db.prepare("SELECT 1 FROM services WHERE merchant_id = ? AND service_id = ?").pluck();
-    this.merchantUpsert = db.prepare(`
-      INSERT INTO merchants (merchant_id, name, feed_json) VALUES (@merchantId, @name, @feedJson)
-      ON CONFLICT (merchant_id) DO UPDATE SET name = excluded.name, feed_json = excluded.feed_json
-      WHERE name IS NOT excluded.name OR feed_json IS NOT excluded.feed_json`);
-    this.serviceUpsert = db.prepare(`
-      INSERT INTO services (merchant_id, service_id, name, price_micros, currency_code, feed_json)
-      VALUES (@merchantId, @serviceId, @name, @priceMicros, @currencyCode, @feedJson)
-      ON CONFLICT (merchant_id, service_id) DO UPDATE SET
-        name = excluded.name, price_micros = excluded.price_micros,
-        currency_code = excluded.currency_code, feed_json = excluded.feed_json
-      WHERE name IS NOT excluded.name OR price_micros IS NOT excluded.price_micros
-        OR currency_code IS NOT excluded.currency_code OR feed_json IS NOT excluded.feed_json`);
+    this.merchantUpsert = db.prepare(upsertSql(feedTables.merchants, "main.merchants", recordValues(feedTables.merchants)));
+    this.serviceUpsert = db.prepare(upsertSql(feedTables.services, "main.services", recordValues(feedTables.services)));
     this.slotIdByKey = db
       .prepare(`SELECT slot_id FROM slots WHERE merchant_id = @merchantId AND service_id = @serviceId
         AND start_sec = @startSec AND duration_sec = @durationSec AND staff_id = @staffId
         AND room_id = @roomId AND party_size = @partySize`)
       .pluck();
-    this.slotUpsert = db.prepare(`
-      INSERT INTO slots (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size,
-        availability_tag, spots_total, spots_sold_elsewhere, confirmation_mode, duration_requirement, feed_json)
-      VALUES (@merchantId, @serviceId, @startSec, @durationSec, @staffId, @roomId, @partySize,
-        @availabilityTag, @spotsTotal, @spotsSoldElsewhere, @confirmationMode, @durationRequirement, @feedJson)
-      ON CONFLICT (merchant_id, service_id, start_sec, duration_sec, staff_id, room_id, party_size)
-      DO UPDATE SET availability_tag = excluded.availability_tag, spots_total = excluded.spots_total,
-        spots_sold_elsewhere = excluded.spots_sold_elsewhere, confirmation_mode = excluded.confirmation_mode,
-        duration_requirement = excluded.duration_requirement, feed_json = excluded.feed_json
-      WHERE availability_tag IS NOT excluded.availability_tag OR spots_total IS NOT excluded.spots_total
-        OR spots_sold_elsewhere IS NOT excluded.spots_sold_elsewhere
-        OR confirmation_mode IS NOT excluded.confirmation_mode
-        OR duration_requirement IS NOT excluded.duration_requirement OR feed_json IS NOT excluded.feed_json`);
+    this.slotUpsert = db.prepare(upsertSql(feedTables.slots, "main.slots", recordValues(feedTables.slots)));
     this.offerExists = db.prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ?").pluck();
-    this.offerUpsert = db.prepare(`
-      INSERT INTO offers (merchant_id, offer_id, service_id, feed_json)
-      VALUES (@merchantId, @offerId, @serviceId, @feedJson)
-      ON CONFLICT (merchant_id, offer_id) DO UPDATE SET service_id = excluded.service_id, feed_json = excluded.feed_json
-      WHERE service_id IS NOT excluded.service_id OR feed_json IS NOT excluded.feed_json`);
+    this.offerUpsert = db.prepare(upsertSql(feedTables.offers, "main.offers", recordValues(feedTables.offers)));
     this.offerForService = db
       .prepare("SELECT 1 FROM offers WHERE merchant_id = ? AND offer_id = ? AND (service_id = '' OR service_id = ?)")
       .pluck();
@@ -154,26 +129,9 @@ export class SqliteInventoryRepository implements InventoryRepository {
   }
 
   upsertSlot(slot: SlotFeedRecord): UpsertOutcome {
-    const key = {
-      merchantId: slot.merchantId,
-      serviceId: slot.serviceId,
-      startSec: slot.startSec,
-      durationSec: slot.durationSec,
-      staffId: slot.staffId,
-      roomId: slot.roomId,
-      partySize: slot.partySize,
-    };
-    const existed = this.slotIdByKey.get(key) !== undefined;
-    const changes = this.slotUpsert.run({
-      ...key,
-      availabilityTag: slot.availabilityTag,
-      spotsTotal: slot.spotsTotal,
-      spotsSoldElsewhere: slot.spotsTotal - slot.spotsOpen,
-      confirmationMode: slot.confirmationMode,
-      durationRequirement: slot.durationRequirement,
-      feedJson: slot.feedJson,
-    }).changes;
-    return upsertOutcome(existed, changes);
+    const parameters = slotParameters(slot);
+    const existed = this.slotIdByKey.get(parameters) !== undefined;
+    return upsertOutcome(existed, this.slotUpsert.run(parameters).changes);
   }
 
   upsertOffer(offer: OfferFeedRecord): UpsertOutcome {

@@ -1,0 +1,176 @@
+import type { Statement } from "better-sqlite3";
+import type { SqliteDatabase } from "../database.js";
+import type {
+  FeedStaging,
+  MerchantFeedRecord,
+  OfferFeedRecord,
+  ServiceFeedRecord,
+  SlotFeedRecord,
+  UpsertOutcome,
+} from "../repositories.js";
+import { feedColumns, feedTables, keyMatches, parameter, recordValues, slotParameters, upsertSql, type FeedTable } from "./feed-columns.js";
+
+/**
+ * The schema an import stages its records in: a private temporary database
+ * attached to the connection (`ATTACH ''`). SQLite creates its file in the
+ * temporary directory (SQLITE_TMPDIR, else /var/tmp or /tmp) and unlinks it
+ * at once, so it vanishes with the connection, even when the process is
+ * killed: a failed or killed import never leaves staging behind, and no
+ * query of the server can read it (another connection cannot see it).
+ * Writing it takes no lock on the live database.
+ */
+const stagingSchema = "feed_staging";
+
+/** One live table's staging statements. */
+interface StagedTable {
+  /** Whether this import has staged the record already. */
+  staged: Statement;
+  /** Whether the live record differs from the given one (1 or 0); undefined when there is none. */
+  liveDiffers: Statement;
+  /** Stages the record (over an earlier staged one of the same key). */
+  stage: Statement;
+  /** Upserts every staged record into the live table, in the order they were first staged. */
+  apply: Statement;
+}
+
+/**
+ * An import's records, kept apart from the live inventory until `apply`
+ * writes them all in one transaction (see `FeedStaging`). Only records that
+ * would change a live row are staged: a re-import of the same feed stages
+ * nothing, and its `apply` writes nothing.
+ */
+export class SqliteFeedStaging implements FeedStaging {
+  private readonly tables;
+  private readonly stagedServiceFeed;
+  private readonly stagedMerchantFeed;
+  private readonly liveServiceFeed;
+  private readonly liveMerchantFeed;
+  private readonly begin: Statement;
+  private readonly commit: Statement;
+  private readonly rollback: Statement;
+  private readonly deferWalSync: Statement;
+  private readonly restoreFullSync: Statement;
+
+  /**
+   * @param syncWal makes everything committed so far durable (see
+   * `walSyncer`); with it, `apply` flushes the WAL after releasing the lock,
+   * not under it (a third of the lock time for 300k slots).
+   */
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly syncWal?: () => Promise<void>,
+  ) {
+    db.exec(`ATTACH DATABASE '' AS ${stagingSchema}`);
+    try {
+      this.tables = {
+        merchants: this.stagedTable(feedTables.merchants),
+        services: this.stagedTable(feedTables.services),
+        offers: this.stagedTable(feedTables.offers),
+        slots: this.stagedTable(feedTables.slots),
+      };
+    } catch (error) {
+      db.exec(`DETACH DATABASE ${stagingSchema}`);
+      throw error;
+    }
+    const feedOf = (schema: string, table: FeedTable) =>
+      db.prepare(`SELECT feed_json FROM ${schema}.${table.name} WHERE ${keyMatches(table)}`).pluck();
+    this.stagedServiceFeed = feedOf(stagingSchema, feedTables.services);
+    this.stagedMerchantFeed = feedOf(stagingSchema, feedTables.merchants);
+    this.liveServiceFeed = feedOf("main", feedTables.services);
+    this.liveMerchantFeed = feedOf("main", feedTables.merchants);
+    [this.begin, this.commit, this.rollback, this.deferWalSync, this.restoreFullSync] = [
+      "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL",
+    ].map((sql) => db.prepare(sql));
+  }
+
+  /**
+   * The staging copy of a live table: its feed columns, with their types
+   * (CREATE TABLE AS keeps each column's affinity, so a staged 3 compares
+   * equal to a live 3), unique on the key as the live table is.
+   */
+  private stagedTable(table: FeedTable): StagedTable {
+    const staging = `${stagingSchema}.${table.name}`;
+    const columns = feedColumns(table).join(", ");
+    this.db.exec(`CREATE TABLE ${staging} AS SELECT ${columns} FROM main.${table.name} WHERE false;
+      CREATE UNIQUE INDEX ${staging}_key ON ${table.name} (${table.key.join(", ")})`);
+    const differs = table.values.map((column) => `${column} IS NOT ${parameter(column)}`);
+    return {
+      staged: this.db.prepare(`SELECT 1 FROM ${staging} WHERE ${keyMatches(table)}`).pluck(),
+      liveDiffers: this.db.prepare(`SELECT ${differs.join(" OR ")} FROM main.${table.name} WHERE ${keyMatches(table)}`).pluck(),
+      stage: this.db.prepare(upsertSql(table, staging, recordValues(table))),
+      apply: this.db.prepare(upsertSql(table, `main.${table.name}`, `SELECT ${columns} FROM ${staging} WHERE true ORDER BY rowid`)),
+    };
+  }
+
+  /**
+   * What the record changes, as if the records staged so far were live:
+   * a second record of the same key counts against the first, as it would
+   * have if each had been written to the live table in turn.
+   */
+  private stageRecord(table: StagedTable, parameters: object): UpsertOutcome {
+    if (table.staged.get(parameters) !== undefined) return table.stage.run(parameters).changes > 0 ? "updated" : "unchanged";
+    const differs = table.liveDiffers.get(parameters) as number | undefined;
+    if (differs === 0) return "unchanged";
+    table.stage.run(parameters);
+    return differs === undefined ? "inserted" : "updated";
+  }
+
+  stageMerchant(merchant: MerchantFeedRecord): UpsertOutcome {
+    return this.stageRecord(this.tables.merchants, merchant);
+  }
+
+  stageService(service: ServiceFeedRecord): UpsertOutcome {
+    return this.stageRecord(this.tables.services, service);
+  }
+
+  stageOffer(offer: OfferFeedRecord): UpsertOutcome {
+    return this.stageRecord(this.tables.offers, offer);
+  }
+
+  stageSlot(slot: SlotFeedRecord): UpsertOutcome {
+    return this.stageRecord(this.tables.slots, slotParameters(slot));
+  }
+
+  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined {
+    const serviceFeed = (this.stagedServiceFeed.get({ merchantId, serviceId }) ?? this.liveServiceFeed.get({ merchantId, serviceId })) as
+      | string
+      | undefined;
+    const merchantFeed = (this.stagedMerchantFeed.get({ merchantId }) ?? this.liveMerchantFeed.get({ merchantId })) as string | undefined;
+    return serviceFeed === undefined || merchantFeed === undefined ? undefined : { merchantFeed, serviceFeed };
+  }
+
+  chunk<T>(work: () => T): T {
+    // Deferred: the live tables are only read (a WAL snapshot, which blocks no one).
+    return this.db.transaction(work)();
+  }
+
+  async apply(): Promise<{ lockHeldMs: number }> {
+    // As in group commit: COMMIT writes the WAL without flushing it, the flush
+    // runs after the lock is released, and `apply` resolves only once it is
+    // durable. A crash before the flush loses the whole import, never part of
+    // it (WAL recovery stops at the last intact commit).
+    if (this.syncWal) this.deferWalSync.run();
+    let lockHeldMs: number;
+    try {
+      this.begin.run();
+      const lockedAt = performance.now();
+      try {
+        // Referenced tables first: a service's merchant, a slot's service.
+        for (const table of [this.tables.merchants, this.tables.services, this.tables.offers, this.tables.slots]) table.apply.run();
+        this.commit.run();
+      } catch (error) {
+        if (this.db.inTransaction) this.rollback.run();
+        throw error;
+      }
+      lockHeldMs = performance.now() - lockedAt;
+    } finally {
+      if (this.syncWal) this.restoreFullSync.run();
+    }
+    await this.syncWal?.();
+    return { lockHeldMs };
+  }
+
+  discard(): void {
+    this.db.exec(`DETACH DATABASE ${stagingSchema}`);
+  }
+}
