@@ -63,7 +63,7 @@ export class AuthFailureLimiter {
     return undefined;
   }
 
-  /** Addresses remembered now (for tests and metrics). */
+  /** Addresses remembered now (the tests check the cap with it). */
   get size(): number {
     return this.forgivenAtMs.size;
   }
