@@ -11,13 +11,14 @@ import pino from "pino";
 import { createLogger, Observability } from "./server/observability.js";
 import { createBookingServer } from "./server/booking-server.js";
 import { listenForMetrics } from "./server/metrics-listener.js";
+import { defaultConnectionLimits } from "./server/single-port-listener.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 import { batchBusyTimeoutMs } from "./store/database.js";
 import { DatabaseInUseError, takeServingLock } from "./store/sqlite/serving-lock.js";
 
 const usage = `usage:
   booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
-                        [--auto-decline-after-sec N] [--insecure-no-auth] [--create-db]
+                        [--auto-decline-after-sec N] [--max-connections N] [--insecure-no-auth] [--create-db]
   booking-server import [--db FILE] FEED.json...
   booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
   booking-server payments [--db FILE] BOOKING_ID  (what a booking paid, was refunded and kept)
@@ -67,6 +68,7 @@ async function serve(args: string[]): Promise<void> {
     publicMetrics: config.metrics.public,
     payments: payments.processor,
     trustedProxies: config.trustedProxies,
+    limits: { ...defaultConnectionLimits, maxConnections: config.maxConnections },
   });
   if (config.credentials) {
     process.on("SIGHUP", () => {

@@ -4,6 +4,7 @@ import type { BasicCredentials } from "./server/basic-auth.js";
 import type { MerchantAuth } from "./server/bearer-auth.js";
 import { TrustedProxies, TrustedProxyError } from "./server/client-address.js";
 import type { TlsFiles } from "./server/single-port-listener.js";
+import { defaultMaxConnections } from "./server/connection-cap.js";
 import { defaultDecideWithinSec } from "./booking/context.js";
 import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from "./notify/notifier.js";
 
@@ -25,6 +26,7 @@ import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from 
  * | (none)               | MERCHANT_TOKENS_FILE (JSON `{"<merchant_id>": "<token>"}`) | no MerchantService |
  * | (none)               | ADMIN_TOKEN (acts for any merchant)           | none                 |
  * | --auto-decline-after-sec | AUTO_DECLINE_AFTER_SEC                    | 86400 (one day)      |
+ * | --max-connections    | MAX_CONNECTIONS                               | descriptor limit - 256 |
  * | (none)               | NOTIFICATION_API_URL                          | Google's production  |
  * | (none)               | NOTIFICATION_PARTNER_ID                       | none: outbox only    |
  * | (none)               | GOOGLE_APPLICATION_CREDENTIALS or NOTIFICATION_BEARER_TOKEN | required with a partner id |
@@ -47,6 +49,12 @@ export interface ServeConfig {
   merchantAuth: MerchantAuth | undefined;
   /** Seconds a merchant has to answer an asynchronous request. */
   autoDeclineAfterSec: number;
+  /**
+   * Connections open at once; past it a new one is closed on accept. Default
+   * `defaultMaxConnections()`: the soft descriptor limit less 256 kept for the
+   * database, logs and the notifier's connections (4096 where it cannot be read).
+   */
+  maxConnections: number;
   /** Where and how notifications reach Google's Booking Notification API. */
   notifier: NotifierConfig;
   /**
@@ -95,6 +103,7 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
       "tls-client-ca": { type: "string" },
       "insecure-no-auth": { type: "boolean", default: false },
       "auto-decline-after-sec": { type: "string" },
+      "max-connections": { type: "string" },
       "create-db": { type: "boolean", default: false },
     },
     strict: true,
@@ -114,6 +123,7 @@ export function parseServeConfig(args: string[], env: Env): ServeConfig {
     ),
     merchantAuth: merchantAuthFrom(env),
     autoDeclineAfterSec: autoDeclineAfterSecFrom(values["auto-decline-after-sec"] ?? env.AUTO_DECLINE_AFTER_SEC),
+    maxConnections: maxConnectionsFrom(values["max-connections"] ?? env.MAX_CONNECTIONS),
     notifier: notifierConfigFrom(env),
     createDatabase: values["create-db"] || env.BOOKING_DB_CREATE === "1",
     metrics: metricsExposureFrom(env),
@@ -145,6 +155,15 @@ function metricsExposureFrom(env: Env): MetricsExposure {
     throw new ConfigError(`METRICS_PUBLIC must be 1 (open /metrics on the serving port) or 0, got ${JSON.stringify(publicText)}`);
   }
   return { token: env.METRICS_TOKEN || undefined, listener, public: publicText === "1" };
+}
+
+function maxConnectionsFrom(text: string | undefined): number {
+  if (text === undefined) return defaultMaxConnections();
+  const count = Number(text);
+  if (!Number.isSafeInteger(count) || count <= 0) {
+    throw new ConfigError(`MAX_CONNECTIONS must be a positive number of connections, got ${JSON.stringify(text)}`);
+  }
+  return count;
 }
 
 function autoDeclineAfterSecFrom(text: string | undefined): number {

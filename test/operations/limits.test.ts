@@ -13,6 +13,7 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError, parseServeConfig } from "../../src/config";
 import { createBookingServer } from "../../src/server/booking-server";
 import { capConnections, defaultMaxConnections, fallbackMaxConnections } from "../../src/server/connection-cap";
 import { openSqliteStore } from "../../src/store/sqlite-store";
@@ -446,6 +447,15 @@ describe("connection cap", () => {
     expect(defaultMaxConnections(limitsText("unlimited"))).toBe(fallbackMaxConnections);
     expect(defaultMaxConnections("")).toBe(fallbackMaxConnections); // unreadable
     console.log(`default maxConnections here: ${defaultMaxConnections()}`);
+  });
+
+  test("serve takes the cap from --max-connections, then MAX_CONNECTIONS, else the default", () => {
+    const parse = (args: string[], env: Record<string, string> = {}) => parseServeConfig(["--insecure-no-auth", ...args], env).maxConnections;
+    expect(parse(["--max-connections", "5"], { MAX_CONNECTIONS: "7" })).toBe(5);
+    expect(parse([], { MAX_CONNECTIONS: "7" })).toBe(7);
+    expect(parse([])).toBe(defaultMaxConnections());
+    expect(() => parse([], { MAX_CONNECTIONS: "0" })).toThrow(/MAX_CONNECTIONS must be a positive number/);
+    expect(() => parse(["--max-connections", "many"])).toThrow(ConfigError);
   });
 });
 
