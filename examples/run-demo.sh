@@ -5,7 +5,7 @@
 set -euo pipefail
 db=${BOOKING_DB:-./data/booking.db}
 port=${PORT:-8080}
-mkdir -p "$(dirname "$db")"
+(umask 077 && mkdir -p "$(dirname "$db")")
 bin/booking-server import --db "$db" examples/feeds/merchants.json examples/feeds/services.json examples/feeds/availability.json \
   examples/feeds/spa/merchants.json examples/feeds/spa/services.json examples/feeds/spa/availability.json
 

@@ -11,7 +11,7 @@ import {
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { SlotAvailability, SlotQuery } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
-import { releaseExpiredLeases } from "./leases.js";
+import { releaseExpiredLeasesBeforeRead } from "./leases.js";
 import { requiredString, seconds } from "./request-fields.js";
 import { bookableSlotQuery, isBookable, resourceQuery, slotMatches } from "./slots.js";
 
@@ -29,7 +29,7 @@ export async function checkAvailability(
 ): Promise<CheckAvailabilityResponse> {
   const query = bookableSlotQuery(request.slot, "slot");
   const now = ctx.clock.nowSec();
-  releaseExpiredLeases(ctx, now);
+  releaseExpiredLeasesBeforeRead(ctx, now);
   const [slot] = ctx.store.inventory.findSlots(query, firstMatch);
   const answered = { ...request.slot! };
   if (!slot) return create(CheckAvailabilityResponseSchema, { slot: answered, countAvailable: 0 });
@@ -54,7 +54,7 @@ export async function batchAvailabilityLookup(
     slotTimeQuery(merchantId, slotTime, `slot_time[${index}]`),
   );
   const now = ctx.clock.nowSec();
-  releaseExpiredLeases(ctx, now);
+  releaseExpiredLeasesBeforeRead(ctx, now);
   const answerFor = matchingSlots(ctx, queries);
   const slotTimeAvailability = request.slotTime.map((slotTime, index) => {
     const matches = answerFor(queries[index]);

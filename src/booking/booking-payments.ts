@@ -180,13 +180,17 @@ export async function refundBookingPayments(
  * (the process died between the charge and the booking), or that was declined
  * or failed (its refund may have been cut short), gets its charges refunded.
  * A call whose answer was never recorded is reported, for a person to check
- * with the processor.
+ * with the processor. `serverStartedSec` keeps bookings this process has
+ * under way out of it, so a run that failed at start can be retried while serving.
  */
-export async function reconcilePayments(ctx: BookingContext): Promise<{ refunded: string[]; unresolved: string[] }> {
+export async function reconcilePayments(
+  ctx: BookingContext,
+  serverStartedSec: number,
+): Promise<{ refunded: string[]; unresolved: string[] }> {
   const refunded: string[] = [];
   const unresolved: string[] = [];
   const owedRefunds = [BookingStatus.DECLINED_BY_MERCHANT, BookingStatus.FAILED];
-  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owedRefunds)) {
+  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owedRefunds, serverStartedSec)) {
     // A charge whose answer was lost: ask the processor what became of it.
     for (const record of ctx.store.payments.forBooking(bookingId)) {
       if (record.state !== "started" || !chargeOperations.has(record.operation)) continue;

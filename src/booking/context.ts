@@ -15,8 +15,11 @@ export interface BookingContext {
    * server declines it (and in any case when the slot starts).
    */
   decideWithinSec: number;
-  /** In-memory hint so reads need not query for expired leases every time. */
-  leaseWatch: { earliestExpirySec: number };
+  /**
+   * Told when work the request did not ask for (e.g. releasing expired leases
+   * before a lookup) failed and was skipped, so the answer could still be given.
+   */
+  reportJobFailure: (job: string, error: unknown) => void;
   /** Called after a transaction that queued a notification has committed (wakes the notifier). */
   notificationQueued: () => void;
   /** Charges, keeps cards and refunds; without it a slot that needs payment cannot be booked. */
@@ -28,7 +31,7 @@ export const defaultDecideWithinSec = 24 * 3600;
 
 export function createBookingContext(
   options: Pick<BookingContext, "store" | "clock" | "newId"> &
-    Partial<Pick<BookingContext, "maxLeaseSec" | "decideWithinSec" | "notificationQueued" | "payments">>,
+    Partial<Pick<BookingContext, "maxLeaseSec" | "decideWithinSec" | "notificationQueued" | "payments" | "reportJobFailure">>,
 ): BookingContext {
   return {
     store: options.store,
@@ -38,8 +41,7 @@ export function createBookingContext(
     decideWithinSec: options.decideWithinSec ?? defaultDecideWithinSec,
     notificationQueued: options.notificationQueued ?? (() => {}),
     payments: options.payments,
-    // 0: leases may be held from an earlier run, so the first request looks.
-    leaseWatch: { earliestExpirySec: 0 },
+    reportJobFailure: options.reportJobFailure ?? (() => {}),
   };
 }
 

@@ -13,19 +13,35 @@ import { required, requiredString, seconds } from "./request-fields.js";
 import { bookableSlotQuery, isBookable, slotMessage } from "./slots.js";
 
 /**
- * Gives the spots of expired leases back to their slots. Cheap when nothing
- * can have expired: the earliest held expiry is remembered in memory.
+ * Gives the spots of expired leases back to their slots. Asks the database
+ * every time (one lookup of the earliest held expiry, on an index), never a
+ * memory of this process: a lease taken by another server, or before a
+ * restart, expires just the same.
  */
 export function releaseExpiredLeases(ctx: BookingContext, nowSec: number): void {
-  if (nowSec < ctx.leaseWatch.earliestExpirySec) return;
   const { store } = ctx;
+  const earliestExpirySec = store.leases.earliestHeldExpirySec();
+  if (earliestExpirySec === undefined || nowSec < earliestExpirySec) return;
   store.transaction(() => {
     for (const expired of store.leases.listExpired(nowSec)) {
       store.leases.setState(expired.lease.leaseId, "expired");
       store.inventory.releaseSpot(expired.slotId);
     }
-    ctx.leaseWatch.earliestExpirySec = store.leases.earliestHeldExpirySec() ?? Number.POSITIVE_INFINITY;
   });
+}
+
+/**
+ * `releaseExpiredLeases` before a read (an availability lookup): when the
+ * database takes no writes right now (locked by an import, a full disk), the
+ * read still answers, the failure is reported, and an expired lease's spot
+ * is given back by a later request.
+ */
+export function releaseExpiredLeasesBeforeRead(ctx: BookingContext, nowSec: number): void {
+  try {
+    releaseExpiredLeases(ctx, nowSec);
+  } catch (error) {
+    ctx.reportJobFailure("lease_expiry", error);
+  }
 }
 
 /**
@@ -65,7 +81,6 @@ export async function createLease(ctx: BookingContext, request: CreateLeaseReque
       leaseExpirationTimeSec: BigInt(expiry),
     });
     store.leases.insert({ lease, slotId: slot.slotId, state: "held" }, now);
-    ctx.leaseWatch.earliestExpirySec = Math.min(ctx.leaseWatch.earliestExpirySec, expiry);
     return create(CreateLeaseResponseSchema, { lease });
   });
 }

@@ -13,9 +13,53 @@ const codes = new Map<Function, Code>([
   [PermissionDeniedError, Code.PermissionDenied],
 ]);
 
-/** Rethrows a domain request error as the Connect error every transport understands. */
+/**
+ * SQLite result codes that mean "the database cannot serve this right now",
+ * not a bug: the caller is told to come back (503 / `unavailable` with
+ * Retry-After) and nothing was changed. A lock held by another process (an
+ * import, a backup) clears in moments; a full disk, a read-only file system
+ * or an I/O error needs an operator, so the retry comes later.
+ */
+const unavailableCauses: ReadonlyArray<{ codePrefix: string; message: string; retryAfterSec: number }> = [
+  { codePrefix: "SQLITE_BUSY", message: "the database is busy: retry in a moment", retryAfterSec: 1 },
+  { codePrefix: "SQLITE_LOCKED", message: "the database is busy: retry in a moment", retryAfterSec: 1 },
+  ...["SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL"].map((codePrefix) => ({
+    codePrefix,
+    message: "the database cannot take this request right now: retry later",
+    retryAfterSec: 30,
+  })),
+];
+
+/** What a caller is told of a failure that is not theirs: never the underlying message (paths, SQL, internals). */
+const internalMessage = "internal error: the server could not complete the request (the server log has the details)";
+
+/** Rethrows a domain request error as the Connect error every transport understands (see `publicError`). */
 export function rethrowAsConnectError(error: unknown): never {
+  throw publicError(error);
+}
+
+/**
+ * The one mapping from anything a handler throws to what the caller sees:
+ * domain request errors keep their message under their own code; Connect
+ * errors pass through; a database that cannot serve now becomes
+ * `unavailable` (HTTP 503) with Retry-After; anything else becomes `internal`
+ * with a generic message. The original error stays as `cause`, for the log.
+ */
+export function publicError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
   const code = error instanceof Error ? codes.get(error.constructor) : undefined;
-  if (code !== undefined) throw new ConnectError((error as Error).message, code);
-  throw error;
+  if (code !== undefined) return new ConnectError((error as Error).message, code);
+  const sqliteCode = (error as { code?: unknown } | null)?.code;
+  const unavailable =
+    typeof sqliteCode === "string" ? unavailableCauses.find((cause) => sqliteCode.startsWith(cause.codePrefix)) : undefined;
+  if (unavailable) {
+    const headers = new Headers({ "Retry-After": String(unavailable.retryAfterSec) });
+    return new ConnectError(unavailable.message, Code.Unavailable, headers, undefined, error);
+  }
+  return new ConnectError(internalMessage, Code.Internal, undefined, undefined, error);
+}
+
+/** Whether the caller got a generic answer for this error, so the server log must carry its details. */
+export function needsLogging(error: ConnectError): boolean {
+  return error.code === Code.Internal || error.code === Code.Unknown || error.code === Code.Unavailable;
 }

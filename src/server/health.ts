@@ -4,7 +4,8 @@ import type { NodeResponse } from "./rest-gateway.js";
 /**
  * Probes for an orchestrator, without authentication (they reveal nothing):
  * `/healthz` answers while the process serves; `/readyz` only while the
- * database takes writes with its schema current and the server is not
+ * database takes writes (a real, durable write: see readiness-probe.ts), is
+ * the file the server opened, has its schema current, and the server is not
  * shutting down, so traffic moves elsewhere before the process stops.
  * (Google's own probe is `GET /v3/HealthCheck`, with Basic auth.)
  */
@@ -14,9 +15,10 @@ export function healthRoutes(options: { store: Store; isStopping: () => boolean 
     serve(url: string, res: NodeResponse): void {
       if (url === "/healthz") return send(res, 200, { status: "ok" });
       if (options.isStopping()) return send(res, 503, { status: "stopping" });
-      const readiness = options.store.readiness();
-      if (readiness.ready) return send(res, 200, { status: "ready" });
-      send(res, 503, { status: "not ready", reason: readiness.reason });
+      void options.store.readiness().then((readiness) => {
+        if (readiness.ready) return send(res, 200, { status: "ready" });
+        send(res, 503, { status: "not ready", reason: readiness.reason });
+      });
     },
   };
 }

@@ -3,6 +3,7 @@ import pino, { type Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { BookingFailure_Cause } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { Store } from "../store/repositories.js";
+import { needsLogging, publicError } from "./domain-errors.js";
 import type { NodeResponse } from "./rest-gateway.js";
 
 /**
@@ -46,6 +47,9 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
   );
 }
 
+/** A background job that keeps failing is logged once in this many ms (and counted every time). */
+const jobFailureLogIntervalMs = 60_000;
+
 /**
  * Structured logs (pino) and Prometheus metrics (prom-client) for the
  * server: one record per answered call, plus gauges read at scrape time.
@@ -57,6 +61,8 @@ export class Observability {
   private readonly bookingFailures: Counter<"method" | "cause">;
   private readonly deliveryFailures: Counter<"kind" | "reason">;
   private readonly sqliteBusy: Counter;
+  private readonly jobFailures: Counter<"job">;
+  private readonly jobFailureLogged = new Map<string, { atMs: number; suppressed: number }>();
   private readonly callLog: Logger;
 
   constructor(
@@ -90,6 +96,12 @@ export class Observability {
       name: "booking_notification_delivery_failures_total",
       help: "Failed deliveries to Google's API by kind and reason (retried or dead)",
       labelNames: ["kind", "reason"],
+      registers,
+    });
+    this.jobFailures = new Counter({
+      name: "booking_background_job_failures_total",
+      help: "Runs of a background job (auto_decline, payment_reconciliation, outbox, lease_expiry, checkpoint) that failed and are retried",
+      labelNames: ["job"],
       registers,
     });
     this.sqliteBusy = new Counter({
@@ -136,13 +148,43 @@ export class Observability {
     this.deliveryFailures.inc({ kind, reason });
   }
 
-  /** Counts a database error that came from lock contention. */
-  noteError(error: unknown): void {
-    if ((error as { code?: string })?.code === "SQLITE_BUSY") this.sqliteBusy.inc();
+  /**
+   * Logs what a caller was answered only generically (`internal`, `unavailable`):
+   * the underlying error, with its message and stack, stays on the server.
+   * A database lock counts in `booking_sqlite_busy_total`.
+   */
+  logFailedCall(requestId: string, method: string, answered: ConnectError): void {
+    const cause = answered.cause ?? answered;
+    if ((cause as { code?: string }).code === "SQLITE_BUSY") this.sqliteBusy.inc();
+    this.logger.error({ requestId, method, code: codeName(answered.code), err: cause }, "call failed");
   }
 
+  /**
+   * A background job's run (auto-decline, payment reconciliation, the
+   * outbox, lease expiry, checkpoints) that failed and will run again at its
+   * next tick: counted by job, logged at most once per job every
+   * `jobFailureLogIntervalMs` (a full disk fails every tick; the log must not
+   * fill what is left of it).
+   */
+  recordJobFailure(job: string, error: unknown): void {
+    this.jobFailures.inc({ job });
+    const nowMs = Date.now();
+    const last = this.jobFailureLogged.get(job);
+    if (last && nowMs - last.atMs < jobFailureLogIntervalMs) return void last.suppressed++;
+    this.logger.error({ job, err: error, failuresNotLogged: last?.suppressed ?? 0 }, "background job failed; retried at its next tick");
+    this.jobFailureLogged.set(job, { atMs: nowMs, suppressed: 0 });
+  }
+
+  /** Answers a scrape; never rejects (a gauge whose database read fails makes it a 503, logged). */
   async serveMetrics(res: NodeResponse): Promise<void> {
-    const body = await this.registry.metrics();
+    let body: string;
+    try {
+      body = await this.registry.metrics();
+    } catch (error) {
+      this.logger.error({ err: error }, "metrics could not be collected");
+      res.statusCode = 503;
+      return void res.end();
+    }
     res.statusCode = 200;
     res.setHeader("Content-Type", this.registry.contentType);
     res.end(body);
@@ -169,9 +211,10 @@ export class Observability {
         response.header.set("X-Request-Id", requestId);
         return response;
       } catch (error) {
-        this.noteError(error);
-        record(codeName(ConnectError.from(error).code));
-        throw error;
+        const answered = publicError(error);
+        record(codeName(answered.code));
+        if (needsLogging(answered)) this.logFailedCall(requestId, req.method.name, answered);
+        throw answered;
       }
     };
   }

@@ -6,6 +6,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { BookingHandlers } from "./booking-handlers.js";
 import { bookingFailureCause, codeName, type CallRecord } from "./observability.js";
+import { needsLogging, publicError } from "./domain-errors.js";
 import { decodeRestBody } from "./rest-json.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -19,6 +20,8 @@ export interface RestGatewayOptions {
   readMaxBytes: number;
   /** Told of every answered call (logs and metrics). */
   observe?: (call: CallRecord) => void;
+  /** Told of every call answered only generically (`internal`, `unavailable`), with the underlying error as `cause`. */
+  logFailure?: (requestId: string, method: string, answered: ConnectError) => void;
   newRequestId: () => string;
 }
 
@@ -77,8 +80,9 @@ export function restGateway(options: RestGatewayOptions) {
       const cause = bookingFailureCause(output);
       observe(cause ? "booking_failure" : "ok", cause);
     } catch (error) {
-      const code = sendError(res, error);
-      observe(codeName(code));
+      const answered = sendError(res, error);
+      if (needsLogging(answered)) options.logFailure?.(requestId, methodName, answered);
+      observe(codeName(answered.code));
     }
   };
 }
@@ -138,16 +142,14 @@ class PayloadTooLargeError extends Error {}
 /** Invalid UTF-8 is refused, not silently turned into U+FFFD and stored. */
 export const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-function sendError(res: NodeResponse, error: unknown): Code {
+/** Answers the error (see `publicError`: internals never reach the caller) and returns what was answered. */
+function sendError(res: NodeResponse, error: unknown): ConnectError {
   const connectError =
-    error instanceof PayloadTooLargeError ? new ConnectError(error.message, Code.ResourceExhausted) : ConnectError.from(error);
-  if (connectError.code === Code.Internal || connectError.code === Code.Unknown) {
-    console.error("REST request failed:", error);
-  }
+    error instanceof PayloadTooLargeError ? new ConnectError(error.message, Code.ResourceExhausted) : publicError(error);
   const status = error instanceof PayloadTooLargeError ? 413 : codeToHttpStatus(connectError.code);
   if (!res.headersSent) connectError.metadata.forEach((value, name) => res.setHeader(name, value));
   sendJson(res, status, errorToJson(connectError, undefined));
-  return connectError.code;
+  return connectError;
 }
 
 function sendJson(res: NodeResponse, status: number, body: JsonValue): void {

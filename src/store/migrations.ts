@@ -192,4 +192,12 @@ export const migrations: readonly string[] = [
     OR json_type(feed_json, '$.require_credit_card') IS NOT NULL
   ) VIRTUAL;
   `,
+  /* 8: one row the readiness probe rewrites: a committed write is the only
+        proof that the database takes writes (on a full disk or a file system
+        remounted read-only, BEGIN IMMEDIATE still succeeds) */ `
+  CREATE TABLE readiness_probe (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    probed_at_ms INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

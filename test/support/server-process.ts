@@ -25,12 +25,16 @@ export interface ServerProcess {
   output: () => string;
 }
 
-/** Starts `bin/booking-server serve` as its own process and waits until it listens. */
+/**
+ * Starts `bin/booking-server serve` as its own process and waits until it
+ * listens. A missing database is created (BOOKING_DB_CREATE=1) unless `env`
+ * says otherwise.
+ */
 export function startServerProcess(args: string[], env: Record<string, string>): Promise<ServerProcess> {
   assertBuilt();
   const child = spawn(cli, ["serve", "--host", "127.0.0.1", "--port", "0", ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, BOOKING_DB_CREATE: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -28,14 +28,19 @@ export interface BackgroundCheckpoints {
  * cheaply (measured: the WAL cycles between ~2,000 and 10,000 pages under
  * CreateBooking load).
  */
-export function startBackgroundCheckpoints(db: SqliteDatabase): BackgroundCheckpoints {
+export function startBackgroundCheckpoints(
+  db: SqliteDatabase,
+  onError: (error: Error) => void = (error) => console.error(`background checkpoint failed: ${error.message}`),
+): BackgroundCheckpoints {
   db.pragma(`wal_autocheckpoint = ${fallbackCheckpointPages}`);
   const worker = new Worker(`(${checkpointLoop.toString()})()`, {
     eval: true,
     workerData: { path: db.name, driver: require.resolve("better-sqlite3"), intervalMs: checkpointIntervalMs },
   });
   worker.unref();
-  worker.on("error", (error) => console.error(`background checkpoints stopped: ${error.message}`));
+  worker.on("message", (failure: { code?: string; message: string }) => onError(Object.assign(new Error(failure.message), { code: failure.code })));
+  // The worker itself died (e.g. it could not open the file): the serving connection's own checkpoints remain.
+  worker.on("error", onError);
   return {
     stop: async () => {
       await worker.terminate();
@@ -45,19 +50,22 @@ export function startBackgroundCheckpoints(db: SqliteDatabase): BackgroundCheckp
 
 /**
  * The worker's whole program (it runs as source text, so it only uses what it
- * requires itself). A failed checkpoint (e.g. a backup holding the lock) is
- * simply retried at the next tick.
+ * requires itself). A failed checkpoint is retried at the next tick; one that
+ * met a lock (a backup, an import) is routine and not reported, any other
+ * failure (a full disk, an I/O error) is posted to the serving thread.
  */
 function checkpointLoop(): void {
-  const { workerData } = require("node:worker_threads");
+  const { workerData, parentPort } = require("node:worker_threads");
   const Database = require(workerData.driver);
-  const db = new Database(workerData.path);
+  // A worker can start late on a busy machine: it must never create a new, empty database in place of a deleted one.
+  const db = new Database(workerData.path, { fileMustExist: true });
   db.pragma("busy_timeout = 0");
   setInterval(() => {
     try {
       db.pragma("wal_checkpoint(PASSIVE)");
-    } catch {
-      // retried at the next tick
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string };
+      if (code !== "SQLITE_BUSY" && code !== "SQLITE_LOCKED") parentPort.postMessage({ code, message });
     }
   }, workerData.intervalMs);
 }

@@ -35,7 +35,8 @@ export class SqlitePaymentRecordRepository implements PaymentRecordRepository {
     this.forBookingStmt = db.prepare("SELECT * FROM booking_payments WHERE booking_id = ? ORDER BY id").safeIntegers(true);
     this.orphansStmt = db
       .prepare(`SELECT DISTINCT p.booking_id FROM booking_payments p LEFT JOIN bookings b ON b.booking_id = p.booking_id
-        WHERE b.booking_id IS NULL OR b.status IN (SELECT value FROM json_each(?)) ORDER BY p.booking_id`)
+        WHERE (b.booking_id IS NULL AND p.created_at_sec < ?) OR b.status IN (SELECT value FROM json_each(?))
+        ORDER BY p.booking_id`)
       .pluck();
   }
 
@@ -60,7 +61,7 @@ export class SqlitePaymentRecordRepository implements PaymentRecordRepository {
     }));
   }
 
-  bookingIdsToReconcile(statuses: BookingStatus[]): string[] {
-    return this.orphansStmt.all(JSON.stringify(statuses)) as string[];
+  bookingIdsToReconcile(statuses: BookingStatus[], startedBeforeSec: number): string[] {
+    return this.orphansStmt.all(startedBeforeSec, JSON.stringify(statuses)) as string[];
   }
 }

@@ -1,0 +1,66 @@
+import { declineOverdueRequests } from "../booking/auto-decline.js";
+import { reconcilePayments } from "../booking/booking-payments.js";
+import type { BookingContext } from "../booking/context.js";
+
+export interface BackgroundJobOptions {
+  /** How often overdue requests are looked for, in ms. */
+  autoDeclineCheckMs: number;
+  /** How long after a failed payment reconciliation it runs again, in ms (default 30 s). */
+  reconcileRetryMs?: number;
+  /** A run that failed (it runs again at its next tick); see Observability.recordJobFailure. */
+  reportFailure: (job: "auto_decline" | "payment_reconciliation", error: unknown) => void;
+  /** A refund after an auto-decline that failed (retried by the next reconciliation). */
+  onRefundError: (bookingId: string, error: unknown) => void;
+  /** What reconciliation did, when it did something. */
+  onReconciled: (outcome: { refunded: string[]; unresolved: string[] }) => void;
+}
+
+export interface BackgroundJobs {
+  /**
+   * Settles money a crash left half-moved, then declines the requests whose
+   * deadline passed while the server was down, then starts the periodic
+   * auto-decline. Never throws: a job that cannot run now (a locked
+   * database, a full disk) is reported and runs again later, so the server
+   * still starts and serves what it can (lookups need no writes).
+   */
+  start(): Promise<void>;
+  stop(): void;
+}
+
+/** The server's timers over the booking domain; the notifier runs its own loop. */
+export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOptions): BackgroundJobs {
+  const timers: NodeJS.Timeout[] = [];
+  const serverStartedSec = ctx.clock.nowSec();
+  const keep = (timer: NodeJS.Timeout) => {
+    timer.unref();
+    timers.push(timer);
+  };
+
+  const declineOverdue = () => {
+    try {
+      declineOverdueRequests(ctx, options.onRefundError);
+    } catch (error) {
+      options.reportFailure("auto_decline", error);
+    }
+  };
+
+  /** Runs once to the end: after a failure, again after `reconcileRetryMs` (never two runs at once). */
+  const reconcileUntilDone = async (): Promise<void> => {
+    try {
+      const outcome = await reconcilePayments(ctx, serverStartedSec);
+      if (outcome.refunded.length || outcome.unresolved.length) options.onReconciled(outcome);
+    } catch (error) {
+      options.reportFailure("payment_reconciliation", error);
+      keep(setTimeout(() => void reconcileUntilDone(), options.reconcileRetryMs ?? 30_000));
+    }
+  };
+
+  return {
+    start: async () => {
+      if (ctx.payments) await reconcileUntilDone();
+      declineOverdue();
+      keep(setInterval(declineOverdue, options.autoDeclineCheckMs));
+    },
+    stop: () => timers.forEach((timer) => clearTimeout(timer)),
+  };
+}
