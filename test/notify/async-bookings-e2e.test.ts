@@ -339,7 +339,8 @@ describe("the notification endpoint fails, then recovers", () => {
   });
 
   test("when Google answers 429 with Retry-After: 1, then the retry waits at least a second", async () => {
-    const { server, merchant } = await start();
+    // Retry-After is honoured up to the largest backoff: 1 s must fit under it.
+    const { server, merchant } = await start({ notifier: notifierFor({ maxBackoffMs: 5_000 }) });
     const { booking } = await pendingBooking(server);
     const id = booking.booking_id;
     google.script(id, { status: 429, headers: { "retry-after": "1" } });
