@@ -180,17 +180,19 @@ export async function refundBookingPayments(
  * (the process died between the charge and the booking), or that was declined
  * or failed (its refund may have been cut short), gets its charges refunded.
  * A call whose answer was never recorded is reported, for a person to check
- * with the processor. `serverStartedSec` keeps bookings this process has
- * under way out of it, so a run that failed at start can be retried while serving.
+ * with the processor. A booking never committed counts only when its first
+ * payment record was started before `startedBeforeSec`: a run while serving
+ * (retrying one that failed at start) passes the second the server started,
+ * so a booking under way now is never taken for one a crash left behind.
  */
 export async function reconcilePayments(
   ctx: BookingContext,
-  serverStartedSec: number,
+  startedBeforeSec: number,
 ): Promise<{ refunded: string[]; unresolved: string[] }> {
   const refunded: string[] = [];
   const unresolved: string[] = [];
   const owedRefunds = [BookingStatus.DECLINED_BY_MERCHANT, BookingStatus.FAILED];
-  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owedRefunds, serverStartedSec)) {
+  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owedRefunds, startedBeforeSec)) {
     // A charge whose answer was lost: ask the processor what became of it.
     for (const record of ctx.store.payments.forBooking(bookingId)) {
       if (record.state !== "started" || !chargeOperations.has(record.operation)) continue;

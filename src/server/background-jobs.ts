@@ -44,20 +44,25 @@ export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOption
     }
   };
 
-  /** Runs once to the end: after a failure, again after `reconcileRetryMs` (never two runs at once). */
-  const reconcileUntilDone = async (): Promise<void> => {
+  /**
+   * Runs once to the end: after a failure, again after `reconcileRetryMs`
+   * (never two runs at once). The first run comes before the server listens,
+   * so nothing of this process is under way and every record counts; a retry
+   * only counts bookings started before this process did (see reconcilePayments).
+   */
+  const reconcileUntilDone = async (startedBeforeSec: number): Promise<void> => {
     try {
-      const outcome = await reconcilePayments(ctx, serverStartedSec);
+      const outcome = await reconcilePayments(ctx, startedBeforeSec);
       if (outcome.refunded.length || outcome.unresolved.length) options.onReconciled(outcome);
     } catch (error) {
       options.reportFailure("payment_reconciliation", error);
-      keep(setTimeout(() => void reconcileUntilDone(), options.reconcileRetryMs ?? 30_000));
+      keep(setTimeout(() => void reconcileUntilDone(serverStartedSec), options.reconcileRetryMs ?? 30_000));
     }
   };
 
   return {
     start: async () => {
-      if (ctx.payments) await reconcileUntilDone();
+      if (ctx.payments) await reconcileUntilDone(Number.MAX_SAFE_INTEGER);
       declineOverdue();
       keep(setInterval(declineOverdue, options.autoDeclineCheckMs));
     },

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, parseServeConfig } from "../../src/config";
 import { createBookingServer } from "../../src/server/booking-server";
+import type { ConnectionLimits, TlsFiles } from "../../src/server/single-port-listener";
 import { capConnections, defaultMaxConnections, fallbackMaxConnections } from "../../src/server/connection-cap";
 import { openSqliteStore } from "../../src/store/sqlite-store";
 import { sleep } from "../support/operations";
@@ -146,15 +147,31 @@ test("when one HTTP/2 connection opens more streams than maxConcurrentStreams, t
   expect(status).toBe(200);
 });
 
+/** Whether openssl is here to make test certificates (the TLS suites are skipped without it). */
+const hasOpenssl = (() => {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** A booking server over TLS on a fresh database in `dir`. */
+async function startTlsServer(dir: string, tls: TlsFiles, limits?: ConnectionLimits): Promise<{ port: number; close: () => Promise<void> }> {
+  const store = openSqliteStore(join(dir, "booking.db"));
+  const tlsServer = createBookingServer({ store, credentials, tls, limits, logAuthFailure: () => {} });
+  const { port } = await tlsServer.listen(0, "127.0.0.1");
+  return {
+    port,
+    close: async () => {
+      await tlsServer.close();
+      store.close();
+    },
+  };
+}
+
 describe("mutual TLS", () => {
-  const hasOpenssl = (() => {
-    try {
-      execFileSync("openssl", ["version"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
   if (!hasOpenssl) {
     test.skip("openssl is missing: mutual TLS not tested", () => {});
     return;
@@ -180,18 +197,7 @@ describe("mutual TLS", () => {
     for (const name of ["ca.crt", "server.crt", "server.key", "client.crt", "client.key", "stranger.crt", "stranger.key"]) {
       files[name] = readFileSync(join(dir, name));
     }
-    const store = openSqliteStore(join(dir, "booking.db"));
-    const tlsServer = createBookingServer({
-      store,
-      credentials,
-      tls: { cert: files["server.crt"], key: files["server.key"], clientCa: files["ca.crt"] },
-      logAuthFailure: () => {},
-    });
-    port = (await tlsServer.listen(0, "127.0.0.1")).port;
-    close = async () => {
-      await tlsServer.close();
-      store.close();
-    };
+    ({ port, close } = await startTlsServer(dir, { cert: files["server.crt"], key: files["server.key"], clientCa: files["ca.crt"] }));
   }, 20_000);
   afterAll(async () => {
     await close?.();
@@ -453,14 +459,6 @@ describe("connection cap", () => {
 });
 
 describe("HTTP/2 header deadline over TLS", () => {
-  const hasOpenssl = (() => {
-    try {
-      execFileSync("openssl", ["version"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
   if (!hasOpenssl) {
     test.skip("openssl is missing: TLS not tested", () => {});
     return;
@@ -476,19 +474,7 @@ describe("HTTP/2 header deadline over TLS", () => {
       ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost"],
       { cwd: dir, stdio: "pipe" },
     );
-    const store = openSqliteStore(join(dir, "booking.db"));
-    const tlsServer = createBookingServer({
-      store,
-      credentials,
-      tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) },
-      limits,
-      logAuthFailure: () => {},
-    });
-    port = (await tlsServer.listen(0, "127.0.0.1")).port;
-    close = async () => {
-      await tlsServer.close();
-      store.close();
-    };
+    ({ port, close } = await startTlsServer(dir, { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) }, limits));
   }, 20_000);
   afterAll(async () => {
     await close?.();

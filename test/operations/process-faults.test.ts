@@ -5,13 +5,13 @@
  * disk and a file system remounted read-only (a tmpfs of its own). The server
  * never crashes, keeps answering lookups, and says the truth on /readyz.
  */
-import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sleep } from "../support/operations";
+import { importOpsInventory, opsSlot, sleep } from "../support/operations";
 import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
 import { canMountSmallFilesystem, mountSmallFilesystem, type SmallFilesystem } from "../support/small-filesystem";
-import { authHeader, credentials, futureStartSec } from "../support/test-server";
+import { authHeader, credentials } from "../support/test-server";
 
 const env = {
   BOOKING_AUTH_USERNAME: credentials.username,
@@ -20,7 +20,7 @@ const env = {
   // Pending requests are due a second after they are made, so the auto-decline timer has writes to do.
   AUTO_DECLINE_AFTER_SEC: "1",
 };
-const slot = { merchant_id: "faults", service_id: "dinner", start_sec: String(futureStartSec), duration_sec: "3600" };
+const slot = opsSlot;
 
 let dir: string;
 const servers: ServerProcess[] = [];
@@ -32,25 +32,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** One merchant whose only slot is confirmed by the restaurant later (asynchronous). */
-function importInventory(dbPath: string, feedDir = dir): void {
-  const feed = (name: string, body: unknown) => {
-    const path = join(feedDir, name);
-    writeFileSync(path, JSON.stringify(body));
-    return path;
-  };
-  const imported = runCli([
-    "import",
-    "--db",
-    dbPath,
-    feed("merchants.json", { merchant: [{ merchant_id: "faults", name: "Faults Bistro" }] }),
-    feed("services.json", { service: [{ merchant_id: "faults", service_id: "dinner", name: "Dinner" }] }),
-    feed("availability.json", {
-      availability: [{ ...slot, start_sec: futureStartSec, duration_sec: 3600, spots_total: 100, spots_open: 100, confirmation_mode: "CONFIRMATION_MODE_ASYNCHRONOUS" }],
-    }),
-  ]);
-  if (imported.status !== 0) throw new Error(`import failed: ${imported.stderr}`);
-}
+/** One merchant whose only slot (100 spots) is confirmed by the restaurant later (asynchronous). */
+const importInventory = (dbPath: string) => importOpsInventory(dir, dbPath, 100, "CONFIRMATION_MODE_ASYNCHRONOUS");
 
 async function serve(dbPath: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
   const server = await startServerProcess(["--db", dbPath], { ...env, ...extraEnv });

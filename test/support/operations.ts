@@ -7,8 +7,11 @@ import { futureStartSec } from "./test-server";
 
 export const opsSlot = { merchant_id: "ops", service_id: "dinner", start_sec: String(futureStartSec), duration_sec: "3600" };
 
-/** Imports one merchant with one slot of `spots` spots into `dbPath` through `booking-server import`. */
-export function importOpsInventory(dir: string, dbPath: string, spots = 10_000): void {
+/**
+ * Imports one merchant with one slot of `spots` spots into `dbPath` through
+ * `booking-server import` (confirmed at once unless `confirmationMode` says otherwise).
+ */
+export function importOpsInventory(dir: string, dbPath: string, spots = 10_000, confirmationMode = "CONFIRMATION_MODE_SYNCHRONOUS"): void {
   const feed = (name: string, body: unknown) => {
     const path = join(dir, name);
     writeFileSync(path, JSON.stringify(body));
@@ -22,7 +25,15 @@ export function importOpsInventory(dir: string, dbPath: string, spots = 10_000):
     feed("services.json", { service: [{ merchant_id: "ops", service_id: "dinner", name: "Dinner" }] }),
     feed("availability.json", {
       availability: [
-        { merchant_id: "ops", service_id: "dinner", start_sec: futureStartSec, duration_sec: 3600, spots_total: spots, spots_open: spots },
+        {
+          merchant_id: "ops",
+          service_id: "dinner",
+          start_sec: futureStartSec,
+          duration_sec: 3600,
+          spots_total: spots,
+          spots_open: spots,
+          confirmation_mode: confirmationMode,
+        },
       ],
     }),
   ]);
