@@ -70,13 +70,18 @@ function writeFeed(file, key, nonce, next) {
   fs.closeSync(fd);
 }
 
-/** Writes the feeds into dir; returns the file paths (merchants, services, availability shards). */
-function generateFeeds(dir, { merchants = MERCHANTS } = {}) {
+/**
+ * Writes the feeds of merchants firstMerchant .. firstMerchant+merchants-1 into dir (firstMerchant past
+ * another inventory's merchants: an inventory of new slots to import next to it); returns the file paths
+ * (merchants, services, availability shards).
+ */
+function generateFeeds(dir, { merchants = MERCHANTS, firstMerchant = 0 } = {}) {
   const files = [];
   const merchantsFile = path.join(dir, "merchants.json");
-  let m = 0;
+  const endMerchant = firstMerchant + merchants;
+  let m = firstMerchant;
   writeFeed(merchantsFile, "merchant", "bench-merchants", () => {
-    if (m >= merchants) return null;
+    if (m >= endMerchant) return null;
     const id = merchantId(m);
     const r = isRestaurant(m++);
     return JSON.stringify({
@@ -88,9 +93,9 @@ function generateFeeds(dir, { merchants = MERCHANTS } = {}) {
   files.push(merchantsFile);
 
   const servicesFile = path.join(dir, "services.json");
-  m = 0;
+  m = firstMerchant;
   writeFeed(servicesFile, "service", "bench-services", () => {
-    if (m >= merchants) return null;
+    if (m >= endMerchant) return null;
     const r = isRestaurant(m);
     return JSON.stringify({
       merchant_id: merchantId(m++), service_id: r ? "dinner" : "haircut", name: r ? "Dinner" : "Haircut",
@@ -100,11 +105,12 @@ function generateFeeds(dir, { merchants = MERCHANTS } = {}) {
   files.push(servicesFile);
 
   const total = merchants * SLOTS_PER_MERCHANT;
+  const firstSlot = firstMerchant * SLOTS_PER_MERCHANT;
   const perShard = Math.ceil(total / SHARDS);
   for (let shard = 0; shard < SHARDS; shard++) {
     const file = path.join(dir, `availability-${shard}.json`);
-    let i = shard * perShard;
-    const end = Math.min(total, i + perShard);
+    let i = firstSlot + shard * perShard;
+    const end = Math.min(firstSlot + total, i + perShard);
     writeFeed(file, "availability", `bench-availability-${shard}`, () => (i < end ? slotFeedLine(slotAt(i++)) : null));
     files.push(file);
   }

@@ -14,9 +14,10 @@ function percentile(sorted, p) {
 /**
  * Runs `call(worker, i)` (a function returning a Promise<boolean>: ok or not,
  * or Promise<{ ok, kind }> to also get latencies per kind of request; a
- * rejection is an error) from `connections` workers for `durationMs`.
+ * rejection is an error) from `connections` workers for `durationMs`, or
+ * until the promise `until` settles (e.g. while another process runs).
  */
-async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
+async function runLoop({ connections, durationMs, until, warmupMs = 1000, call }) {
   const latencies = [];
   const latenciesByKind = {};
   let errors = 0;
@@ -50,7 +51,7 @@ async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const started = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, durationMs));
+  await (until ? until.catch(() => undefined) : new Promise((r) => setTimeout(r, durationMs)));
   measuring = false;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   stop = true;
@@ -76,15 +77,15 @@ async function runLoop({ connections, durationMs, warmupMs = 1000, call }) {
 
 const round = (x) => Math.round(x * 100) / 100;
 
-/** HTTP/1.1 POST of JSON bodies; `check(status, json)` says whether the answer is what was wanted. */
+/** HTTP/1.1 POST of JSON bodies (and GET); an answer other than 200 rejects with "HTTP <status> on <path>: <body>". */
 function httpPoster({ port, connections, headers = {} }) {
   const agents = Array.from({ length: connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
-  const post = (w, path, body) =>
+  const send = (w, method, path, body) =>
     new Promise((resolve, reject) => {
-      const payload = typeof body === "string" ? body : JSON.stringify(body);
+      const payload = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
       const req = http.request(
         {
-          host: "127.0.0.1", port, path, method: "POST", agent: agents[w],
+          host: "127.0.0.1", port, path, method, agent: agents[w],
           headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers },
         },
         (res) => {
@@ -105,7 +106,11 @@ function httpPoster({ port, connections, headers = {} }) {
       req.on("error", reject);
       req.end(payload);
     });
-  return { post, close: () => agents.forEach((a) => a.destroy()) };
+  return {
+    post: (w, path, body) => send(w, "POST", path, body),
+    get: (w, path) => send(w, "GET", path),
+    close: () => agents.forEach((a) => a.destroy()),
+  };
 }
 
 /** gRPC clients of the ts-proto stub (dist/gen/grpc), one channel per worker. */

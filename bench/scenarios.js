@@ -97,6 +97,19 @@ const scenarios = {
       const answer = await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup());
       return { kind: "BatchAvailabilityLookup", ok: answer.slot_time_availability?.length === 100 };
     }),
+  // Run while an import writes into the server's database (t.until is the import): half the
+  // workers call HealthCheck, half CreateBooking. A 503 (the import's final transaction held
+  // the database past the server's retries) is an answer, counted as not booked; a 500 is an error.
+  duringImport: (t) =>
+    overHttp(t, async (p, w) => {
+      if (w % 2 === 0) return { kind: "HealthCheck", ok: Boolean(await p.get(w, "/v3/HealthCheck")) };
+      try {
+        return { kind: "CreateBooking", ok: Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest())).booking) };
+      } catch (error) {
+        if (/^HTTP 503 /.test(error.message)) return { kind: "CreateBooking", ok: false };
+        throw error;
+      }
+    }),
 };
 
 /** CreateBooking over gRPC (the echo's h2Port or the server's single port). */
