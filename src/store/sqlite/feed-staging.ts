@@ -58,7 +58,7 @@ export class SqliteFeedStaging implements FeedStaging {
   /**
    * @param syncWal makes everything committed so far durable (see
    * `walSyncer`); with it, `apply` flushes the WAL after releasing the lock,
-   * not under it (a third of the lock time for 300k slots).
+   * not under it (for 300k new slots, the flush of a 95 MB WAL: ~250 ms of ~1.2 s).
    */
   constructor(
     private readonly db: SqliteDatabase,
