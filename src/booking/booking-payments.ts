@@ -17,6 +17,7 @@ import {
   chargesAtBooking,
   effectivePaymentPolicy,
   paymentInformationFor,
+  prepaidAtBooking,
   type PaymentPolicy,
 } from "../payments/payment-policy.js";
 import { PaymentDeclinedError, paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
@@ -25,25 +26,38 @@ import type { BookingContext } from "./context.js";
 
 /**
  * What CreateBooking must do with money for a slot, decided from the slot's
- * effective payment policy (slot overrides service): charge a prepayment,
- * charge a deposit, keep the card for a later no-show fee, or nothing.
+ * effective payment policy (slot overrides service) and, for an OPTIONAL
+ * prepayment, the user's choice: charge a prepayment, charge a deposit, keep
+ * the card for a later no-show fee, or nothing.
  */
 export interface PaymentPlan {
   policy: PaymentPolicy;
+  /** Whether the price is prepaid: REQUIRED, or OPTIONAL and the user chose to pay (`prepaidAtBooking`). */
+  prepaid: boolean;
   charges: { operation: "prepayment" | "deposit"; amount: Price }[];
   storeCard: boolean;
 }
 
-/** The plan for booking `slot` with `partySize`; undefined when nothing is paid or kept at booking. */
-export function paymentPlanFor(ctx: BookingContext, slot: SlotRecord, partySize: number): PaymentPlan | undefined {
+/**
+ * The plan for booking `slot` with `partySize`; undefined when nothing is paid
+ * or kept at booking. `requested` is the request's `payment_information`: it
+ * says whether the user chose to pay an OPTIONAL prepayment.
+ */
+export function paymentPlanFor(
+  ctx: BookingContext,
+  slot: SlotRecord,
+  partySize: number,
+  requested: PaymentInformation | undefined,
+): PaymentPlan | undefined {
   if (!slot.mayTakePayment) return undefined;
   const policy = effectivePaymentPolicy(ctx.store.inventory.feedsOf(slot.slotId));
-  const { prepayment, deposit } = chargesAtBooking(policy, { partySize });
+  const prepaid = prepaidAtBooking(policy, requested);
+  const { prepayment, deposit } = chargesAtBooking(policy, { partySize, prepaid });
   const charges: PaymentPlan["charges"] = [];
   if (prepayment) charges.push({ operation: "prepayment", amount: prepayment });
   if (deposit) charges.push({ operation: "deposit", amount: deposit });
   const storeCard = charges.length === 0 && (policy.cardRequired || policy.noShowFee !== undefined);
-  return charges.length > 0 || storeCard ? { policy, charges, storeCard } : undefined;
+  return charges.length > 0 || storeCard ? { policy, prepaid, charges, storeCard } : undefined;
 }
 
 /**
@@ -285,7 +299,11 @@ export async function chargeNoShowFee(
   }
 }
 
-/** The booking's payment_information echo for what was taken. */
+/**
+ * The booking's payment_information echo for what was taken: PREPAYMENT_PROVIDED
+ * with the prepayment's transaction when the plan prepaid (an OPTIONAL one
+ * only when the user chose to pay).
+ */
 export function paymentInformationAfter(
   plan: PaymentPlan,
   taken: { operation: PaymentOperation; transactionId: string }[],
@@ -295,6 +313,7 @@ export function paymentInformationAfter(
     partySize,
     transactionId: taken.find((t) => t.operation !== "store_card")?.transactionId ?? taken[0]?.transactionId,
     processedBy: PaymentInformation_PaymentProcessedBy.PROCESSED_BY_PARTNER,
+    prepaid: plan.prepaid,
   });
 }
 

@@ -39,13 +39,15 @@ const candidateLimit = 50;
  * token lookup to taking the spot runs as one transaction (a unit of a group
  * commit), so parallel requests can never book more spots than the slot has.
  *
- * A slot whose payment policy takes money (prepayment, deposit) or keeps the
- * card (no-show fee, card required) is found by that transaction, which then
- * books nothing: the payment is taken outside it (the processor is remote),
- * with processor idempotency keys derived from the token, and a second
- * transaction books the slot it was priced for; if that fails, the charge is
- * refunded. A payment refusal books nothing. Most slots take no payment, so
- * most bookings are a single transaction.
+ * A slot whose payment policy takes money (prepayment, deposit; an OPTIONAL
+ * prepayment only when the request's `payment_information.prepayment_status`
+ * is PREPAYMENT_PROVIDED, see `prepaidAtBooking`) or keeps the card (no-show
+ * fee, card required) is found by that transaction, which then books nothing:
+ * the payment is taken outside it (the processor is remote), with processor
+ * idempotency keys derived from the token, and a second transaction books the
+ * slot it was priced for; if that fails, the charge is refunded. A payment
+ * refusal books nothing. Most slots take no payment, so most bookings are a
+ * single transaction.
  */
 export async function createBooking(
   ctx: BookingContext,
@@ -75,7 +77,7 @@ export async function createBooking(
       if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
       const { slot } = reserved;
       if (!payment) {
-        const plan = paidByUs ? paymentPlanFor(ctx, slot, partySize) : undefined;
+        const plan = paidByUs ? paymentPlanFor(ctx, slot, partySize, request.paymentInformation) : undefined;
         if (plan) return { paymentDue: { bookingId: paidBookingId(token), plan, slotId: slot.slotId, merchantId: slot.merchantId } };
       } else if (slot.slotId !== payment.slotId) {
         // What was paid was priced for one slot: the booking must be that slot.

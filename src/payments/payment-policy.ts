@@ -440,6 +440,29 @@ function isPrepaid(policy: PaymentPolicy, prepaid: boolean | undefined): boolean
   return result;
 }
 
+/**
+ * Whether the price is prepaid at booking, given the CreateBooking request's
+ * `payment_information`: always for REQUIRED, never without prepayment, and
+ * for OPTIONAL when the user chose to pay.
+ *
+ * Google does not spell out how that choice arrives. OPTIONAL means "the user
+ * can choose to pre-pay this service at the booking time or later, but it is
+ * not required in order to book" (the comment on PrepaymentType.OPTIONAL in
+ * Google's feed proto). The token cannot be the choice: it is sent the same
+ * way for a deposit, a no-show fee and a card requirement (seed L85–L87,
+ * L152–L154, L203–L205), none of which is a prepayment. The request does carry
+ * `payment_information.prepayment_status`, "whether paid in advance"
+ * (spec §2.8; Google's sample request sends PREPAYMENT_NOT_PROVIDED, spec
+ * §1.2), the field the booking server reads for a prepayment (spec §5, item
+ * 1) and the one its response echoes as PREPAYMENT_PROVIDED once paid
+ * (seed L62). So PREPAYMENT_PROVIDED there is the choice to pay; anything else
+ * (UNSPECIFIED reads as NOT_PROVIDED, spec §2.8) is the choice not to.
+ */
+export function prepaidAtBooking(policy: PaymentPolicy, requested: PaymentInformation | undefined): boolean {
+  if (policy.prepayment !== "optional") return policy.prepayment === "required";
+  return requested?.prepaymentStatus === PrepaymentStatus.PREPAYMENT_PROVIDED;
+}
+
 // ---------------------------------------------------------------------------
 // The booking's payment_information echo
 
