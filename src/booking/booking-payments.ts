@@ -6,6 +6,7 @@ import {
   BookingStatus,
   CreditCardType,
   PaymentInformation_PaymentProcessedBy,
+  type Booking,
   type BookingFailure,
   type CreateBookingRequest,
   type PaymentInformation,
@@ -23,6 +24,7 @@ import {
 import { PaymentDeclinedError, paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
 import type { BookingRecord, SlotRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
+import { chargeOperations, reportRefunds } from "./owed-refunds.js";
 
 /**
  * What CreateBooking must do with money for a slot, decided from the slot's
@@ -157,8 +159,6 @@ export async function takePayment(
   }
 }
 
-const chargeOperations = new Set(["prepayment", "deposit", "no_show_fee", "late_cancel_fee"]);
-
 /**
  * Refunds every charge recorded for the booking that is not refunded yet
  * (a booking that was not made, a declined or failed request, a deposit given
@@ -190,9 +190,26 @@ export async function refundBookingPayments(
 }
 
 /**
+ * Runs the refunds a decision recorded as owed (`recordOwedRefunds`), then
+ * tells Google (`reportRefunds`). A processor that fails now leaves them
+ * owed: reported as a failed job, retried by the next reconciliation.
+ * Returns the booking as it is now, or undefined when the refunds must wait.
+ */
+export async function settleOwedRefunds(ctx: BookingContext, bookingId: string): Promise<Booking | undefined> {
+  try {
+    await refundBookingPayments(ctx, bookingId);
+  } catch (error) {
+    ctx.reportJobFailure("refund", error);
+    return undefined;
+  }
+  return reportRefunds(ctx, bookingId);
+}
+
+/**
  * At start: a booking that has payment records but was never committed
- * (the process died between the charge and the booking), or that was declined
- * or failed (its refund may have been cut short), gets its charges refunded.
+ * (the process died between the charge and the booking), that was declined
+ * or failed (its refund may have been cut short), or that has refunds owed
+ * (a merchant's cancellation cut short), gets its charges refunded.
  * A call whose answer was never recorded is reported, for a person to check
  * with the processor. A booking never committed counts only when its first
  * payment record was started before `startedBeforeSec`: a run while serving
@@ -215,6 +232,8 @@ export async function reconcilePayments(
       else if (found === null) unresolved.push(bookingId);
     }
     if ((await refundBookingPayments(ctx, bookingId)).length > 0) refunded.push(bookingId);
+    // A merchant's cancellation whose refunds a crash cut short: Google hears of them now.
+    reportRefunds(ctx, bookingId);
   }
   return { refunded, unresolved };
 }

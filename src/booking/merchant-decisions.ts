@@ -25,7 +25,8 @@ import {
   type ListBookingsResponse,
 } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { holdsSpot } from "./booking-status.js";
-import { refundBookingPayments } from "./booking-payments.js";
+import { refundBookingPayments, settleOwedRefunds } from "./booking-payments.js";
+import { recordOwedRefunds } from "./owed-refunds.js";
 import { decisionDeadlineSec, type BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
@@ -58,6 +59,8 @@ interface TransitionRule {
   beforeStartOnly?: boolean;
   /** Refuse before the slot has started (no-show). */
   afterStartOnly?: boolean;
+  /** Everything the booking took is owed back (recorded with the change; see owed-refunds.ts). */
+  refundsEverything?: boolean;
 }
 
 export interface TransitionResult {
@@ -73,10 +76,12 @@ export const merchantTransitions = {
   confirm: { from: pending, to: BookingStatus.CONFIRMED },
   decline: { from: pending, to: BookingStatus.DECLINED_BY_MERCHANT },
   fail: { from: pending, to: BookingStatus.FAILED },
+  // The merchant cancels: whatever the terms say of a customer's cancellation, the customer gets everything back.
   cancel: {
     from: [BookingStatus.PENDING_MERCHANT_CONFIRMATION, BookingStatus.CONFIRMED],
     to: BookingStatus.CANCELED,
     beforeStartOnly: true,
+    refundsEverything: true,
   },
   noShow: { from: [BookingStatus.CONFIRMED], to: BookingStatus.NO_SHOW, afterStartOnly: true },
   noShowPenalized: { from: [BookingStatus.CONFIRMED], to: BookingStatus.NO_SHOW_PENALIZED, afterStartOnly: true },
@@ -119,6 +124,7 @@ export function transition(
     const stillHolds = holdsSpot(rule.to);
     store.bookings.update({ ...record, booking: after, holdsSpot: record.holdsSpot && stillHolds }, now);
     store.outbox.enqueue(bookingPatch(after, { updateMask: ["status"], failure }), now);
+    if (rule.refundsEverything) recordOwedRefunds(ctx, bookingId);
     if (record.holdsSpot && !stillHolds) {
       store.inventory.releaseSpot(record.slotId);
       queueAvailabilityReplace(store.outbox, store.inventory.getSlot(record.slotId)!, now);
@@ -159,13 +165,21 @@ export async function declineBooking(
   return create(DeclineBookingResponseSchema, { booking: after });
 }
 
+/**
+ * The merchant cancels a pending or confirmed booking: Google hears CANCELED
+ * at once, the customer gets back everything the booking took, and once the
+ * refunds are through Google hears PREPAYMENT_REFUNDED (a second PATCH, with
+ * both fields). Refunds the processor cannot make now stay owed and are made
+ * by the next reconciliation; the cancellation itself holds either way.
+ */
 export async function cancelBooking(
   ctx: BookingContext,
   caller: MerchantCaller,
   request: CancelBookingRequest,
 ): Promise<CancelBookingResponse> {
-  const { after } = transition(ctx, caller, bookingIdOf(request), merchantTransitions.cancel);
-  return create(CancelBookingResponseSchema, { booking: after });
+  const bookingId = bookingIdOf(request);
+  const { after } = transition(ctx, caller, bookingId, merchantTransitions.cancel);
+  return create(CancelBookingResponseSchema, { booking: (await settleOwedRefunds(ctx, bookingId)) ?? after });
 }
 
 export async function failBooking(

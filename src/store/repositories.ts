@@ -307,8 +307,8 @@ export interface PaymentRecordRepository {
   /**
    * Booking ids with payment records whose booking was never committed (the
    * process died between a charge and its commit; only records started
-   * before `startedBeforeSec`, so that a booking under way can be kept out)
-   * or is in one of `statuses`.
+   * before `startedBeforeSec`, so that a booking under way can be kept out),
+   * is in one of `statuses`, or has a refund started and not finished (owed).
    */
   bookingIdsToReconcile(statuses: BookingStatus[], startedBeforeSec: number): string[];
 }

@@ -36,6 +36,7 @@ export class SqlitePaymentRecordRepository implements PaymentRecordRepository {
     this.orphansStmt = db
       .prepare(`SELECT DISTINCT p.booking_id FROM booking_payments p LEFT JOIN bookings b ON b.booking_id = p.booking_id
         WHERE (b.booking_id IS NULL AND p.created_at_sec < ?) OR b.status IN (SELECT value FROM json_each(?))
+          OR (p.operation LIKE 'refund/%' AND p.state = 'started')
         ORDER BY p.booking_id`)
       .pluck();
   }
