@@ -10,9 +10,9 @@ import {
   PrepaymentStatus,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
-import type { BookingRecord, SlotQuery } from "../store/repositories.js";
+import type { BookingRecord, SlotQuery, Store } from "../store/repositories.js";
 import { bookingPatch } from "../notify/booking-notification.js";
-import { settleCancellation } from "./booking-payments.js";
+import { refundBookingPayments, settleCancellation } from "./booking-payments.js";
 import { holdsSpot } from "./booking-status.js";
 import type { BookingContext } from "./context.js";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
@@ -41,22 +41,92 @@ export async function updateBooking(
   releaseExpiredLeases(ctx, now);
 
   const { store } = ctx;
-  const found = store.bookings.get(bookingId);
-  if (!found) throw new NotFoundError(`booking ${bookingId} does not exist`);
-  // Money first (the processor is remote): the cancellation terms may refuse it,
-  // charge a late fee or give the deposit back.
-  let depositRefundId: string | undefined;
-  if (change.kind === "cancel" && holdsSpot(found.booking.status)) {
-    const settled = await settleCancellation(ctx, found, now);
-    if ("refused" in settled) return create(UpdateBookingResponseSchema, { bookingFailure: settled.refused });
-    depositRefundId = settled.depositRefundId;
-  }
-  const response = store.transaction(() => {
-    const record = store.bookings.get(bookingId)!;
-    return change.kind === "cancel" ? cancel(ctx, record, now, depositRefundId) : move(ctx, record, change, now);
-  });
+  if (!store.bookings.get(bookingId)) throw new NotFoundError(`booking ${bookingId} does not exist`);
+  const response =
+    change.kind === "cancel"
+      ? await oneCancellationAtATime(store, bookingId, () => cancelWithTerms(ctx, bookingId))
+      : store.transaction(() => move(ctx, store.bookings.get(bookingId)!, change, now));
   if (response.booking) ctx.notificationQueued();
   return response;
+}
+
+/** Per store, the booking ids with a cancellation of Google's under way, and when it ends. */
+const cancellationsUnderWay = new WeakMap<Store, Map<string, Promise<void>>>();
+
+/**
+ * Runs Google's cancellations of one booking one after the other. A retry
+ * arriving while the first attempt waits for the processor would settle the
+ * same fee (same idempotency key), then find the booking canceled by that
+ * attempt and refund the fee as if someone else's cancellation had won.
+ * In memory: one process serves a database file.
+ */
+async function oneCancellationAtATime(
+  store: Store,
+  bookingId: string,
+  work: () => Promise<UpdateBookingResponse>,
+): Promise<UpdateBookingResponse> {
+  let underWay = cancellationsUnderWay.get(store);
+  if (!underWay) cancellationsUnderWay.set(store, (underWay = new Map()));
+  const mine = (underWay.get(bookingId) ?? Promise.resolve()).then(work);
+  const ended = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  underWay.set(bookingId, ended);
+  try {
+    return await mine;
+  } finally {
+    if (underWay.get(bookingId) === ended) underWay.delete(bookingId);
+  }
+}
+
+/**
+ * Google's cancellation. Money first (the processor is remote): the terms may
+ * refuse it, charge a late fee or give the deposit back. The booking may
+ * change while the processor answers (the merchant cancels or declines it);
+ * then this cancellation does not commit, and neither does its fee.
+ */
+async function cancelWithTerms(ctx: BookingContext, bookingId: string): Promise<UpdateBookingResponse> {
+  const { store } = ctx;
+  const now = ctx.clock.nowSec();
+  const found = store.bookings.get(bookingId)!;
+  // Only a cancellation that can commit now moves money: one of a booking that
+  // has started would otherwise pay the late fee and still be refused.
+  const refusal = cancelRefusal(found.booking, now);
+  if (refusal) return refusal;
+  const settled = await settleCancellation(ctx, found, now);
+  if ("refused" in settled) return create(UpdateBookingResponseSchema, { bookingFailure: settled.refused });
+  // A deposit refunded here stays refunded even if the cancellation does not
+  // commit: it is refunded only outside the deposit's window, where what can
+  // win the race (the merchant's cancel, decline or fail) gives everything
+  // back anyway; after a failed transaction Google's retry finds the refund
+  // made (same idempotency key) and commits. (A booking with a deposit keeps
+  // no card, so it never pays a late fee as well.)
+  let response: UpdateBookingResponse;
+  try {
+    response = store.transaction(() => cancel(ctx, store.bookings.get(bookingId)!, now, settled.depositRefundId));
+  } catch (error) {
+    await refundLateCancelFee(ctx, bookingId);
+    throw error;
+  }
+  if (response.bookingFailure) await refundLateCancelFee(ctx, bookingId);
+  return response;
+}
+
+/**
+ * A late-cancellation fee is owed only with Google's cancellation committed:
+ * one charged for a cancellation that did not commit goes back (nothing
+ * happens when none was charged, or it was refunded already). A refund that
+ * fails now is reported and does not change the answer (the booking is what
+ * the transaction found); once its record is written (`started`), the next
+ * reconciliation makes it.
+ */
+async function refundLateCancelFee(ctx: BookingContext, bookingId: string): Promise<void> {
+  try {
+    await refundBookingPayments(ctx, bookingId, (operation) => operation === "late_cancel_fee");
+  } catch (error) {
+    ctx.reportJobFailure("refund", error);
+  }
 }
 
 function requestedChange(requested: Booking): Change {
@@ -86,9 +156,8 @@ function failed(cause: BookingFailure_Cause, description: string): UpdateBooking
   return create(UpdateBookingResponseSchema, { bookingFailure: bookingFailure(cause, description) });
 }
 
-/** `depositRefundId`: the deposit was refunded (by this refund) as part of the cancellation. */
-function cancel(ctx: BookingContext, record: BookingRecord, now: number, depositRefundId?: string): UpdateBookingResponse {
-  const { booking } = record;
+/** Why `booking` cannot be canceled at `now`, as Google's answer; undefined when it can. */
+function cancelRefusal(booking: Booking, now: number): UpdateBookingResponse | undefined {
   if (booking.status === BookingStatus.CANCELED) {
     return failed(BookingFailure_Cause.BOOKING_ALREADY_CANCELLED, "the booking is already canceled");
   }
@@ -101,6 +170,14 @@ function cancel(ctx: BookingContext, record: BookingRecord, now: number, deposit
   if (Number(booking.slot!.startSec) <= now) {
     return failed(BookingFailure_Cause.OUTSIDE_CANCELLATION_WINDOW, "the booking has already started");
   }
+  return undefined;
+}
+
+/** `depositRefundId`: the deposit was refunded (by this refund) as part of the cancellation. */
+function cancel(ctx: BookingContext, record: BookingRecord, now: number, depositRefundId?: string): UpdateBookingResponse {
+  const { booking } = record;
+  const refusal = cancelRefusal(booking, now);
+  if (refusal) return refusal;
   const canceled = clone(BookingSchema, booking);
   canceled.status = BookingStatus.CANCELED;
   ctx.store.inventory.releaseSpot(record.slotId);

@@ -57,6 +57,7 @@ export class StripeStandIn {
   readonly paymentMethods = new Map<string, PaymentMethod>();
   private readonly stored = new Map<string, { fingerprint: string; answer: Answer }>();
   private readonly delays: { path: string; ms: number }[] = [];
+  private readonly holds: { path: string; arrived: () => void; released: Promise<void> }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private counter = 0;
   private server: Server | undefined;
@@ -77,6 +78,20 @@ export class StripeStandIn {
   /** The next request to `path` is processed at once but answered `ms` later. */
   delayNextAnswer(path: string, ms: number): void {
     this.delays.push({ path, ms });
+  }
+
+  /**
+   * The next request to `path` is processed at once (the money moves) but
+   * answered only once the test calls `release`; `arrived` resolves when that
+   * request has been processed. Races become deterministic, with no timers.
+   */
+  holdNextAnswer(path: string): { arrived: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const arrival = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ path, arrived, released });
+    return { arrived: arrival, release };
   }
 
   requestsTo(path: string): RecordedRequest[] {
@@ -125,8 +140,13 @@ export class StripeStandIn {
       });
       res.end(JSON.stringify(answer.json));
     };
+    const hold = this.holds.findIndex((h) => h.path === path);
     const delay = this.delays.findIndex((d) => d.path === path);
-    if (delay >= 0) {
+    if (hold >= 0) {
+      const { arrived, released } = this.holds.splice(hold, 1)[0]!;
+      arrived();
+      void released.then(send);
+    } else if (delay >= 0) {
       const { ms } = this.delays.splice(delay, 1)[0]!;
       const timer = setTimeout(() => {
         this.timers.delete(timer);
