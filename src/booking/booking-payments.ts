@@ -162,13 +162,15 @@ export async function takePayment(
 /**
  * Refunds every charge recorded for the booking that is not refunded yet
  * (a booking that was not made, a declined or failed request, a deposit given
- * back); `only` limits it to some charges. Each charge's refund is its own
+ * back); `only` limits it to some charges, `percent` to a part of each (a
+ * prepayment under refund conditions). Each charge's refund is its own
  * operation (`refund/<charge>`), so a retry never refunds twice.
  */
 export async function refundBookingPayments(
   ctx: BookingContext,
   bookingId: string,
   only: (operation: string) => boolean = () => true,
+  percent = 100,
 ): Promise<TakenPayment[]> {
   const records = ctx.store.payments.forBooking(bookingId);
   const refundedAlready = new Set(records.filter((r) => r.state === "done").map((r) => r.operation));
@@ -178,11 +180,14 @@ export async function refundBookingPayments(
     const operation: PaymentOperation = `refund/${charge.operation}`;
     if (refundedAlready.has(operation)) continue;
     const idempotencyKey = paymentIdempotencyKey(bookingId, operation);
+    // Part of a charge: floored to the micro, so a refund never exceeds what the terms give back.
+    const amountMicros = percent === 100 || charge.amountMicros === null ? charge.amountMicros : (charge.amountMicros * BigInt(percent)) / 100n;
     ctx.store.payments.start(
-      { bookingId, merchantId: charge.merchantId, operation, idempotencyKey, amountMicros: charge.amountMicros, currency: charge.currency },
+      { bookingId, merchantId: charge.merchantId, operation, idempotencyKey, amountMicros, currency: charge.currency },
       ctx.clock.nowSec(),
     );
-    const { refundId } = await ctx.payments!.refund({ idempotencyKey, transactionId: charge.transactionId! });
+    const amount = percent === 100 || amountMicros === null ? undefined : { micros: amountMicros, currency: charge.currency! };
+    const { refundId } = await ctx.payments!.refund({ idempotencyKey, transactionId: charge.transactionId!, amount });
     ctx.store.payments.complete(idempotencyKey, refundId, ctx.clock.nowSec());
     made.push({ operation, transactionId: refundId });
   }
@@ -238,14 +243,21 @@ export async function reconcilePayments(
   return { refunded, unresolved };
 }
 
-/** What cancelling a booking now means for its money, settled before the cancellation commits. */
-export type CancellationSettlement = { refused: BookingFailure } | { depositRefundId?: string };
+/**
+ * What cancelling a booking now means for its money, settled before the
+ * cancellation commits: refused, or allowed, with `refundId` when money went
+ * back (the prepayment's refund, else the deposit's; "" when an earlier attempt
+ * made it and its id is not known), which the booking then reports as
+ * PREPAYMENT_REFUNDED.
+ */
+export type CancellationSettlement = { refused: BookingFailure } | { refundId?: string };
 
 /**
  * Applies the slot's cancellation terms to a cancellation asked for now:
  * inside the online-cancellation window it is refused, or, where a no-show fee
- * applies, the fee is charged on the kept card; a deposit is refunded when the
- * cancellation comes before the deposit's own window. Runs before the
+ * applies, the fee is charged on the kept card; a prepayment goes back in
+ * full, or the part the service's refund conditions give; a deposit is
+ * refunded when the cancellation comes before the deposit's own window. Runs before the
  * cancellation commits: a refund or fee is keyed per booking, so a retried
  * cancellation never moves money twice.
  */
@@ -266,17 +278,16 @@ export async function settleCancellation(ctx: BookingContext, record: BookingRec
     const charged = await chargeNoShowFee(ctx, record, policy, "late_cancel_fee");
     if (charged.declined) return { refused: failureFor(charged.declined) };
   }
-  const depositPaid = records.some((r) => r.operation === "deposit" && r.state === "done");
-  if (outcome.refundDeposit && depositPaid) {
-    const [refund] = await refundBookingPayments(ctx, booking.bookingId, (operation) => operation === "deposit");
+  const refundOf = async (charge: "prepayment" | "deposit", percent: number): Promise<string | undefined> => {
+    if (percent === 0 || !records.some((r) => r.operation === charge && r.state === "done")) return undefined;
+    const [refund] = await refundBookingPayments(ctx, booking.bookingId, (operation) => operation === charge, percent);
     // Already refunded by an earlier attempt of this cancellation: its record says which refund.
-    const refundId =
-      refund?.transactionId ??
-      records.find((r) => r.operation === "refund/deposit" && r.state === "done")?.transactionId ??
-      undefined;
-    return { depositRefundId: refundId ?? "" };
-  }
-  return {};
+    return refund?.transactionId ?? records.find((r) => r.operation === `refund/${charge}` && r.state === "done")?.transactionId ?? "";
+  };
+  const prepaymentRefundId = await refundOf("prepayment", outcome.prepaymentRefundPercent);
+  const depositRefundId = await refundOf("deposit", outcome.refundDeposit ? 100 : 0);
+  const refundId = prepaymentRefundId ?? depositRefundId;
+  return refundId === undefined ? {} : { refundId };
 }
 
 /**

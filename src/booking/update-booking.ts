@@ -96,15 +96,15 @@ async function cancelWithTerms(ctx: BookingContext, bookingId: string): Promise<
   if (refusal) return refusal;
   const settled = await settleCancellation(ctx, found, now);
   if ("refused" in settled) return create(UpdateBookingResponseSchema, { bookingFailure: settled.refused });
-  // A deposit refunded here stays refunded even if the cancellation does not
-  // commit: it is refunded only outside the deposit's window, where what can
-  // win the race (the merchant's cancel, decline or fail) gives everything
-  // back anyway; after a failed transaction Google's retry finds the refund
-  // made (same idempotency key) and commits. (A booking with a deposit keeps
-  // no card, so it never pays a late fee as well.)
+  // A prepayment or deposit refunded here stays refunded even if the
+  // cancellation does not commit: what can win the race (the merchant's
+  // cancel, decline or fail) gives everything back anyway; after a failed
+  // transaction Google's retry finds the refund made (same idempotency key)
+  // and commits. (A booking that paid at booking keeps no card, so it never
+  // pays a late fee as well.)
   let response: UpdateBookingResponse;
   try {
-    response = store.transaction(() => cancel(ctx, store.bookings.get(bookingId)!, now, settled.depositRefundId));
+    response = store.transaction(() => cancel(ctx, store.bookings.get(bookingId)!, now, settled.refundId));
   } catch (error) {
     await refundLateCancelFee(ctx, bookingId);
     throw error;
@@ -173,18 +173,18 @@ function cancelRefusal(booking: Booking, now: number): UpdateBookingResponse | u
   return undefined;
 }
 
-/** `depositRefundId`: the deposit was refunded (by this refund) as part of the cancellation. */
-function cancel(ctx: BookingContext, record: BookingRecord, now: number, depositRefundId?: string): UpdateBookingResponse {
+/** `refundId`: money went back (by this refund) as part of the cancellation (see CancellationSettlement). */
+function cancel(ctx: BookingContext, record: BookingRecord, now: number, refundId?: string): UpdateBookingResponse {
   const { booking } = record;
   const refusal = cancelRefusal(booking, now);
   if (refusal) return refusal;
   const canceled = clone(BookingSchema, booking);
   canceled.status = BookingStatus.CANCELED;
   ctx.store.inventory.releaseSpot(record.slotId);
-  if (depositRefundId !== undefined) {
+  if (refundId !== undefined) {
     // With REFUNDED, the transaction id is the refund's (spec §2.8).
     canceled.paymentInformation!.prepaymentStatus = PrepaymentStatus.PREPAYMENT_REFUNDED;
-    if (depositRefundId) canceled.paymentInformation!.paymentTransactionId = depositRefundId;
+    if (refundId) canceled.paymentInformation!.paymentTransactionId = refundId;
     // Google learns of the cancellation from its own call, but of the refund only from us.
     ctx.store.outbox.enqueue(
       bookingPatch(canceled, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }),

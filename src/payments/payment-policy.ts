@@ -84,7 +84,21 @@ export interface PaymentPolicy {
     minAdvanceOnlineCancelingSec?: number;
     /** Slot `scheduling_rule_overrides.last_online_cancellable_sec`: absolute Unix seconds; wins over the above. */
     lastOnlineCancellableSec?: number;
+    /**
+     * Service `scheduling_rules.cancellation_policy.refund_conditions`: how much
+     * of the prepayment a cancellation made at least `minBeforeStartSec` before
+     * the start gets back. Absent: a cancellation the terms allow refunds it in full.
+     */
+    refundConditions?: RefundCondition[];
   };
+}
+
+/** One step of a service's refund terms (Google's `RefundCondition`). */
+export interface RefundCondition {
+  /** `min_duration_before_start_time` (a Duration, e.g. "86400s") or `min_duration_before_start_time_sec`. */
+  minBeforeStartSec: number;
+  /** `refund_percent`, 0 to 100: the part of the prepayment refunded. */
+  refundPercent: number;
 }
 
 export interface PaymentPolicyFeeds {
@@ -258,6 +272,38 @@ class Reader {
     });
   }
 
+  /**
+   * `cancellation_policy.refund_conditions` of the service's scheduling rules
+   * (Google's SchedulingRules.CancellationPolicy): each condition's
+   * `min_duration_before_start_time` as proto3 JSON gives a Duration ("86400s"),
+   * or `min_duration_before_start_time_sec` as Google's other feeds write it,
+   * and `refund_percent` from 0 to 100.
+   */
+  refundConditions(rules: JsonObject, prefix: string): RefundCondition[] | undefined {
+    const policy = this.object(rules, "cancellation_policy", prefix);
+    if (!policy) return undefined;
+    const field = join(prefix, "cancellation_policy.refund_conditions");
+    const list = policy.refund_conditions;
+    if (!given(list)) return undefined;
+    if (!Array.isArray(list)) this.fail(field, `must be a list, got ${show(list)}`);
+    return list.map((condition, index) => {
+      const at = `${field}[${index}]`;
+      if (!isObject(condition)) this.fail(at, `must be an object, got ${show(condition)}`);
+      const duration = condition.min_duration_before_start_time;
+      let minBeforeStartSec: number | undefined;
+      if (given(duration)) {
+        const match = typeof duration === "string" ? /^(\d+)s$/.exec(duration) : null;
+        if (!match) this.fail(join(at, "min_duration_before_start_time"), `must be a Duration such as "86400s", got ${show(duration)}`);
+        minBeforeStartSec = Number(match[1]);
+      } else {
+        minBeforeStartSec = this.seconds(condition, "min_duration_before_start_time_sec", at);
+      }
+      const percent = this.int64(condition, "refund_percent", at) ?? 0n;
+      if (percent > 100n) this.fail(join(at, "refund_percent"), `must be from 0 to 100, got ${percent}`);
+      return { minBeforeStartSec: minBeforeStartSec ?? 0, refundPercent: Number(percent) };
+    });
+  }
+
   requireCreditCard(record: JsonObject, prefix: string): RequireCreditCard | undefined {
     const value = this.enumName(record, "require_credit_card", prefix, [
       "REQUIRE_CREDIT_CARD_UNSPECIFIED",
@@ -376,6 +422,7 @@ export function effectivePaymentPolicy({ serviceFeed, slotFeed, merchantFeed }: 
   const rulesName = given(service.scheduling_rules) ? "scheduling_rules" : "rules";
   const rules = serviceReader.object(service, rulesName, "");
   const minAdvanceOnlineCancelingSec = rules ? serviceReader.seconds(rules, "min_advance_online_canceling", rulesName) : undefined;
+  const refundConditions = rules ? serviceReader.refundConditions(rules, rulesName) : undefined;
   const overrides = slotReader.object(slot, "scheduling_rule_overrides", "");
   const lastOnlineCancellableSec = overrides
     ? slotReader.seconds(overrides, "last_online_cancellable_sec", "scheduling_rule_overrides")
@@ -395,6 +442,7 @@ export function effectivePaymentPolicy({ serviceFeed, slotFeed, merchantFeed }: 
   if (minAdvanceOnlineCancelingSec !== undefined) policy.cancellation.minAdvanceOnlineCancelingSec = minAdvanceOnlineCancelingSec;
   // 0 is proto3's "not set" for an absolute time.
   if (lastOnlineCancellableSec) policy.cancellation.lastOnlineCancellableSec = lastOnlineCancellableSec;
+  if (refundConditions) policy.cancellation.refundConditions = refundConditions;
   return policy;
 }
 
@@ -542,6 +590,8 @@ export interface CancellationOutcome {
   refundDeposit: boolean;
   /** Whether the no-show fee is charged for cancelling inside the window. */
   chargeLateCancelFee: boolean;
+  /** How much of a prepayment goes back, 0 to 100 (0 when the cancellation is not allowed). */
+  prepaymentRefundPercent: number;
   /** The last second at which cancelling online is free (inclusive). */
   deadlineSec: number;
 }
@@ -560,6 +610,11 @@ export interface CancellationOutcome {
  * - A deposit is refunded only when the cancellation goes through at least
  *   `min_advance_cancellation_sec` before the start (seed L139–L144); the
  *   deposit's window is separate from the online cancellation window.
+ * - A prepayment goes back in full on a cancellation that goes through,
+ *   unless the service's `cancellation_policy.refund_conditions` say
+ *   otherwise: then the highest `refund_percent` among the conditions whose
+ *   `min_duration_before_start_time` the cancellation still meets, and
+ *   nothing when it meets none.
  */
 export function cancellationOutcome(
   policy: PaymentPolicy,
@@ -572,5 +627,12 @@ export function cancellationOutcome(
   const allowed = inTime || chargeLateCancelFee;
   const refundDeposit =
     allowed && policy.deposit !== undefined && BigInt(slotStartSec) - BigInt(nowSec) >= policy.deposit.minAdvanceCancellationSec;
-  return { allowed, refundDeposit, chargeLateCancelFee, deadlineSec };
+  const noticeSec = slotStartSec - nowSec;
+  const conditions = policy.cancellation.refundConditions;
+  const prepaymentRefundPercent = !allowed
+    ? 0
+    : conditions === undefined
+      ? 100
+      : Math.max(0, ...conditions.filter((c) => noticeSec >= c.minBeforeStartSec).map((c) => c.refundPercent));
+  return { allowed, refundDeposit, chargeLateCancelFee, prepaymentRefundPercent, deadlineSec };
 }

@@ -26,6 +26,22 @@ function feeds(): string[] {
     { service_id: "closes-1d", price: usd("10000000"), scheduling_rules: { min_advance_online_canceling: day } },
     // No-show fee 25 USD; online cancellation closes 4 h ahead: later ones pay the fee.
     { service_id: "fee-4h", scheduling_rules: { min_advance_online_canceling: 4 * hour }, no_show_fee: { fee: usd("25000000"), fee_type: "FIXED_RATE_DEFAULT" } },
+    // Prepaid 200 USD, no cancellation terms: a cancellation gives it all back.
+    { service_id: "prepaid", price: usd("200000000"), prepayment_type: "REQUIRED" },
+    // Prepaid 200 USD with refund steps: all back a week ahead, half two days ahead, nothing later.
+    {
+      service_id: "prepaid-steps",
+      price: usd("200000000"),
+      prepayment_type: "REQUIRED",
+      scheduling_rules: {
+        cancellation_policy: {
+          refund_conditions: [
+            { min_duration_before_start_time: `${7 * day}s`, refund_percent: 100 },
+            { min_duration_before_start_time_sec: 2 * day, refund_percent: 50 },
+          ],
+        },
+      },
+    },
   ];
   return [
     write("m.json", { merchant: [{ merchant_id: "cxl", name: "Cancel Spa" }] }),
@@ -84,6 +100,54 @@ describe("cancellation terms", () => {
       status: "CANCELED",
       paymentInformation: { prepaymentStatus: "PREPAYMENT_REFUNDED", paymentTransactionId: refundId },
     });
+  });
+
+  test("when the user cancels a prepaid booking three months ahead and the service has no cancellation terms, then the prepayment is refunded in full and the answer says PREPAYMENT_REFUNDED", async () => {
+    at(start - 100 * day);
+    const booking = await book(server, "prepaid");
+    at(start - 90 * day);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body.booking.status).toBe("CANCELED");
+    expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_REFUNDED");
+    const ledger = sandbox.ledgerFor(booking.booking_id);
+    expect(ledger.map((e) => [e.operation, e.amount?.micros])).toEqual([
+      ["charge", 200000000n],
+      ["refund", 200000000n],
+    ]);
+    expect(response.body.booking.payment_information.payment_transaction_id).toBe(ledger[1].transactionId);
+    const [patch] = patchesOf(booking.booking_id);
+    expect(patch.updateMask).toBe("status,paymentInformation.prepaymentStatus");
+  });
+
+  test.each([
+    ["eight days ahead: the 100% step", 8 * day, 200000000n],
+    ["three days ahead: the 50% step", 3 * day, 100000000n],
+  ])("when the user cancels a prepaid booking with refund conditions %s, then that part is refunded", async (_when, notice, refunded) => {
+    at(start - 10 * day);
+    const booking = await book(server, "prepaid-steps");
+    at(start - notice);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body.booking.status).toBe("CANCELED");
+    expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_REFUNDED");
+    expect(sandbox.ledgerFor(booking.booking_id).map((e) => [e.operation, e.amount?.micros])).toEqual([
+      ["charge", 200000000n],
+      ["refund", refunded],
+    ]);
+    expect(server.store.payments.forBooking(booking.booking_id).map((r) => [r.operation, r.amountMicros])).toEqual([
+      ["prepayment", 200000000n],
+      ["refund/prepayment", refunded],
+    ]);
+  });
+
+  test("when the user cancels a prepaid booking later than every refund condition, then it is cancelled and nothing is refunded", async () => {
+    at(start - 10 * day);
+    const booking = await book(server, "prepaid-steps");
+    at(start - 1 * day);
+    const response = await cancel(server, booking.booking_id);
+    expect(response.body.booking.status).toBe("CANCELED");
+    expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_PROVIDED");
+    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["charge"]);
+    expect(patchesOf(booking.booking_id)).toEqual([]);
   });
 
   test("when the user cancels inside the deposit's window, then it is cancelled without refund and the answer says so", async () => {

@@ -324,7 +324,13 @@ describe("cancellation windows", () => {
 
   test("no-show fee, 14400 s window: free up to the boundary, charged inside it (seed L75)", () => {
     const policy = policyOf(seedL69);
-    expect(at(policy, S - 14401)).toEqual({ allowed: true, refundDeposit: false, chargeLateCancelFee: false, deadlineSec: S - 14400 });
+    expect(at(policy, S - 14401)).toEqual({
+      allowed: true,
+      refundDeposit: false,
+      chargeLateCancelFee: false,
+      prepaymentRefundPercent: 100,
+      deadlineSec: S - 14400,
+    });
     expect(at(policy, S - 14400)).toMatchObject({ allowed: true, chargeLateCancelFee: false });
     expect(at(policy, S - 14399)).toMatchObject({ allowed: true, chargeLateCancelFee: true });
     expect(at(policy, S + 60)).toMatchObject({ allowed: true, chargeLateCancelFee: true });
@@ -345,6 +351,45 @@ describe("cancellation windows", () => {
     expect(at(fee, S + 1)).toMatchObject({ allowed: true, chargeLateCancelFee: true });
   });
 
+  test("refund conditions: the highest refund_percent whose notice the cancellation meets; none met: nothing back; no conditions: all back", () => {
+    const day = 86400;
+    const policy = policyOf({
+      ...seedL35,
+      scheduling_rules: {
+        cancellation_policy: {
+          refund_conditions: [
+            { min_duration_before_start_time: `${7 * day}s`, refund_percent: 100 },
+            { min_duration_before_start_time_sec: 2 * day, refund_percent: 50 },
+          ],
+        },
+      },
+    });
+    expect(policy.cancellation.refundConditions).toEqual([
+      { minBeforeStartSec: 7 * day, refundPercent: 100 },
+      { minBeforeStartSec: 2 * day, refundPercent: 50 },
+    ]);
+    expect(at(policy, S - 7 * day).prepaymentRefundPercent).toBe(100);
+    expect(at(policy, S - 7 * day + 1).prepaymentRefundPercent).toBe(50);
+    expect(at(policy, S - 2 * day).prepaymentRefundPercent).toBe(50);
+    expect(at(policy, S - 2 * day + 1).prepaymentRefundPercent).toBe(0);
+    expect(at(policyOf(seedL35), S - 60).prepaymentRefundPercent).toBe(100);
+    // Refused cancellations refund nothing.
+    expect(at(policyOf({ ...seedL35, scheduling_rules: { min_advance_online_canceling: 3600 } }), S - 60)).toMatchObject({
+      allowed: false,
+      prepaymentRefundPercent: 0,
+    });
+  });
+
+  test("malformed refund conditions are refused naming the field", () => {
+    const withConditions = (refund_conditions: unknown) =>
+      () => policyOf({ ...seedL35, scheduling_rules: { cancellation_policy: { refund_conditions } } });
+    expect(withConditions([{ min_duration_before_start_time: "one day", refund_percent: 100 }])).toThrow(
+      /scheduling_rules\.cancellation_policy\.refund_conditions\[0\]\.min_duration_before_start_time must be a Duration/,
+    );
+    expect(withConditions([{ min_duration_before_start_time_sec: 60, refund_percent: 101 }])).toThrow(/refund_percent must be from 0 to 100/);
+    expect(withConditions({})).toThrow(/refund_conditions must be a list/);
+  });
+
   test("the slot's last_online_cancellable_sec wins over the service's window", () => {
     const last = S - 86400;
     const policy = policyOf({ ...seedL20, scheduling_rules: { min_advance_online_canceling: 3600 } }, { scheduling_rule_overrides: { last_online_cancellable_sec: last } });
@@ -354,8 +399,20 @@ describe("cancellation windows", () => {
 
   test("deposit (seed L134-L145): online cancel until 24 h, refund until 4 h, separate windows", () => {
     const policy = policyOf(seedL134AsWritten);
-    expect(at(policy, S - 86400)).toEqual({ allowed: true, refundDeposit: true, chargeLateCancelFee: false, deadlineSec: S - 86400 });
-    expect(at(policy, S - 86399)).toEqual({ allowed: false, refundDeposit: false, chargeLateCancelFee: false, deadlineSec: S - 86400 });
+    expect(at(policy, S - 86400)).toEqual({
+      allowed: true,
+      refundDeposit: true,
+      chargeLateCancelFee: false,
+      prepaymentRefundPercent: 100,
+      deadlineSec: S - 86400,
+    });
+    expect(at(policy, S - 86399)).toEqual({
+      allowed: false,
+      refundDeposit: false,
+      chargeLateCancelFee: false,
+      prepaymentRefundPercent: 0,
+      deadlineSec: S - 86400,
+    });
   });
 
   test("deposit refund boundary when online cancellation stays open", () => {
@@ -366,7 +423,13 @@ describe("cancellation windows", () => {
 
   test("deposit and no-show fee: a late cancel is charged and the deposit follows its own window", () => {
     const policy = policyOf({ ...seedL134AsWritten, scheduling_rules: { min_advance_online_canceling: 3600 }, no_show_fee: { fee: usd(25000000) } });
-    expect(at(policy, S - 3599)).toEqual({ allowed: true, refundDeposit: false, chargeLateCancelFee: true, deadlineSec: S - 3600 });
+    expect(at(policy, S - 3599)).toEqual({
+      allowed: true,
+      refundDeposit: false,
+      chargeLateCancelFee: true,
+      prepaymentRefundPercent: 100,
+      deadlineSec: S - 3600,
+    });
     const longDeposit = policyOf({ ...seedL69, deposit: { deposit: usd(1000000), min_advance_cancellation_sec: 7200 } });
     expect(at(longDeposit, S - 14399)).toMatchObject({ allowed: true, refundDeposit: true, chargeLateCancelFee: true });
   });
