@@ -22,9 +22,9 @@ import {
   type PaymentPolicy,
 } from "../payments/payment-policy.js";
 import { PaymentDeclinedError, paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
-import type { BookingRecord, SlotRecord } from "../store/repositories.js";
+import type { BookingRecord, PaymentRecord, SlotRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
-import { chargeOperations, reportRefunds } from "./owed-refunds.js";
+import { chargeOperations, chargesHeld, reportRefunds, type ChargeHeld } from "./owed-refunds.js";
 
 /**
  * What CreateBooking must do with money for a slot, decided from the slot's
@@ -160,36 +160,46 @@ export async function takePayment(
 }
 
 /**
- * Refunds every charge recorded for the booking that is not refunded yet
- * (a booking that was not made, a declined or failed request, a deposit given
- * back); `only` limits it to some charges, `percent` to a part of each (a
- * prepayment under refund conditions). Each charge's refund is its own
- * operation (`refund/<charge>`), so a retry never refunds twice.
+ * Refunds what the booking's charges still hold (a booking that was not
+ * made, a declined or failed request, a deposit given back), or, with
+ * `keepMicros`, all but what each charge may keep (a part the terms retain).
+ * `only` limits it to some charges. Refunds already recorded as owed are made
+ * first, as recorded. Each refund is its own operation with its own
+ * idempotency key (see `chargesHeld`); `operationFor` names a decision's
+ * refund so that the decision, retried, finds it made instead of making
+ * another (an operation is made at most once). A charge is never refunded
+ * beyond what it holds.
  */
 export async function refundBookingPayments(
   ctx: BookingContext,
   bookingId: string,
   only: (operation: string) => boolean = () => true,
-  percent = 100,
+  keepMicros: (held: ChargeHeld) => bigint = () => 0n,
+  operationFor: (held: ChargeHeld) => PaymentOperation = (held) => held.nextRefund,
 ): Promise<TakenPayment[]> {
-  const records = ctx.store.payments.forBooking(bookingId);
-  const refundedAlready = new Set(records.filter((r) => r.state === "done").map((r) => r.operation));
   const made: TakenPayment[] = [];
-  for (const charge of records) {
-    if (!chargeOperations.has(charge.operation) || charge.state !== "done" || !only(charge.operation)) continue;
-    const operation: PaymentOperation = `refund/${charge.operation}`;
-    if (refundedAlready.has(operation)) continue;
+  const refund = async (charge: PaymentRecord, operation: PaymentOperation, amountMicros: bigint) => {
     const idempotencyKey = paymentIdempotencyKey(bookingId, operation);
-    // Part of a charge: floored to the micro, so a refund never exceeds what the terms give back.
-    const amountMicros = percent === 100 || charge.amountMicros === null ? charge.amountMicros : (charge.amountMicros * BigInt(percent)) / 100n;
     ctx.store.payments.start(
       { bookingId, merchantId: charge.merchantId, operation, idempotencyKey, amountMicros, currency: charge.currency },
       ctx.clock.nowSec(),
     );
-    const amount = percent === 100 || amountMicros === null ? undefined : { micros: amountMicros, currency: charge.currency! };
-    const { refundId } = await ctx.payments!.refund({ idempotencyKey, transactionId: charge.transactionId!, amount });
+    const { refundId } = await ctx.payments!.refund({
+      idempotencyKey,
+      transactionId: charge.transactionId!,
+      amount: { micros: amountMicros, currency: charge.currency! },
+    });
     ctx.store.payments.complete(idempotencyKey, refundId, ctx.clock.nowSec());
     made.push({ operation, transactionId: refundId });
+  };
+  const records = ctx.store.payments.forBooking(bookingId);
+  for (const held of chargesHeld(records)) {
+    if (!only(held.charge.operation)) continue;
+    for (const owed of held.owed) await refund(held.charge, owed.operation as PaymentOperation, owed.amountMicros ?? 0n);
+    const operation = operationFor(held);
+    if (records.some((record) => record.operation === operation)) continue;
+    const micros = held.heldMicros - keepMicros(held);
+    if (micros > 0n) await refund(held.charge, operation, micros);
   }
   return made;
 }
@@ -280,9 +290,12 @@ export async function settleCancellation(ctx: BookingContext, record: BookingRec
   }
   const refundOf = async (charge: "prepayment" | "deposit", percent: number): Promise<string | undefined> => {
     if (percent === 0 || !records.some((r) => r.operation === charge && r.state === "done")) return undefined;
-    const [refund] = await refundBookingPayments(ctx, booking.bookingId, (operation) => operation === charge, percent);
-    // Already refunded by an earlier attempt of this cancellation: its record says which refund.
-    return refund?.transactionId ?? records.find((r) => r.operation === `refund/${charge}` && r.state === "done")?.transactionId ?? "";
+    // The part the terms keep of what is held: floored refunds never give back more than they say.
+    const keep = ({ heldMicros }: ChargeHeld) => heldMicros - (heldMicros * BigInt(percent)) / 100n;
+    // Named for the cancellation: a retry of it (its transaction did not commit) finds it made.
+    const operation: PaymentOperation = `refund/${charge}/cancel`;
+    await refundBookingPayments(ctx, booking.bookingId, (op) => op === charge, keep, () => operation);
+    return ctx.store.payments.forBooking(booking.bookingId).find((r) => r.operation === operation)?.transactionId ?? "";
   };
   const prepaymentRefundId = await refundOf("prepayment", outcome.prepaymentRefundPercent);
   const depositRefundId = await refundOf("deposit", outcome.refundDeposit ? 100 : 0);
@@ -301,15 +314,34 @@ export async function chargeNoShowFee(
   policy: PaymentPolicy,
   operation: "no_show_fee" | "late_cancel_fee",
 ): Promise<{ charged: boolean; declined?: PaymentDeclinedError }> {
-  const { bookingId } = record.booking;
-  const card = ctx.store.payments.forBooking(bookingId).find((r) => r.operation === "store_card" && r.state === "done");
   const feeTerms = policy.noShowFee;
-  if (!feeTerms?.fee || !card || !ctx.payments) return { charged: false };
+  if (!feeTerms?.fee) return { charged: false };
   const fee = amountFor(feeTerms.fee, feeTerms.feeType, record.booking.slot?.resources?.partySize || 1);
+  return chargeKeptCard(ctx, record.booking.bookingId, operation, fee);
+}
+
+/** The card the booking kept at booking (for later fees and top-ups), if it kept one. */
+export function keptCardOf(ctx: BookingContext, bookingId: string): PaymentRecord | undefined {
+  return ctx.store.payments.forBooking(bookingId).find((r) => r.operation === "store_card" && r.state === "done");
+}
+
+/**
+ * Charges `amount` on the card kept at booking as `operation` (a fee, or what
+ * a move owes), recorded before and after the call like every processor
+ * call. Nothing is charged without a kept card or a processor.
+ */
+export async function chargeKeptCard(
+  ctx: BookingContext,
+  bookingId: string,
+  operation: "no_show_fee" | "late_cancel_fee" | "prepayment" | "deposit",
+  amount: Price,
+): Promise<{ charged: boolean; declined?: PaymentDeclinedError }> {
+  const card = keptCardOf(ctx, bookingId);
+  if (!card || !ctx.payments) return { charged: false };
   const idempotencyKey = paymentIdempotencyKey(bookingId, operation);
   const nowSec = ctx.clock.nowSec();
   ctx.store.payments.start(
-    { bookingId, merchantId: card.merchantId, operation, idempotencyKey, amountMicros: fee.priceMicros, currency: fee.currencyCode },
+    { bookingId, merchantId: card.merchantId, operation, idempotencyKey, amountMicros: amount.priceMicros, currency: amount.currencyCode },
     nowSec,
   );
   try {
@@ -318,7 +350,7 @@ export async function chargeNoShowFee(
       bookingId,
       merchantId: card.merchantId,
       paymentMethodRef: card.transactionId!,
-      amount: { micros: fee.priceMicros, currency: fee.currencyCode },
+      amount: { micros: amount.priceMicros, currency: amount.currencyCode },
       description: `${operation.replace(/_/g, " ")} for booking ${bookingId}`,
     });
     ctx.store.payments.complete(idempotencyKey, transactionId, nowSec);
@@ -347,11 +379,11 @@ export function paymentInformationAfter(
   });
 }
 
-function paymentFailure(cause: BookingFailure_Cause, description: string, rejectedCardType?: CreditCardType) {
+export function paymentFailure(cause: BookingFailure_Cause, description: string, rejectedCardType?: CreditCardType) {
   return create(BookingFailureSchema, { cause, description, rejectedCardType });
 }
 
-function failureFor(error: PaymentDeclinedError): BookingFailure {
+export function failureFor(error: PaymentDeclinedError): BookingFailure {
   switch (error.reason) {
     case "card_declined":
       return paymentFailure(BookingFailure_Cause.PAYMENT_ERROR_CARD_DECLINED, error.message);

@@ -3,6 +3,7 @@ import { BookingSchema, BookingStatus, PrepaymentStatus } from "../../gen/es/ext
 import { bookingPatch } from "../notify/booking-notification.js";
 import { paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
 import type { Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import type { PaymentRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
 
 /**
@@ -22,26 +23,63 @@ import type { BookingContext } from "./context.js";
 export const chargeOperations: ReadonlySet<string> = new Set(["prepayment", "deposit", "no_show_fee", "late_cancel_fee"]);
 
 /**
- * Records a refund owed for every charge of the booking not refunded yet.
- * Call inside the transaction that makes the decision: both commit or
- * neither. Returns how many were recorded.
+ * How much of each charge a booking still holds. A charge may be refunded
+ * in several parts (a move to a smaller party, then a cancellation): its
+ * refunds are `refund/<charge>`, then `refund/<charge>/2`, `/3`, ..., each
+ * with the amount it gives back, whether made (`done`) or only recorded as
+ * owed (`started`).
  */
-export function recordOwedRefunds(ctx: BookingContext, bookingId: string): number {
-  const records = ctx.store.payments.forBooking(bookingId);
-  const refunds = new Set(records.map((record) => record.operation));
+export interface ChargeHeld {
+  charge: PaymentRecord;
+  /** The charge less every refund of it, made or owed. */
+  heldMicros: bigint;
+  /** Refunds of it recorded but not made yet (owed, or cut short by a crash). */
+  owed: PaymentRecord[];
+  /** The operation name of its next refund. */
+  nextRefund: PaymentOperation;
+}
+
+/** Every done charge of the booking with what it still holds (from its payment records). */
+export function chargesHeld(records: readonly PaymentRecord[]): ChargeHeld[] {
+  return records
+    .filter((record) => chargeOperations.has(record.operation) && record.state === "done")
+    .map((charge) => {
+      const first = `refund/${charge.operation}`;
+      const refunds = records.filter((r) => r.operation === first || r.operation.startsWith(`${first}/`));
+      const refundedMicros = refunds.reduce((sum, refund) => sum + (refund.amountMicros ?? 0n), 0n);
+      return {
+        charge,
+        heldMicros: (charge.amountMicros ?? 0n) - refundedMicros,
+        owed: refunds.filter((refund) => refund.state === "started"),
+        nextRefund: (refunds.length === 0 ? first : `${first}/${refunds.length + 1}`) as PaymentOperation,
+      };
+    });
+}
+
+/**
+ * Records, as owed, the refunds that leave each charge of the booking holding
+ * only what `keepMicros` says it may keep (default nothing: everything goes
+ * back). Call inside the transaction that makes the decision (a merchant's
+ * cancellation, a move to a cheaper slot): both commit or neither. Returns
+ * how many were recorded.
+ */
+export function recordOwedRefunds(
+  ctx: BookingContext,
+  bookingId: string,
+  keepMicros: (held: ChargeHeld) => bigint = () => 0n,
+): number {
   let owed = 0;
-  for (const charge of records) {
-    if (!chargeOperations.has(charge.operation) || charge.state !== "done") continue;
-    const operation: PaymentOperation = `refund/${charge.operation}`;
-    if (refunds.has(operation)) continue;
+  for (const held of chargesHeld(ctx.store.payments.forBooking(bookingId))) {
+    const micros = held.heldMicros - keepMicros(held);
+    if (micros <= 0n) continue;
     ctx.store.payments.start(
       {
         bookingId,
-        merchantId: charge.merchantId,
-        operation,
-        idempotencyKey: paymentIdempotencyKey(bookingId, operation),
-        amountMicros: charge.amountMicros,
-        currency: charge.currency,
+        merchantId: held.charge.merchantId,
+        operation: held.nextRefund,
+        idempotencyKey: paymentIdempotencyKey(bookingId, held.nextRefund),
+        amountMicros: micros,
+        currency: held.charge.currency,
       },
       ctx.clock.nowSec(),
     );
@@ -71,14 +109,14 @@ export function reportRefunds(ctx: BookingContext, bookingId: string): Booking |
     }
     const payments = store.payments.forBooking(bookingId);
     const done = new Map(payments.filter((p) => p.state === "done").map((p) => [p.operation, p.transactionId]));
-    const charges = payments.filter((p) => chargeOperations.has(p.operation) && p.state === "done");
-    if (charges.length === 0 || charges.some((charge) => !done.has(`refund/${charge.operation}`))) {
+    const charges = chargesHeld(payments);
+    if (charges.length === 0 || charges.some((held) => held.heldMicros > 0n || held.owed.length > 0)) {
       return { booking, queued: false };
     }
     const refunded = clone(BookingSchema, booking);
     refunded.paymentInformation!.prepaymentStatus = PrepaymentStatus.PREPAYMENT_REFUNDED;
     refunded.paymentInformation!.paymentTransactionId =
-      done.get("refund/prepayment") ?? done.get("refund/deposit") ?? done.get(`refund/${charges[0].operation}`) ?? "";
+      done.get("refund/prepayment") ?? done.get("refund/deposit") ?? done.get(`refund/${charges[0].charge.operation}`) ?? "";
     const now = ctx.clock.nowSec();
     store.bookings.update({ ...record, booking: refunded }, now);
     store.outbox.enqueue(bookingPatch(refunded, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }), now);

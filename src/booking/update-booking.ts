@@ -10,10 +10,11 @@ import {
   PrepaymentStatus,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
-import type { BookingRecord, SlotQuery, Store } from "../store/repositories.js";
+import type { BookingRecord, SlotQuery, SlotRecord, Store } from "../store/repositories.js";
 import { bookingPatch } from "../notify/booking-notification.js";
 import { refundBookingPayments, settleCancellation } from "./booking-payments.js";
 import { holdsSpot } from "./booking-status.js";
+import { applyMoveMoney, moveMoney, refundTopUps, settleMoveRefunds, takeTopUps } from "./move-payments.js";
 import type { BookingContext } from "./context.js";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import { bookingFailure } from "./failures.js";
@@ -45,7 +46,7 @@ export async function updateBooking(
   const response =
     change.kind === "cancel"
       ? await oneCancellationAtATime(store, bookingId, () => cancelWithTerms(ctx, bookingId))
-      : store.transaction(() => move(ctx, store.bookings.get(bookingId)!, change, now));
+      : await moveWithTerms(ctx, bookingId, change, now);
   if (response.booking) ctx.notificationQueued();
   return response;
 }
@@ -196,30 +197,73 @@ function cancel(ctx: BookingContext, record: BookingRecord, now: number, refundI
   return create(UpdateBookingResponseSchema, { booking: canceled });
 }
 
-function move(
+/**
+ * Google's move. Money first, as for a cancellation: the destination's terms
+ * may need more (charged on the kept card, or refused), or less (refunded
+ * once the move commits). The move then checks its destination again inside
+ * its transaction; a top-up paid for a move that did not commit goes back.
+ */
+async function moveWithTerms(
+  ctx: BookingContext,
+  bookingId: string,
+  change: Extract<Change, { kind: "move" }>,
+  now: number,
+): Promise<UpdateBookingResponse> {
+  const { store } = ctx;
+  const found = destinationOf(ctx, store.bookings.get(bookingId)!, change, now);
+  if ("answer" in found) return found.answer;
+  const partySize = found.destination.partySize || 1;
+  const money = moveMoney(ctx, found.record, found.destination, partySize);
+  if (money.kind === "refused") return create(UpdateBookingResponseSchema, { bookingFailure: money.failure });
+  const declined = await takeTopUps(ctx, bookingId, money);
+  if (declined) return create(UpdateBookingResponseSchema, { bookingFailure: declined });
+  let response: UpdateBookingResponse;
+  try {
+    response = store.transaction(() => {
+      const again = destinationOf(ctx, store.bookings.get(bookingId)!, change, now);
+      if ("answer" in again) return again.answer;
+      if (again.destination.slotId !== found.destination.slotId) {
+        return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot changed while the payment was processed");
+      }
+      return commitMove(ctx, again.record, again.destination, now, (moved) => applyMoveMoney(ctx, moved, partySize, money));
+    });
+  } catch (error) {
+    await refundTopUps(ctx, bookingId, money);
+    throw error;
+  }
+  if (response.bookingFailure) await refundTopUps(ctx, bookingId, money);
+  else await settleMoveRefunds(ctx, bookingId);
+  return response;
+}
+
+/**
+ * Where a move goes: the slot with the changed start, duration or party
+ * size, with a spot open; or the answer when it cannot move (not active,
+ * asynchronous, started, no such slot, or already there). Reads only.
+ */
+function destinationOf(
   ctx: BookingContext,
   record: BookingRecord,
   change: Extract<Change, { kind: "move" }>,
   now: number,
-): UpdateBookingResponse {
+): { record: BookingRecord; destination: SlotRecord } | { answer: UpdateBookingResponse } {
   const { booking } = record;
   const { inventory } = ctx.store;
   const current = inventory.getSlot(record.slotId)!;
   if (!holdsSpot(booking.status)) {
-    return failed(
-      BookingFailure_Cause.BOOKING_NOT_CANCELLABLE,
-      `a booking in status ${BookingStatus[booking.status]} cannot be changed`,
-    );
+    return {
+      answer: failed(
+        BookingFailure_Cause.BOOKING_NOT_CANCELLABLE,
+        `a booking in status ${BookingStatus[booking.status]} cannot be changed`,
+      ),
+    };
   }
   if (isAsynchronous(current.confirmationMode)) {
-    return failed(
-      BookingFailure_Cause.SLOT_UNAVAILABLE,
-      "an asynchronous booking cannot be modified: cancel it and book again",
-    );
+    return {
+      answer: failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "an asynchronous booking cannot be modified: cancel it and book again"),
+    };
   }
-  if (current.startSec <= now) {
-    return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the booking has already started");
-  }
+  if (current.startSec <= now) return { answer: failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the booking has already started") };
   const target: SlotQuery = {
     merchantId: current.merchantId,
     serviceId: current.serviceId,
@@ -230,16 +274,30 @@ function move(
     partySize: change.partySize ?? current.partySize,
   };
   const [destination] = inventory.findSlots(target, 1);
-  if (destination?.slotId === current.slotId) return create(UpdateBookingResponseSchema, { booking });
+  if (destination?.slotId === current.slotId) return { answer: create(UpdateBookingResponseSchema, { booking }) };
   if (!destination || !isBookable(destination, now) || isAsynchronous(destination.confirmationMode)) {
-    return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot");
+    return { answer: failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot") };
   }
+  return { record, destination };
+}
+
+/** Inside the transaction: takes the destination's spot, gives back the old one, and rewrites the booking. */
+function commitMove(
+  ctx: BookingContext,
+  record: BookingRecord,
+  destination: SlotRecord,
+  now: number,
+  applyMoney: (moved: Booking) => void,
+): UpdateBookingResponse {
+  const { inventory } = ctx.store;
   if (!inventory.takeSpot(destination.slotId)) {
     return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot");
   }
+  const current = inventory.getSlot(record.slotId)!;
   inventory.releaseSpot(current.slotId);
-  const moved = clone(BookingSchema, booking);
+  const moved = clone(BookingSchema, record.booking);
   moved.slot = slotMessage(destination);
+  applyMoney(moved);
   ctx.store.bookings.update({ ...record, booking: moved, slotId: destination.slotId }, now);
   queueAvailabilityReplace(ctx.store.outbox, current, now);
   queueAvailabilityReplace(ctx.store.outbox, destination, now);

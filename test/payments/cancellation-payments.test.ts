@@ -135,7 +135,7 @@ describe("cancellation terms", () => {
     ]);
     expect(server.store.payments.forBooking(booking.booking_id).map((r) => [r.operation, r.amountMicros])).toEqual([
       ["prepayment", 200000000n],
-      ["refund/prepayment", refunded],
+      ["refund/prepayment/cancel", refunded],
     ]);
   });
 

@@ -1,0 +1,150 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  BookingFailure_Cause,
+  PaymentInformationSchema,
+  PaymentInformation_PaymentProcessedBy,
+  PrepaymentStatus,
+  type Booking,
+  type BookingFailure,
+  type Price,
+} from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { paymentInformationFor } from "../payments/payment-policy.js";
+import type { BookingRecord, SlotRecord } from "../store/repositories.js";
+import {
+  chargeKeptCard,
+  failureFor,
+  keptCardOf,
+  paymentFailure,
+  paymentPlanFor,
+  refundBookingPayments,
+  type PaymentPlan,
+} from "./booking-payments.js";
+import type { BookingContext } from "./context.js";
+import { chargesHeld, recordOwedRefunds } from "./owed-refunds.js";
+
+/**
+ * What a move (a new start, duration or party size) means for the booking's
+ * money: the destination slot's terms apply, for the new party. What is due
+ * there is compared, charge by charge (prepayment, deposit), with what the
+ * booking still holds:
+ *
+ * - more is due: charged on the card kept at booking when there is one and
+ *   that charge was never made; otherwise the move is refused with
+ *   PAYMENT_ERROR (Google's UpdateBooking carries no payment token: the user
+ *   cancels and books again), and nothing changes;
+ * - less is due: the difference is refunded, recorded as owed in the move's
+ *   own transaction and made right after it (so a crash never keeps it);
+ * - the destination keeps a card (a no-show fee) the booking never gave:
+ *   refused the same way, or its fee could never be charged.
+ */
+export type MoveMoney =
+  | { kind: "none" }
+  | { kind: "refused"; failure: BookingFailure }
+  | {
+      kind: "terms";
+      plan: PaymentPlan | undefined;
+      /** Charges to make on the kept card before the move commits. */
+      topUps: { operation: "prepayment" | "deposit"; amount: Price }[];
+      /** Micros each charge may keep after the move (the rest is refunded). */
+      keep: Map<string, bigint>;
+    };
+
+const settled = ["prepayment", "deposit"] as const;
+
+/** Decides the money of moving `record` to `destination` for `partySize` (reads only). */
+export function moveMoney(ctx: BookingContext, record: BookingRecord, destination: SlotRecord, partySize: number): MoveMoney {
+  const { booking } = record;
+  // Google's own payments are Google's business, as at booking.
+  if (booking.paymentInformation?.paymentProcessedBy === PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE) return { kind: "none" };
+  const records = ctx.store.payments.forBooking(booking.bookingId);
+  const held = chargesHeld(records).filter((charge) => (settled as readonly string[]).includes(charge.charge.operation));
+  const cardKept = keptCardOf(ctx, booking.bookingId) !== undefined;
+  if (!destination.mayTakePayment && held.length === 0) return { kind: "none" };
+
+  // An OPTIONAL prepayment stays what the user chose at booking.
+  const prepaid = held.some((charge) => charge.charge.operation === "prepayment");
+  const requested = create(PaymentInformationSchema, {
+    prepaymentStatus: prepaid ? PrepaymentStatus.PREPAYMENT_PROVIDED : PrepaymentStatus.PREPAYMENT_NOT_PROVIDED,
+  });
+  const plan = paymentPlanFor(ctx, destination, partySize, requested);
+  const refuse = (description: string): MoveMoney => ({ kind: "refused", failure: paymentFailure(BookingFailure_Cause.PAYMENT_ERROR, description) });
+  const topUps: { operation: "prepayment" | "deposit"; amount: Price }[] = [];
+  const keep = new Map<string, bigint>();
+  for (const operation of settled) {
+    const due = plan?.charges.find((charge) => charge.operation === operation)?.amount;
+    const charge = held.find((h) => h.charge.operation === operation);
+    const dueMicros = due?.priceMicros ?? 0n;
+    const heldMicros = charge?.heldMicros ?? 0n;
+    if (due && charge && due.currencyCode !== charge.charge.currency) {
+      return refuse(`the new slot's ${operation} is in ${due.currencyCode}, the booking paid in ${charge.charge.currency}: cancel and book again`);
+    }
+    keep.set(operation, dueMicros);
+    if (dueMicros <= heldMicros) continue;
+    if (!charge && cardKept && due) {
+      topUps.push({ operation, amount: due });
+      continue;
+    }
+    return refuse(
+      `the change needs a ${operation} of ${format(dueMicros, due!.currencyCode)} and the booking holds ${format(heldMicros, due!.currencyCode)}: ` +
+        "there is no payment method to take the difference from; cancel and book again",
+    );
+  }
+  if (plan?.storeCard && !cardKept) return refuse("the new slot keeps a card for its fees and this booking gave none: cancel and book again");
+  return { kind: "terms", plan, topUps, keep };
+}
+
+/** Makes the top-ups before the move commits; a refusal is the move's payment failure. */
+export async function takeTopUps(ctx: BookingContext, bookingId: string, money: MoveMoney): Promise<BookingFailure | undefined> {
+  if (money.kind !== "terms") return undefined;
+  for (const { operation, amount } of money.topUps) {
+    const charged = await chargeKeptCard(ctx, bookingId, operation, amount);
+    if (charged.declined) {
+      await refundTopUps(ctx, bookingId, money);
+      return failureFor(charged.declined);
+    }
+  }
+  return undefined;
+}
+
+/** Gives the top-ups back: the move they paid for did not commit. */
+export async function refundTopUps(ctx: BookingContext, bookingId: string, money: MoveMoney): Promise<void> {
+  if (money.kind !== "terms" || money.topUps.length === 0) return;
+  const operations = new Set<string>(money.topUps.map((topUp) => topUp.operation));
+  await refundBookingPayments(ctx, bookingId, (operation) => operations.has(operation));
+}
+
+/**
+ * Inside the move's transaction: records the refunds of what is no longer
+ * due (owed, made by `settleMoveRefunds`) and the booking's new payment terms
+ * (price for the new party, the destination's deposit and fee terms).
+ */
+export function applyMoveMoney(ctx: BookingContext, moved: Booking, partySize: number, money: MoveMoney): void {
+  if (money.kind !== "terms") return;
+  recordOwedRefunds(ctx, moved.bookingId, (held) => money.keep.get(held.charge.operation) ?? held.heldMicros);
+  if (!money.plan) return;
+  // The prepayment's or deposit's transaction (perhaps a top-up just made), else what the booking echoed (its kept card).
+  const charge = chargesHeld(ctx.store.payments.forBooking(moved.bookingId)).find((held) =>
+    (settled as readonly string[]).includes(held.charge.operation),
+  );
+  const transactionId = charge?.charge.transactionId || moved.paymentInformation?.paymentTransactionId || undefined;
+  moved.paymentInformation = paymentInformationFor(money.plan.policy, {
+    partySize,
+    transactionId,
+    processedBy: PaymentInformation_PaymentProcessedBy.PROCESSED_BY_PARTNER,
+    prepaid: money.plan.prepaid,
+  });
+}
+
+/** After the move committed: makes the refunds it recorded as owed (nothing else). */
+export async function settleMoveRefunds(ctx: BookingContext, bookingId: string): Promise<void> {
+  try {
+    await refundBookingPayments(ctx, bookingId, () => true, (held) => held.heldMicros);
+  } catch (error) {
+    // Owed and recorded: the next reconciliation makes them.
+    ctx.reportJobFailure("refund", error);
+  }
+}
+
+function format(micros: bigint, currency: string): string {
+  return `${micros / 1_000_000n}.${(micros % 1_000_000n).toString().padStart(6, "0").replace(/0{1,4}$/, "")} ${currency}`;
+}
