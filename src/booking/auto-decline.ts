@@ -1,7 +1,7 @@
 import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError } from "./errors.js";
-import { refundBookingPayments } from "./booking-payments.js";
+import { settleOwedRefunds } from "./booking-payments.js";
 import { merchantTransitions, transition } from "./merchant-decisions.js";
 
 /** Requests declined per call; the caller runs it again until none is left. */
@@ -33,8 +33,8 @@ export function declineOverdueRequests(
         const bookingId = record.booking.bookingId;
         transition(ctx, { kind: "admin" }, bookingId, merchantTransitions.decline);
         declined.push(bookingId);
-        // Money goes back after the decline commits; a refund that fails now is retried at the next start.
-        refundBookingPayments(ctx, bookingId).catch((error) => onRefundError(bookingId, error));
+        // Money goes back after the decline commits (owed since it did); one that fails now is retried at the next start.
+        settleOwedRefunds(ctx, bookingId).catch((error) => onRefundError(bookingId, error));
       } catch (error) {
         // The merchant answered between our read and the decline: nothing to do.
         if (!(error instanceof FailedPreconditionError)) throw error;

@@ -25,7 +25,7 @@ import {
   type ListBookingsResponse,
 } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { holdsSpot } from "./booking-status.js";
-import { refundBookingPayments, settleOwedRefunds } from "./booking-payments.js";
+import { settleOwedRefunds } from "./booking-payments.js";
 import { recordOwedRefunds } from "./owed-refunds.js";
 import { decisionDeadlineSec, type BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
@@ -74,8 +74,8 @@ const pending = [BookingStatus.PENDING_MERCHANT_CONFIRMATION] as const;
 
 export const merchantTransitions = {
   confirm: { from: pending, to: BookingStatus.CONFIRMED },
-  decline: { from: pending, to: BookingStatus.DECLINED_BY_MERCHANT },
-  fail: { from: pending, to: BookingStatus.FAILED },
+  decline: { from: pending, to: BookingStatus.DECLINED_BY_MERCHANT, refundsEverything: true },
+  fail: { from: pending, to: BookingStatus.FAILED, refundsEverything: true },
   // The merchant cancels: whatever the terms say of a customer's cancellation, the customer gets everything back.
   cancel: {
     from: [BookingStatus.PENDING_MERCHANT_CONFIRMATION, BookingStatus.CONFIRMED],
@@ -161,8 +161,7 @@ export async function declineBooking(
 ): Promise<DeclineBookingResponse> {
   const bookingId = bookingIdOf(request);
   const { after } = transition(ctx, caller, bookingId, merchantTransitions.decline);
-  await refundBookingPayments(ctx, bookingId);
-  return create(DeclineBookingResponseSchema, { booking: after });
+  return create(DeclineBookingResponseSchema, { booking: (await settleOwedRefunds(ctx, bookingId)) ?? after });
 }
 
 /**
@@ -170,7 +169,8 @@ export async function declineBooking(
  * at once, the customer gets back everything the booking took, and once the
  * refunds are through Google hears PREPAYMENT_REFUNDED (a second PATCH, with
  * both fields). Refunds the processor cannot make now stay owed and are made
- * by the next reconciliation; the cancellation itself holds either way.
+ * by the next reconciliation; the cancellation itself holds either way. A
+ * decline and a failure refund the same way.
  */
 export async function cancelBooking(
   ctx: BookingContext,
@@ -193,8 +193,7 @@ export async function failBooking(
   }
   const failure = bookingFailure(request.cause, request.description);
   const { after } = transition(ctx, caller, bookingId, merchantTransitions.fail, failure);
-  await refundBookingPayments(ctx, bookingId);
-  return create(FailBookingResponseSchema, { booking: after, bookingFailure: failure });
+  return create(FailBookingResponseSchema, { booking: (await settleOwedRefunds(ctx, bookingId)) ?? after, bookingFailure: failure });
 }
 
 /** ListBookings: the merchant's bookings, earliest slot start first, keyset-paged. */

@@ -1,6 +1,6 @@
 import { clone } from "@bufbuild/protobuf";
 import { BookingSchema, BookingStatus, PrepaymentStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { bookingPatch } from "../notify/booking-notification.js";
+import { bookingPatch, type BookingPatchPath } from "../notify/booking-notification.js";
 import { paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
 import type { Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { PaymentRecord } from "../store/repositories.js";
@@ -88,8 +88,15 @@ export function recordOwedRefunds(
   return owed;
 }
 
+/** Statuses whose booking gives back what it took: Google hears PREPAYMENT_REFUNDED once it has. */
+const refundedStatuses: ReadonlySet<BookingStatus> = new Set([
+  BookingStatus.CANCELED,
+  BookingStatus.DECLINED_BY_MERCHANT,
+  BookingStatus.FAILED,
+]);
+
 /**
- * Once every charge of a canceled booking has been refunded, records
+ * Once every charge of a canceled, declined or failed booking has been refunded, records
  * PREPAYMENT_REFUNDED on it, with the refund's transaction id (spec §2.8:
  * with REFUNDED the id is the refund's; the prepayment's refund when there
  * are several), and queues the PATCH that tells Google both the status and
@@ -104,7 +111,7 @@ export function reportRefunds(ctx: BookingContext, bookingId: string): Booking |
     if (!record) return { booking: undefined, queued: false };
     const { booking } = record;
     const info = booking.paymentInformation;
-    if (booking.status !== BookingStatus.CANCELED || info?.prepaymentStatus !== PrepaymentStatus.PREPAYMENT_PROVIDED) {
+    if (!refundedStatuses.has(booking.status) || info?.prepaymentStatus !== PrepaymentStatus.PREPAYMENT_PROVIDED) {
       return { booking, queued: false };
     }
     const payments = store.payments.forBooking(bookingId);
@@ -119,7 +126,10 @@ export function reportRefunds(ctx: BookingContext, bookingId: string): Booking |
       done.get("refund/prepayment") ?? done.get("refund/deposit") ?? done.get(`refund/${charges[0].charge.operation}`) ?? "";
     const now = ctx.clock.nowSec();
     store.bookings.update({ ...record, booking: refunded }, now);
-    store.outbox.enqueue(bookingPatch(refunded, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }), now);
+    // A FAILED status travels with its failure, which only the first PATCH had: this one carries the refund alone.
+    const updateMask: BookingPatchPath[] =
+      booking.status === BookingStatus.FAILED ? ["paymentInformation.prepaymentStatus"] : ["status", "paymentInformation.prepaymentStatus"];
+    store.outbox.enqueue(bookingPatch(refunded, { updateMask }), now);
     return { booking: refunded, queued: true };
   });
   if (result.queued) ctx.notificationQueued();
