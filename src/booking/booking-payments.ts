@@ -237,8 +237,15 @@ export async function reconcilePayments(
 ): Promise<{ refunded: string[]; unresolved: string[] }> {
   const refunded: string[] = [];
   const unresolved: string[] = [];
-  const owedRefunds = [BookingStatus.DECLINED_BY_MERCHANT, BookingStatus.FAILED];
-  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owedRefunds, startedBeforeSec)) {
+  const owed = {
+    all: [BookingStatus.DECLINED_BY_MERCHANT, BookingStatus.FAILED],
+    // Google's late-cancel fee completes before its cancellation commits: one
+    // cut short on a canceled booking belongs to a cancellation that never
+    // committed (the merchant's won), so it goes back. (On an active booking
+    // Google's retry completes it, with the same idempotency key.)
+    lateFeeCutShort: [BookingStatus.CANCELED],
+  };
+  for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owed, startedBeforeSec)) {
     // A charge whose answer was lost: ask the processor what became of it.
     for (const record of ctx.store.payments.forBooking(bookingId)) {
       if (record.state !== "started" || !chargeOperations.has(record.operation)) continue;

@@ -308,9 +308,11 @@ export interface PaymentRecordRepository {
    * Booking ids with payment records whose booking was never committed (the
    * process died between a charge and its commit; only records started
    * before `startedBeforeSec`, so that a booking under way can be kept out),
-   * is in one of `statuses`, or has a refund started and not finished (owed).
+   * is in one of `owed.all`, has a refund started and not finished (owed),
+   * or has a late-cancel fee whose charge was cut short and is in one of
+   * `owed.lateFeeCutShort`.
    */
-  bookingIdsToReconcile(statuses: BookingStatus[], startedBeforeSec: number): string[];
+  bookingIdsToReconcile(owed: { all: BookingStatus[]; lateFeeCutShort: BookingStatus[] }, startedBeforeSec: number): string[];
 }
 
 export interface Repositories {

@@ -304,3 +304,43 @@ describe("a late-cancellation fee racing the merchant's cancel, with the Stripe 
     expect(standIn.refunds.filter((r) => r.paymentIntent === intent.id)).toEqual([]);
   });
 });
+
+test("when the process dies while the fee is charged and the merchant's cancel committed meanwhile, then the next start refunds the fee", async () => {
+  const clock = manualClock(start - 10 * day);
+  const dir = mkdtempSync(join(tmpdir(), "late-fee-crash-"));
+  let sandbox!: HeldSandbox;
+  const first = await startTestServer({
+    dir,
+    clock,
+    merchantAuth: { merchantTokens: new Map([["fee", "fee-token"]]) },
+    payments: (dbPath) => (sandbox = new HeldSandbox(openDatabase(dbPath))),
+    shutdownGraceMs: 100,
+  });
+  await importFeeds(first.store, feeds());
+  const bookingId = await book(first);
+  clock.advance(10 * day - hour);
+  const held = sandbox.holdNextChargeStored();
+  void googleCancel(first, bookingId).catch(() => undefined);
+  await held.arrived;
+  const merchant = createClient(MerchantService, createConnectTransport({ baseUrl: first.baseUrl, httpVersion: "1.1" }));
+  await merchant.cancelBooking({ bookingId }, merchantToken);
+  expect(recordsOf(first, bookingId).find(([operation]) => operation === "late_cancel_fee")).toEqual(["late_cancel_fee", "started", 25000000n]);
+  // The process "dies" with the fee charged at the processor and recorded only as started.
+  await first.close();
+
+  const restarted = await startTestServer({ dir, clock, payments: (dbPath) => (sandbox = new HeldSandbox(openDatabase(dbPath))) });
+  try {
+    expect(recordsOf(restarted, bookingId)).toEqual([
+      ["store_card", "done", null],
+      ["late_cancel_fee", "done", 25000000n],
+      ["refund/late_cancel_fee", "done", 25000000n],
+    ]);
+    expect(sandbox.ledgerFor(bookingId).map((e) => [e.operation, e.amount?.micros ?? null])).toEqual([
+      ["store_card", null],
+      ["charge_stored", 25000000n],
+      ["refund", 25000000n],
+    ]);
+  } finally {
+    await restarted.close();
+  }
+});

@@ -35,8 +35,9 @@ export class SqlitePaymentRecordRepository implements PaymentRecordRepository {
     this.forBookingStmt = db.prepare("SELECT * FROM booking_payments WHERE booking_id = ? ORDER BY id").safeIntegers(true);
     this.orphansStmt = db
       .prepare(`SELECT DISTINCT p.booking_id FROM booking_payments p LEFT JOIN bookings b ON b.booking_id = p.booking_id
-        WHERE (b.booking_id IS NULL AND p.created_at_sec < ?) OR b.status IN (SELECT value FROM json_each(?))
+        WHERE (b.booking_id IS NULL AND p.created_at_sec < @startedBeforeSec) OR b.status IN (SELECT value FROM json_each(@owedAll))
           OR (p.operation LIKE 'refund/%' AND p.state = 'started')
+          OR (p.operation = 'late_cancel_fee' AND p.state = 'started' AND b.status IN (SELECT value FROM json_each(@owedLateFee)))
         ORDER BY p.booking_id`)
       .pluck();
   }
@@ -62,7 +63,11 @@ export class SqlitePaymentRecordRepository implements PaymentRecordRepository {
     }));
   }
 
-  bookingIdsToReconcile(statuses: BookingStatus[], startedBeforeSec: number): string[] {
-    return this.orphansStmt.all(startedBeforeSec, JSON.stringify(statuses)) as string[];
+  bookingIdsToReconcile(owed: { all: BookingStatus[]; lateFeeCutShort: BookingStatus[] }, startedBeforeSec: number): string[] {
+    return this.orphansStmt.all({
+      startedBeforeSec,
+      owedAll: JSON.stringify(owed.all),
+      owedLateFee: JSON.stringify(owed.lateFeeCutShort),
+    }) as string[];
   }
 }
