@@ -24,7 +24,7 @@ import {
 import { PaymentDeclinedError, paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
 import type { BookingRecord, PaymentRecord, SlotRecord } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
-import { chargeOperations, chargesHeld, reportRefunds, type ChargeHeld } from "./owed-refunds.js";
+import { chargeKind, chargesHeld, isChargeOperation, reportRefunds, type ChargeHeld } from "./owed-refunds.js";
 
 /**
  * What CreateBooking must do with money for a slot, decided from the slot's
@@ -248,7 +248,7 @@ export async function reconcilePayments(
   for (const bookingId of ctx.store.payments.bookingIdsToReconcile(owed, startedBeforeSec)) {
     // A charge whose answer was lost: ask the processor what became of it.
     for (const record of ctx.store.payments.forBooking(bookingId)) {
-      if (record.state !== "started" || !chargeOperations.has(record.operation)) continue;
+      if (record.state !== "started" || !isChargeOperation(record.operation)) continue;
       const found = await ctx.payments!.findCharge(record.idempotencyKey).catch(() => null);
       if (found) ctx.store.payments.complete(record.idempotencyKey, found.transactionId, ctx.clock.nowSec());
       else if (found === null) unresolved.push(bookingId);
@@ -296,13 +296,14 @@ export async function settleCancellation(ctx: BookingContext, record: BookingRec
     if (charged.declined) return { refused: failureFor(charged.declined) };
   }
   const refundOf = async (charge: "prepayment" | "deposit", percent: number): Promise<string | undefined> => {
-    if (percent === 0 || !records.some((r) => r.operation === charge && r.state === "done")) return undefined;
+    if (percent === 0 || !records.some((r) => chargeKind(r.operation) === charge && r.state === "done")) return undefined;
     // The part the terms keep of what is held: floored refunds never give back more than they say.
     const keep = ({ heldMicros }: ChargeHeld) => heldMicros - (heldMicros * BigInt(percent)) / 100n;
     // Named for the cancellation: a retry of it (its transaction did not commit) finds it made.
-    const operation: PaymentOperation = `refund/${charge}/cancel`;
-    await refundBookingPayments(ctx, booking.bookingId, (op) => op === charge, keep, () => operation);
-    return ctx.store.payments.forBooking(booking.bookingId).find((r) => r.operation === operation)?.transactionId ?? "";
+    const operationFor = (held: ChargeHeld): PaymentOperation => `refund/${held.charge.operation}/cancel`;
+    await refundBookingPayments(ctx, booking.bookingId, (op) => chargeKind(op) === charge, keep, operationFor);
+    const first = `refund/${charge}/cancel`;
+    return ctx.store.payments.forBooking(booking.bookingId).find((r) => r.operation === first)?.transactionId ?? "";
   };
   const prepaymentRefundId = await refundOf("prepayment", outcome.prepaymentRefundPercent);
   const depositRefundId = await refundOf("deposit", outcome.refundDeposit ? 100 : 0);
@@ -340,7 +341,7 @@ export function keptCardOf(ctx: BookingContext, bookingId: string): PaymentRecor
 export async function chargeKeptCard(
   ctx: BookingContext,
   bookingId: string,
-  operation: "no_show_fee" | "late_cancel_fee" | "prepayment" | "deposit",
+  operation: "no_show_fee" | "late_cancel_fee" | "prepayment" | "deposit" | `${"prepayment" | "deposit"}#${number}`,
   amount: Price,
 ): Promise<{ charged: boolean; declined?: PaymentDeclinedError }> {
   const card = keptCardOf(ctx, bookingId);

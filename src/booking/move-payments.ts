@@ -3,6 +3,7 @@ import {
   BookingFailure_Cause,
   PaymentInformationSchema,
   PaymentInformation_PaymentProcessedBy,
+  PriceSchema,
   PrepaymentStatus,
   type Booking,
   type BookingFailure,
@@ -20,7 +21,7 @@ import {
   type PaymentPlan,
 } from "./booking-payments.js";
 import type { BookingContext } from "./context.js";
-import { chargesHeld, recordOwedRefunds } from "./owed-refunds.js";
+import { chargeKind, chargesHeld, recordOwedRefunds } from "./owed-refunds.js";
 
 /**
  * What a move (a new start, duration or party size) means for the booking's
@@ -28,8 +29,8 @@ import { chargesHeld, recordOwedRefunds } from "./owed-refunds.js";
  * there is compared, charge by charge (prepayment, deposit), with what the
  * booking still holds:
  *
- * - more is due: charged on the card kept at booking when there is one and
- *   that charge was never made; otherwise the move is refused with
+ * - more is due: the difference charged on the card kept at booking when
+ *   there is one (a further charge, e.g. `deposit#2`); otherwise refused with
  *   PAYMENT_ERROR (Google's UpdateBooking carries no payment token: the user
  *   cancels and books again), and nothing changes;
  * - less is due: the difference is refunded, recorded as owed in the move's
@@ -44,10 +45,16 @@ export type MoveMoney =
       kind: "terms";
       plan: PaymentPlan | undefined;
       /** Charges to make on the kept card before the move commits. */
-      topUps: { operation: "prepayment" | "deposit"; amount: Price }[];
-      /** Micros each charge may keep after the move (the rest is refunded). */
+      topUps: TopUp[];
+      /** Micros each charge (by operation) may keep after the move; the rest is refunded. */
       keep: Map<string, bigint>;
     };
+
+/** A further prepayment or deposit a move takes on the kept card. */
+interface TopUp {
+  operation: "prepayment" | "deposit" | `${"prepayment" | "deposit"}#${number}`;
+  amount: Price;
+}
 
 const settled = ["prepayment", "deposit"] as const;
 
@@ -57,37 +64,47 @@ export function moveMoney(ctx: BookingContext, record: BookingRecord, destinatio
   // Google's own payments are Google's business, as at booking.
   if (booking.paymentInformation?.paymentProcessedBy === PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE) return { kind: "none" };
   const records = ctx.store.payments.forBooking(booking.bookingId);
-  const held = chargesHeld(records).filter((charge) => (settled as readonly string[]).includes(charge.charge.operation));
+  const held = chargesHeld(records).filter((charge) => (settled as readonly string[]).includes(chargeKind(charge.charge.operation)));
   const cardKept = keptCardOf(ctx, booking.bookingId) !== undefined;
   if (!destination.mayTakePayment && held.length === 0) return { kind: "none" };
 
   // An OPTIONAL prepayment stays what the user chose at booking.
-  const prepaid = held.some((charge) => charge.charge.operation === "prepayment");
+  const prepaid = held.some((charge) => chargeKind(charge.charge.operation) === "prepayment");
   const requested = create(PaymentInformationSchema, {
     prepaymentStatus: prepaid ? PrepaymentStatus.PREPAYMENT_PROVIDED : PrepaymentStatus.PREPAYMENT_NOT_PROVIDED,
   });
   const plan = paymentPlanFor(ctx, destination, partySize, requested);
   const refuse = (description: string): MoveMoney => ({ kind: "refused", failure: paymentFailure(BookingFailure_Cause.PAYMENT_ERROR, description) });
-  const topUps: { operation: "prepayment" | "deposit"; amount: Price }[] = [];
+  const topUps: TopUp[] = [];
   const keep = new Map<string, bigint>();
-  for (const operation of settled) {
-    const due = plan?.charges.find((charge) => charge.operation === operation)?.amount;
-    const charge = held.find((h) => h.charge.operation === operation);
+  for (const kind of settled) {
+    const due = plan?.charges.find((charge) => charge.operation === kind)?.amount;
+    const charges = held.filter((h) => chargeKind(h.charge.operation) === kind);
     const dueMicros = due?.priceMicros ?? 0n;
-    const heldMicros = charge?.heldMicros ?? 0n;
-    if (due && charge && due.currencyCode !== charge.charge.currency) {
-      return refuse(`the new slot's ${operation} is in ${due.currencyCode}, the booking paid in ${charge.charge.currency}: cancel and book again`);
+    const heldMicros = charges.reduce((sum, charge) => sum + charge.heldMicros, 0n);
+    if (due && charges.some((charge) => charge.charge.currency !== due.currencyCode)) {
+      return refuse(`the new slot's ${kind} is in ${due.currencyCode}, the booking paid in another currency: cancel and book again`);
     }
-    keep.set(operation, dueMicros);
+    // What stays due is kept from the earliest charges on; the rest of them goes back.
+    let left = dueMicros;
+    for (const charge of charges) {
+      const kept = charge.heldMicros < left ? charge.heldMicros : left;
+      keep.set(charge.charge.operation, kept);
+      left -= kept;
+    }
     if (dueMicros <= heldMicros) continue;
-    if (!charge && cardKept && due) {
-      topUps.push({ operation, amount: due });
-      continue;
+    if (!cardKept) {
+      return refuse(
+        `the change needs a ${kind} of ${format(dueMicros, due!.currencyCode)} and the booking holds ${format(heldMicros, due!.currencyCode)}: ` +
+          "there is no payment method to take the difference from; cancel and book again",
+      );
     }
-    return refuse(
-      `the change needs a ${operation} of ${format(dueMicros, due!.currencyCode)} and the booking holds ${format(heldMicros, due!.currencyCode)}: ` +
-        "there is no payment method to take the difference from; cancel and book again",
-    );
+    // Each further charge its own operation (`deposit#2`, ...), with its own idempotency key.
+    const made = records.filter((record) => chargeKind(record.operation) === kind).length;
+    topUps.push({
+      operation: made === 0 ? kind : `${kind}#${made + 1}`,
+      amount: create(PriceSchema, { priceMicros: dueMicros - heldMicros, currencyCode: due!.currencyCode }),
+    });
   }
   if (plan?.storeCard && !cardKept) return refuse("the new slot keeps a card for its fees and this booking gave none: cancel and book again");
   return { kind: "terms", plan, topUps, keep };
@@ -124,7 +141,7 @@ export function applyMoveMoney(ctx: BookingContext, moved: Booking, partySize: n
   if (!money.plan) return;
   // The prepayment's or deposit's transaction (perhaps a top-up just made), else what the booking echoed (its kept card).
   const charge = chargesHeld(ctx.store.payments.forBooking(moved.bookingId)).find((held) =>
-    (settled as readonly string[]).includes(held.charge.operation),
+    (settled as readonly string[]).includes(chargeKind(held.charge.operation)),
   );
   const transactionId = charge?.charge.transactionId || moved.paymentInformation?.paymentTransactionId || undefined;
   moved.paymentInformation = paymentInformationFor(money.plan.policy, {

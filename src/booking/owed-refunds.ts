@@ -20,7 +20,17 @@ import type { BookingContext } from "./context.js";
  */
 
 /** Charges whose money goes back when a booking is refunded in full. */
-export const chargeOperations: ReadonlySet<string> = new Set(["prepayment", "deposit", "no_show_fee", "late_cancel_fee"]);
+const chargeOperations: ReadonlySet<string> = new Set(["prepayment", "deposit", "no_show_fee", "late_cancel_fee"]);
+
+/** What a charge operation is for: `deposit#2` (a move's further deposit) is a `deposit`. */
+export function chargeKind(operation: string): string {
+  return operation.split("#", 1)[0];
+}
+
+/** Whether the operation takes money (a charge, not a refund or a kept card). */
+export function isChargeOperation(operation: string): boolean {
+  return chargeOperations.has(chargeKind(operation));
+}
 
 /**
  * How much of each charge a booking still holds. A charge may be refunded
@@ -42,7 +52,7 @@ export interface ChargeHeld {
 /** Every done charge of the booking with what it still holds (from its payment records). */
 export function chargesHeld(records: readonly PaymentRecord[]): ChargeHeld[] {
   return records
-    .filter((record) => chargeOperations.has(record.operation) && record.state === "done")
+    .filter((record) => isChargeOperation(record.operation) && record.state === "done")
     .map((charge) => {
       const first = `refund/${charge.operation}`;
       const refunds = records.filter((r) => r.operation === first || r.operation.startsWith(`${first}/`));

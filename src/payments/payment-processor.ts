@@ -149,6 +149,8 @@ export class PaymentDeclinedError extends Error {
 export type PaymentOperation =
   | "prepayment"
   | "deposit"
+  /** A further prepayment or deposit (a move to a larger party) taken on the kept card. */
+  | `${"prepayment" | "deposit"}#${number}`
   | "store_card"
   | "no_show_fee"
   | "late_cancel_fee"
