@@ -645,43 +645,32 @@ describe("the money invariant over random create / move / cancel / merchant deci
           if (answered !== b.prepaymentStatus) fail(`${name}: answer says ${answered}, the rules ${b.prepaymentStatus}`);
         }
       } else {
-        // The merchant's calls.
+        // The merchant's calls. Cancel, decline and fail give back everything the booking holds.
+        const refundEverything = (booking: ModelBooking, status: ModelBooking["status"]) => {
+          const back = held(booking);
+          booking.refunded += back;
+          booking.prepaid = booking.deposit = booking.fees = 0n;
+          booking.status = status;
+          if (booking.prepaymentStatus !== undefined && back > 0n) booking.prepaymentStatus = "PREPAYMENT_REFUNDED";
+        };
         const rules: Record<typeof s.kind, { allowed: boolean; why: string; apply: () => void; call: () => Promise<unknown> }> = {
           merchantCancel: {
             allowed: holdsSpot(b.status) && !started,
             why: "only a pending or confirmed booking that has not started",
-            apply: () => {
-              const back = held(b);
-              b.refunded += back;
-              b.prepaid = b.deposit = b.fees = 0n;
-              b.status = "CANCELED";
-              if (b.prepaymentStatus !== undefined && back > 0n) b.prepaymentStatus = "PREPAYMENT_REFUNDED";
-            },
+            apply: () => refundEverything(b, "CANCELED"),
             call: () => merchant.cancelBooking({ bookingId: b.id }, asAdmin),
           },
           decline: {
             allowed: b.status === "PENDING_MERCHANT_CONFIRMATION",
             why: "only a pending booking",
-            apply: () => {
-              const back = held(b);
-              b.refunded += back;
-              b.prepaid = b.deposit = b.fees = 0n;
-              b.status = "DECLINED_BY_MERCHANT";
-              // README: reported as the merchant's cancellation does.
-              if (b.prepaymentStatus !== undefined && back > 0n) b.prepaymentStatus = "PREPAYMENT_REFUNDED";
-            },
+            // README: a decline is reported as the merchant's cancellation is.
+            apply: () => refundEverything(b, "DECLINED_BY_MERCHANT"),
             call: () => merchant.declineBooking({ bookingId: b.id }, asAdmin),
           },
           fail: {
             allowed: b.status === "PENDING_MERCHANT_CONFIRMATION",
             why: "only a pending booking",
-            apply: () => {
-              const back = held(b);
-              b.refunded += back;
-              b.prepaid = b.deposit = b.fees = 0n;
-              b.status = "FAILED";
-              if (b.prepaymentStatus !== undefined && back > 0n) b.prepaymentStatus = "PREPAYMENT_REFUNDED";
-            },
+            apply: () => refundEverything(b, "FAILED"),
             call: () => merchant.failBooking({ bookingId: b.id, cause: BookingFailure_Cause.SLOT_UNAVAILABLE, description: "kitchen closed" }, asAdmin),
           },
           confirm: {
