@@ -15,10 +15,7 @@ const batchSize = 100;
  * that passed while the server was down) and then periodically.
  * Returns the ids of the bookings declined.
  */
-export function declineOverdueRequests(
-  ctx: BookingContext,
-  onRefundError: (bookingId: string, error: unknown) => void = () => {},
-): string[] {
+export function declineOverdueRequests(ctx: BookingContext): string[] {
   const declined: string[] = [];
   for (;;) {
     const now = ctx.clock.nowSec();
@@ -33,8 +30,8 @@ export function declineOverdueRequests(
         const bookingId = record.booking.bookingId;
         transition(ctx, { kind: "admin" }, bookingId, merchantTransitions.decline);
         declined.push(bookingId);
-        // Money goes back after the decline commits (owed since it did); one that fails now is retried at the next start.
-        settleOwedRefunds(ctx, bookingId).catch((error) => onRefundError(bookingId, error));
+        // Money goes back after the decline commits (owed since it did); one that fails now is made by the next reconciliation.
+        void settleOwedRefunds(ctx, bookingId);
       } catch (error) {
         // The merchant answered between our read and the decline: nothing to do.
         if (!(error instanceof FailedPreconditionError)) throw error;

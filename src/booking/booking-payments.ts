@@ -205,19 +205,22 @@ export async function refundBookingPayments(
 }
 
 /**
- * Runs the refunds a decision recorded as owed (`recordOwedRefunds`), then
- * tells Google (`reportRefunds`). A processor that fails now leaves them
- * owed: reported as a failed job, retried by the next reconciliation.
- * Returns the booking as it is now, or undefined when the refunds must wait.
+ * Makes the refunds a decision recorded as owed (`recordOwedRefunds`: a
+ * merchant's cancellation, decline or failure, a move to a cheaper slot) and
+ * nothing else, then tells Google of a booking refunded in full
+ * (`reportRefunds`). Never throws: the decision has committed, so a
+ * processor or database that fails now leaves the refunds owed, reported as
+ * a failed job and made by the next reconciliation. Returns the booking as it
+ * is now, or undefined when the refunds must wait.
  */
 export async function settleOwedRefunds(ctx: BookingContext, bookingId: string): Promise<Booking | undefined> {
   try {
-    await refundBookingPayments(ctx, bookingId);
+    await refundBookingPayments(ctx, bookingId, () => true, (held) => held.heldMicros);
+    return reportRefunds(ctx, bookingId);
   } catch (error) {
     ctx.reportJobFailure("refund", error);
     return undefined;
   }
-  return reportRefunds(ctx, bookingId);
 }
 
 /**

@@ -132,7 +132,7 @@ export async function refundTopUps(ctx: BookingContext, bookingId: string, money
 
 /**
  * Inside the move's transaction: records the refunds of what is no longer
- * due (owed, made by `settleMoveRefunds`) and the booking's new payment terms
+ * due (owed, made by `settleOwedRefunds`) and the booking's new payment terms
  * (price for the new party, the destination's deposit and fee terms).
  */
 export function applyMoveMoney(ctx: BookingContext, moved: Booking, partySize: number, money: MoveMoney): void {
@@ -150,16 +150,6 @@ export function applyMoveMoney(ctx: BookingContext, moved: Booking, partySize: n
     processedBy: PaymentInformation_PaymentProcessedBy.PROCESSED_BY_PARTNER,
     prepaid: money.plan.prepaid,
   });
-}
-
-/** After the move committed: makes the refunds it recorded as owed (nothing else). */
-export async function settleMoveRefunds(ctx: BookingContext, bookingId: string): Promise<void> {
-  try {
-    await refundBookingPayments(ctx, bookingId, () => true, (held) => held.heldMicros);
-  } catch (error) {
-    // Owed and recorded: the next reconciliation makes them.
-    ctx.reportJobFailure("refund", error);
-  }
 }
 
 function format(micros: bigint, currency: string): string {

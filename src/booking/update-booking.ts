@@ -12,9 +12,9 @@ import {
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import type { BookingRecord, SlotQuery, SlotRecord, Store } from "../store/repositories.js";
 import { bookingPatch } from "../notify/booking-notification.js";
-import { refundBookingPayments, settleCancellation } from "./booking-payments.js";
+import { refundBookingPayments, settleCancellation, settleOwedRefunds } from "./booking-payments.js";
 import { holdsSpot } from "./booking-status.js";
-import { applyMoveMoney, moveMoney, refundTopUps, settleMoveRefunds, takeTopUps } from "./move-payments.js";
+import { applyMoveMoney, moveMoney, refundTopUps, takeTopUps } from "./move-payments.js";
 import type { BookingContext } from "./context.js";
 import { InvalidArgumentError, NotFoundError } from "./errors.js";
 import { bookingFailure } from "./failures.js";
@@ -232,7 +232,7 @@ async function moveWithTerms(
     throw error;
   }
   if (response.bookingFailure) await refundTopUps(ctx, bookingId, money);
-  else await settleMoveRefunds(ctx, bookingId);
+  else await settleOwedRefunds(ctx, bookingId);
   return response;
 }
 

@@ -7,10 +7,6 @@ export interface BackgroundJobOptions {
   autoDeclineCheckMs: number;
   /** How long after a failed payment reconciliation it runs again, in ms (default 30 s). */
   reconcileRetryMs?: number;
-  /** A run that failed (it runs again at its next tick); see Observability.recordJobFailure. */
-  reportFailure: (job: "auto_decline" | "payment_reconciliation", error: unknown) => void;
-  /** A refund after an auto-decline that failed (retried by the next reconciliation). */
-  onRefundError: (bookingId: string, error: unknown) => void;
   /** What reconciliation did, when it did something. */
   onReconciled: (outcome: { refunded: string[]; unresolved: string[] }) => void;
 }
@@ -27,7 +23,11 @@ export interface BackgroundJobs {
   stop(): void;
 }
 
-/** The server's timers over the booking domain; the notifier runs its own loop. */
+/**
+ * The server's timers over the booking domain; the notifier runs its own
+ * loop. A run that fails goes to `ctx.reportJobFailure` and runs again at its
+ * next tick.
+ */
 export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOptions): BackgroundJobs {
   const timers: NodeJS.Timeout[] = [];
   const serverStartedSec = ctx.clock.nowSec();
@@ -38,9 +38,9 @@ export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOption
 
   const declineOverdue = () => {
     try {
-      declineOverdueRequests(ctx, options.onRefundError);
+      declineOverdueRequests(ctx);
     } catch (error) {
-      options.reportFailure("auto_decline", error);
+      ctx.reportJobFailure("auto_decline", error);
     }
   };
 
@@ -55,7 +55,7 @@ export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOption
       const outcome = await reconcilePayments(ctx, startedBeforeSec);
       if (outcome.refunded.length || outcome.unresolved.length) options.onReconciled(outcome);
     } catch (error) {
-      options.reportFailure("payment_reconciliation", error);
+      ctx.reportJobFailure("payment_reconciliation", error);
       keep(setTimeout(() => void reconcileUntilDone(serverStartedSec), options.reconcileRetryMs ?? 30_000));
     }
   };

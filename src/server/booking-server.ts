@@ -147,9 +147,6 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   const observe = observability.interceptor(randomUUID);
   const jobs = backgroundJobs(ctx, {
     autoDeclineCheckMs: options.autoDeclineCheckMs ?? 5000,
-    reportFailure: (job, error) => observability.recordJobFailure(job, error),
-    onRefundError: (bookingId, error) =>
-      observability.logger.error({ bookingId, err: error }, "refund after auto-decline failed; retried at the next start"),
     onReconciled: (outcome) => observability.logger.warn(outcome, "payments reconciled at start"),
   });
   const given = options.credentials;

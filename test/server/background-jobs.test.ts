@@ -45,20 +45,15 @@ const busy = () => Object.assign(new Error("database is locked"), { code: "SQLIT
 
 test("when payment reconciliation fails at start, then it is reported, the start goes on, and it runs again until it succeeds", async () => {
   const { store: flaky, calls } = failingFirst("payments", "bookingIdsToReconcile", busy(), 2);
+  const failures: string[] = [];
   const ctx = createBookingContext({
     store: flaky,
     clock: { nowSec: () => 1_800_000_000 },
     newId: () => "id",
     payments: new SandboxProcessor(openDatabase(join(dir, "booking.db"))),
+    reportJobFailure: (job, error) => failures.push(`${job}: ${(error as { code?: string }).code}`),
   });
-  const failures: string[] = [];
-  const jobs = backgroundJobs(ctx, {
-    autoDeclineCheckMs: 60_000,
-    reconcileRetryMs: 20,
-    reportFailure: (job, error) => failures.push(`${job}: ${(error as { code?: string }).code}`),
-    onRefundError: () => {},
-    onReconciled: () => {},
-  });
+  const jobs = backgroundJobs(ctx, { autoDeclineCheckMs: 60_000, reconcileRetryMs: 20, onReconciled: () => {} });
   await expect(jobs.start()).resolves.toBeUndefined();
   expect(failures).toEqual(["payment_reconciliation: SQLITE_BUSY"]);
   for (let waited = 0; calls() < 3 && waited < 2_000; waited += 20) await sleep(20);
@@ -71,14 +66,14 @@ test("when payment reconciliation fails at start, then it is reported, the start
 
 test("when the auto-decline finds the database locked, then each tick reports it and the next tick runs again", async () => {
   const { store: flaky, calls } = failingFirst("bookings", "listDecisionsDue", busy(), 2);
-  const ctx = createBookingContext({ store: flaky, clock: { nowSec: () => 1_800_000_000 }, newId: () => "id" });
   const failures: string[] = [];
-  const jobs = backgroundJobs(ctx, {
-    autoDeclineCheckMs: 20,
-    reportFailure: (job) => failures.push(job),
-    onRefundError: () => {},
-    onReconciled: () => {},
+  const ctx = createBookingContext({
+    store: flaky,
+    clock: { nowSec: () => 1_800_000_000 },
+    newId: () => "id",
+    reportJobFailure: (job) => failures.push(job),
   });
+  const jobs = backgroundJobs(ctx, { autoDeclineCheckMs: 20, onReconciled: () => {} });
   await jobs.start();
   for (let waited = 0; calls() < 3 && waited < 2_000; waited += 20) await sleep(20);
   jobs.stop();
