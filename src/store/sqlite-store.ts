@@ -1,4 +1,4 @@
-import { openDatabase, schemaVersion } from "./database.js";
+import { batchBusyTimeoutMs, openDatabase, schemaVersion } from "./database.js";
 import type { Store } from "./repositories.js";
 import { SqliteBookingRepository } from "./sqlite/booking-repository.js";
 import { SqliteFeedStaging } from "./sqlite/feed-staging.js";
@@ -56,8 +56,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       void checkpoints?.stop();
       // What SQLite does when the last connection closes, done here because the
       // checkpoint worker's connection may still be open: copy the WAL into the
-      // database and empty it (after an import, a WAL of the whole feed).
-      if (!db.memory) db.pragma("wal_checkpoint(TRUNCATE)");
+      // database and empty it (after an import, a WAL of the whole feed). Nothing
+      // is served any more, so this one may wait out a checkpoint the worker has under way.
+      if (!db.memory) {
+        db.pragma(`busy_timeout = ${batchBusyTimeoutMs}`);
+        db.pragma("wal_checkpoint(TRUNCATE)");
+      }
       wal?.close();
       db.close();
     },
