@@ -57,8 +57,19 @@ export function takeServingLock(dbPath: string, now: () => Date = () => new Date
   } catch {
     // Only the refusal message of a second server loses its detail.
   }
-  return { release: () => lock.close() };
+  // Held here until released: a connection nobody references is closed by the
+  // garbage collector, and the lock would go with it while the server still serves.
+  heldLocks.add(lock);
+  return {
+    release: () => {
+      heldLocks.delete(lock);
+      lock.close();
+    },
+  };
 }
+
+/** The lock connections of this process, kept reachable for as long as they are held. */
+const heldLocks = new Set<Database.Database>();
 
 function holderOf(holderPath: string): string {
   try {
