@@ -4,6 +4,7 @@ import {
   ConfirmationModeSchema,
   type ConfirmationMode,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
+import { describeValue, FieldError } from "../feeds/field-error.js";
 import type {
   MerchantFeedRecord,
   OfferFeedRecord,
@@ -22,30 +23,11 @@ import type {
  * Fields the server does not use are not checked; they are kept in `feedJson`.
  */
 
-export class FieldError extends Error {
-  constructor(
-    readonly field: string | null,
-    message: string,
-  ) {
-    super(message);
-    this.name = "FieldError";
-  }
-}
-
 type JsonObject = Record<string, unknown>;
 
 const INT32_MAX = 2_147_483_647;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-
-/** A short rendering of a bad value for error messages. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "an array";
-  if (value !== null && typeof value === "object") return "an object";
-  const text = JSON.stringify(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 function isObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === "object" && !Array.isArray(value);

@@ -7,16 +7,11 @@ import {
   PriceSchema,
   PriceType,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { FieldError } from "../../src/inventory/feed-records.js";
-import {
-  PaymentPolicyError,
-  amountFor,
-  cancellationOutcome,
-  chargesAtBooking,
-  effectivePaymentPolicy,
-  paymentInformationFor,
-  type PaymentPolicy,
-} from "../../src/payments/payment-policy.js";
+import { FieldError } from "../../src/feeds/field-error.js";
+import { cancellationOutcome } from "../../src/payments/cancellation-terms.js";
+import { PaymentPolicyError } from "../../src/payments/feed-terms.js";
+import { amountFor, chargesAtBooking, paymentInformationFor } from "../../src/payments/payment-amounts.js";
+import { effectivePaymentPolicy, type PaymentPolicy } from "../../src/payments/payment-policy.js";
 
 /*
  * The seed's examples (/work/shared/seeds/004_a481d30afb9907b4.txt), copied as
