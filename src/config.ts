@@ -5,37 +5,18 @@ import type { MerchantAuth } from "./server/bearer-auth.js";
 import { TrustedProxies, TrustedProxyError } from "./server/client-address.js";
 import type { TlsFiles } from "./server/single-port-listener.js";
 import { defaultMaxConnections } from "./server/connection-cap.js";
-import { defaultDecideWithinSec } from "./booking/context.js";
-import { notifierConfigFromEnv, NotifierConfigError, type NotifierConfig } from "./notify/notifier.js";
+import { NotifierConfigError, type NotifierConfig } from "./notify/notifier.js";
+import { notifierConfigFromEnv } from "./config/notifier-config.js";
+import { fromEnv, fromFlag, serveFlagOptions, settings, switchGiven } from "./config/settings.js";
+
+export { notifierConfigFromEnv } from "./config/notifier-config.js";
+export { flagOptions, fromFlag, settings, settingsTable } from "./config/settings.js";
 
 /**
  * Settings of `booking-server serve`: each flag falls back to an environment
- * variable, then to a default.
- *
- * | flag                 | environment                                   | default              |
- * |----------------------|-----------------------------------------------|----------------------|
- * | --port               | PORT                                          | 8080                 |
- * | --host               | HOST                                          | 0.0.0.0              |
- * | --db                 | BOOKING_DB                                    | ./data/booking.db    |
- * | (none)               | BOOKING_AUTH_USERNAME, BOOKING_AUTH_PASSWORD  | required             |
- * | (none)               | BOOKING_AUTH_PASSWORD_FILE (instead of the password) |               |
- * | (none)               | BOOKING_AUTH_CREDENTIALS_FILE (`user:password` lines; reloaded on SIGHUP) | |
- * | --tls-cert/--tls-key | TLS_CERT_FILE, TLS_KEY_FILE                   | plaintext            |
- * | --tls-client-ca      | TLS_CLIENT_CA_FILE (mutual TLS)               | none                 |
- * | --insecure-no-auth   |                                               | off                  |
- * | (none)               | MERCHANT_TOKENS_FILE (JSON `{"<merchant_id>": "<token>"}`) | no MerchantService |
- * | (none)               | ADMIN_TOKEN (acts for any merchant)           | none                 |
- * | --auto-decline-after-sec | AUTO_DECLINE_AFTER_SEC                    | 86400 (one day)      |
- * | --max-connections    | MAX_CONNECTIONS                               | descriptor limit - 256 |
- * | (none)               | NOTIFICATION_API_URL                          | Google's production  |
- * | (none)               | NOTIFICATION_PARTNER_ID                       | none: outbox only    |
- * | (none)               | GOOGLE_APPLICATION_CREDENTIALS or NOTIFICATION_BEARER_TOKEN | required with a partner id |
- * | --create-db          | BOOKING_DB_CREATE=1                           | off: a missing --db is refused |
- * | (none)               | METRICS_TOKEN (bearer token for /metrics)     | /metrics not served  |
- * | (none)               | METRICS_PORT, METRICS_HOST (own listener)     | none; host 127.0.0.1 |
- * | (none)               | METRICS_PUBLIC=1 (/metrics open on the port)  | off                  |
- * | (none)               | LOG_LEVEL (pino level)                        | info                 |
- * | (none)               | TRUSTED_PROXIES (addresses/CIDRs whose X-Forwarded-For / Forwarded name the client) | none |
+ * variable, then to a default. Every flag, variable and default is in
+ * `settings` (src/config/settings.ts), which README.md's table renders; the
+ * functions here read them only through it.
  *
  * MerchantService is served when either MERCHANT_TOKENS_FILE or ADMIN_TOKEN is set.
  */
@@ -66,6 +47,8 @@ export interface ServeConfig {
   metrics: MetricsExposure;
   /** Proxies whose X-Forwarded-For / Forwarded name the client (TRUSTED_PROXIES); `undefined`: none. */
   trustedProxies: TrustedProxies | undefined;
+  /** pino level of the server's log (LOG_LEVEL). */
+  logLevel: string;
 }
 
 /**
@@ -87,47 +70,31 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
+/** The --db flag's value, else BOOKING_DB, else the default. */
 export function dbPathFrom(flag: string | undefined, env: Env): string {
-  return flag ?? env.BOOKING_DB ?? "./data/booking.db";
+  return flag ?? fromEnv(env, settings.db) ?? settings.db.default;
 }
 
 export function parseServeConfig(args: string[], env: Env): ServeConfig {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      db: { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "tls-client-ca": { type: "string" },
-      "insecure-no-auth": { type: "boolean", default: false },
-      "auto-decline-after-sec": { type: "string" },
-      "max-connections": { type: "string" },
-      "create-db": { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  const portText = values.port ?? env.PORT ?? "8080";
+  const { values } = parseArgs({ args, options: serveFlagOptions, strict: true });
+  const flagOrEnv = (setting: { readonly flag: string; readonly env: string }) => fromFlag(values, setting) ?? fromEnv(env, setting);
+  const portText = flagOrEnv(settings.port) ?? settings.port.default;
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`invalid port: ${portText}`);
   return {
     port,
-    host: values.host ?? env.HOST ?? "0.0.0.0",
-    dbPath: dbPathFrom(values.db, env),
-    credentials: values["insecure-no-auth"] ? undefined : credentialsFrom(env),
-    tls: tlsFrom(
-      values["tls-cert"] ?? env.TLS_CERT_FILE,
-      values["tls-key"] ?? env.TLS_KEY_FILE,
-      values["tls-client-ca"] ?? env.TLS_CLIENT_CA_FILE,
-    ),
+    host: flagOrEnv(settings.host) ?? settings.host.default,
+    dbPath: dbPathFrom(fromFlag(values, settings.db), env),
+    credentials: switchGiven(values, settings.insecureNoAuth) ? undefined : credentialsFrom(env),
+    tls: tlsFrom(flagOrEnv(settings.tlsCert), flagOrEnv(settings.tlsKey), flagOrEnv(settings.tlsClientCa)),
     merchantAuth: merchantAuthFrom(env),
-    autoDeclineAfterSec: autoDeclineAfterSecFrom(values["auto-decline-after-sec"] ?? env.AUTO_DECLINE_AFTER_SEC),
-    maxConnections: maxConnectionsFrom(values["max-connections"] ?? env.MAX_CONNECTIONS),
+    autoDeclineAfterSec: autoDeclineAfterSecFrom(flagOrEnv(settings.autoDeclineAfterSec)),
+    maxConnections: maxConnectionsFrom(flagOrEnv(settings.maxConnections)),
     notifier: notifierConfigFrom(env),
-    createDatabase: values["create-db"] || env.BOOKING_DB_CREATE === "1",
+    createDatabase: switchGiven(values, settings.createDb) || fromEnv(env, settings.createDb) === "1",
     metrics: metricsExposureFrom(env),
-    trustedProxies: trustedProxiesFrom(env.TRUSTED_PROXIES),
+    trustedProxies: trustedProxiesFrom(fromEnv(env, settings.trustedProxies)),
+    logLevel: fromEnv(env, settings.logLevel) ?? settings.logLevel.default,
   };
 }
 
@@ -143,18 +110,18 @@ function trustedProxiesFrom(list: string | undefined): TrustedProxies | undefine
 }
 
 function metricsExposureFrom(env: Env): MetricsExposure {
-  const portText = env.METRICS_PORT;
+  const portText = fromEnv(env, settings.metricsPort);
   let listener: MetricsExposure["listener"];
   if (portText) {
     const port = Number(portText);
     if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new ConfigError(`invalid METRICS_PORT: ${portText}`);
-    listener = { port, host: env.METRICS_HOST || "127.0.0.1" };
+    listener = { port, host: fromEnv(env, settings.metricsHost) || settings.metricsHost.default };
   }
-  const publicText = env.METRICS_PUBLIC;
+  const publicText = fromEnv(env, settings.metricsPublic);
   if (publicText !== undefined && publicText !== "" && publicText !== "0" && publicText !== "1") {
     throw new ConfigError(`METRICS_PUBLIC must be 1 (open /metrics on the serving port) or 0, got ${JSON.stringify(publicText)}`);
   }
-  return { token: env.METRICS_TOKEN || undefined, listener, public: publicText === "1" };
+  return { token: fromEnv(env, settings.metricsToken) || undefined, listener, public: publicText === "1" };
 }
 
 function maxConnectionsFrom(text: string | undefined): number {
@@ -167,7 +134,7 @@ function maxConnectionsFrom(text: string | undefined): number {
 }
 
 function autoDeclineAfterSecFrom(text: string | undefined): number {
-  if (text === undefined) return defaultDecideWithinSec;
+  if (text === undefined) return Number(settings.autoDeclineAfterSec.default);
   const seconds = Number(text);
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
     throw new ConfigError(`AUTO_DECLINE_AFTER_SEC must be a positive number of seconds, got ${JSON.stringify(text)}`);
@@ -186,8 +153,8 @@ function notifierConfigFrom(env: Env): NotifierConfig {
 
 /** MERCHANT_TOKENS_FILE and ADMIN_TOKEN; neither set: no MerchantService. */
 export function merchantAuthFrom(env: Env): MerchantAuth | undefined {
-  const file = env.MERCHANT_TOKENS_FILE;
-  const adminToken = env.ADMIN_TOKEN || undefined;
+  const file = fromEnv(env, settings.merchantTokensFile);
+  const adminToken = fromEnv(env, settings.adminToken) || undefined;
   if (!file && !adminToken) return undefined;
   return { merchantTokens: file ? merchantTokensFrom(file) : new Map(), adminToken };
 }
@@ -221,12 +188,12 @@ function merchantTokensFrom(file: string): Map<string, string> {
  */
 export function credentialsFrom(env: Env): BasicCredentials[] {
   const credentials: BasicCredentials[] = [];
-  const username = env.BOOKING_AUTH_USERNAME;
-  const password = env.BOOKING_AUTH_PASSWORD_FILE
-    ? readFileSync(env.BOOKING_AUTH_PASSWORD_FILE, "utf8").trim()
-    : env.BOOKING_AUTH_PASSWORD;
+  const username = fromEnv(env, settings.authUsername);
+  const passwordFile = fromEnv(env, settings.authPasswordFile);
+  const password = passwordFile ? readFileSync(passwordFile, "utf8").trim() : fromEnv(env, settings.authPassword);
   if (username && password) credentials.push({ username, password });
-  if (env.BOOKING_AUTH_CREDENTIALS_FILE) credentials.push(...credentialsFile(env.BOOKING_AUTH_CREDENTIALS_FILE));
+  const credentialsFileName = fromEnv(env, settings.authCredentialsFile);
+  if (credentialsFileName) credentials.push(...credentialsFile(credentialsFileName));
   if (credentials.length === 0) {
     throw new ConfigError(
       "refusing to start without credentials: set BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD " +

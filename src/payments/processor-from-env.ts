@@ -1,3 +1,4 @@
+import { fromEnv, settings } from "../config/settings.js";
 import { openDatabase } from "../store/database.js";
 import type { PaymentProcessor } from "./payment-processor.js";
 import { SandboxProcessor } from "./sandbox-processor.js";
@@ -7,13 +8,14 @@ export class PaymentConfigError extends Error {}
 /**
  * PAYMENT_PROCESSOR selects the processor: `sandbox` (default; moves no money,
  * keeps its ledger in the booking database) or `stripe` (STRIPE_SECRET_KEY;
- * STRIPE_API_URL points the SDK elsewhere, e.g. at a stand-in).
+ * STRIPE_API_URL points the SDK elsewhere, e.g. at a stand-in). The three
+ * are in `settings` (src/config/settings.ts) with the server's other settings.
  */
 export function paymentProcessorFromEnv(
   env: Record<string, string | undefined>,
   dbPath: string,
 ): { processor: PaymentProcessor; description: string } {
-  const kind = env.PAYMENT_PROCESSOR || "sandbox";
+  const kind = fromEnv(env, settings.paymentProcessor) || settings.paymentProcessor.default;
   if (kind === "sandbox") {
     return {
       processor: new SandboxProcessor(openDatabase(dbPath)),
@@ -21,9 +23,10 @@ export function paymentProcessorFromEnv(
     };
   }
   if (kind === "stripe") {
-    const secretKey = env.STRIPE_SECRET_KEY;
+    const secretKey = fromEnv(env, settings.stripeSecretKey);
     if (!secretKey) throw new PaymentConfigError("PAYMENT_PROCESSOR=stripe needs STRIPE_SECRET_KEY");
-    const url = env.STRIPE_API_URL ? new URL(env.STRIPE_API_URL) : undefined;
+    const apiUrl = fromEnv(env, settings.stripeApiUrl);
+    const url = apiUrl ? new URL(apiUrl) : undefined;
     // Loaded only when chosen: the Stripe SDK costs the server ~15 MB of RSS.
     const { StripeProcessor } = require("./stripe-processor.js") as typeof import("./stripe-processor.js");
     return {
