@@ -1,7 +1,7 @@
 import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError } from "./errors.js";
-import { settleOwedRefunds } from "./booking-payments.js";
+import { settleOwedRefunds } from "./refund-payments.js";
 import { merchantTransitions, transition } from "./merchant-decisions.js";
 
 /** Requests declined per call; the caller runs it again until none is left. */
@@ -9,26 +9,22 @@ const batchSize = 100;
 
 /**
  * Declines the requests nobody answered in time: a pending booking is due
- * `ctx.decideWithinSec` after it was made, and in any case when its slot starts.
+ * at its `decideBySec` (`decisionDeadlineSec`: `ctx.decideWithinSec` after it
+ * was made, and in any case when its slot starts).
  * It goes through the merchant's own decline, so the spot comes back and
  * Google is notified the same way. Run at start (catching up on deadlines
  * that passed while the server was down) and then periodically.
  * Returns the ids of the bookings declined.
  */
-export function declineOverdueRequests(ctx: BookingContext): string[] {
+export async function declineOverdueRequests(ctx: BookingContext): Promise<string[]> {
   const declined: string[] = [];
   for (;;) {
     const now = ctx.clock.nowSec();
-    const due = ctx.store.bookings.listDecisionsDue(
-      BookingStatus.PENDING_MERCHANT_CONFIRMATION,
-      now,
-      ctx.decideWithinSec,
-      batchSize,
-    );
+    const due = await ctx.store.read.bookings.listDecisionsDue(BookingStatus.PENDING_MERCHANT_CONFIRMATION, now, batchSize);
     for (const record of due) {
       try {
         const bookingId = record.booking.bookingId;
-        transition(ctx, { kind: "admin" }, bookingId, merchantTransitions.decline);
+        await transition(ctx, { kind: "admin" }, bookingId, merchantTransitions.decline);
         declined.push(bookingId);
         // Money goes back after the decline commits (owed since it did); one that fails now is made by the next reconciliation.
         void settleOwedRefunds(ctx, bookingId);

@@ -29,8 +29,8 @@ export async function checkAvailability(
 ): Promise<CheckAvailabilityResponse> {
   const query = bookableSlotQuery(request.slot, "slot");
   const now = ctx.clock.nowSec();
-  releaseExpiredLeasesBeforeRead(ctx, now);
-  const [slot] = ctx.store.inventory.findSlots(query, firstMatch);
+  await releaseExpiredLeasesBeforeRead(ctx, now);
+  const [slot] = await ctx.store.read.inventory.findSlots(query, firstMatch);
   const answered = { ...request.slot! };
   if (!slot) return create(CheckAvailabilityResponseSchema, { slot: answered, countAvailable: 0 });
   answered.confirmationMode = slot.confirmationMode;
@@ -54,10 +54,10 @@ export async function batchAvailabilityLookup(
     slotTimeQuery(merchantId, slotTime, `slot_time[${index}]`),
   );
   const now = ctx.clock.nowSec();
-  releaseExpiredLeasesBeforeRead(ctx, now);
-  const answerFor = matchingSlots(ctx, queries);
+  await releaseExpiredLeasesBeforeRead(ctx, now);
+  const answers = await matchingSlots(ctx, queries);
   const slotTimeAvailability = request.slotTime.map((slotTime, index) => {
-    const matches = answerFor(queries[index]);
+    const matches = answers[index];
     // As findSlots orders them: a slot with open spots first.
     const slot = matches.find((candidate) => candidate.spotsOpen > 0) ?? matches[0];
     return create(SlotTimeAvailabilitySchema, {
@@ -74,10 +74,10 @@ const maxRangeSec = 31 * 24 * 3600;
 /**
  * Looks up many slot times at once: one range query per service instead of
  * one query per slot time (a lookup of 100 times is one or two queries), then
- * matches each slot time in memory.
+ * matches each slot time in memory. Answers in the order of `queries`.
  */
-function matchingSlots(ctx: BookingContext, queries: SlotQuery[]): (query: SlotQuery) => SlotAvailability[] {
-  const { inventory } = ctx.store;
+async function matchingSlots(ctx: BookingContext, queries: SlotQuery[]): Promise<SlotAvailability[][]> {
+  const { inventory } = ctx.store.read;
   const byStart = new Map<string, SlotAvailability[]>();
   const keyOf = (serviceId: string, startSec: number) => `${serviceId}\u0000${startSec}`;
   const rangeLoaded = new Set<string>();
@@ -86,17 +86,22 @@ function matchingSlots(ctx: BookingContext, queries: SlotQuery[]): (query: SlotQ
     const to = Math.max(...starts.map((query) => query.startSec));
     if (to - from > maxRangeSec) continue;
     rangeLoaded.add(serviceId);
-    for (const slot of inventory.slotsStartingBetween(queries[0].merchantId, serviceId, from, to)) {
+    for (const slot of await inventory.slotsStartingBetween(queries[0].merchantId, serviceId, from, to)) {
       const key = keyOf(serviceId, slot.startSec);
       const atStart = byStart.get(key);
       if (atStart) atStart.push(slot);
       else byStart.set(key, [slot]);
     }
   }
-  return (query) =>
-    rangeLoaded.has(query.serviceId)
-      ? (byStart.get(keyOf(query.serviceId, query.startSec)) ?? []).filter((slot) => slotMatches(slot, query))
-      : inventory.findSlots(query, firstMatch);
+  const answers: SlotAvailability[][] = [];
+  for (const query of queries) {
+    answers.push(
+      rangeLoaded.has(query.serviceId)
+        ? (byStart.get(keyOf(query.serviceId, query.startSec)) ?? []).filter((slot) => slotMatches(slot, query))
+        : await inventory.findSlots(query, firstMatch),
+    );
+  }
+  return answers;
 }
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {

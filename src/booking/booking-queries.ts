@@ -20,7 +20,7 @@ export async function getBookingStatus(
   request: GetBookingStatusRequest,
 ): Promise<GetBookingStatusResponse> {
   const bookingId = requiredString(request.bookingId, "booking_id");
-  const record = ctx.store.bookings.get(bookingId);
+  const record = await ctx.store.read.bookings.get(bookingId);
   if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
   return create(GetBookingStatusResponseSchema, {
     bookingId,
@@ -32,10 +32,9 @@ export async function getBookingStatus(
 /** The user's future bookings that still stand, at any merchant. */
 export async function listBookings(ctx: BookingContext, request: ListBookingsRequest): Promise<ListBookingsResponse> {
   const userId = requiredString(request.userId, "user_id");
-  const { bookings } = ctx.store;
-  if (!bookings.hasUser(userId)) throw new NotFoundError(`user ${userId} is not known`);
-  const upcoming = bookings
-    .listForUser(userId, ctx.clock.nowSec() + 1)
+  const { bookings } = ctx.store.read;
+  if (!(await bookings.hasUser(userId))) throw new NotFoundError(`user ${userId} is not known`);
+  const upcoming = (await bookings.listForUser(userId, ctx.clock.nowSec() + 1))
     .filter((record) => holdsSpot(record.booking.status))
     .map((record) => record.booking);
   return create(ListBookingsResponseSchema, { bookings: upcoming });
@@ -48,7 +47,8 @@ export async function setMarketingPreference(
 ): Promise<SetMarketingPreferenceResponse> {
   const user = required(request.userInformation, "user_information");
   const userId = requiredString(user.userId, "user_information.user_id");
-  ctx.store.users.setMarketingPreference(userId, request.userToReceiveMarketing, ctx.clock.nowSec());
+  const now = ctx.clock.nowSec();
+  await ctx.store.transaction((tx) => tx.users.setMarketingPreference(userId, request.userToReceiveMarketing, now));
   return create(SetMarketingPreferenceResponseSchema, {
     userInformation: user,
     userToReceiveMarketing: request.userToReceiveMarketing,

@@ -12,18 +12,18 @@ import {
   type UserInformation,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
-import type { SlotQuery, SlotRecord } from "../store/repositories.js";
+import { ConstraintViolation, sameUserKeys, type Repositories, type SlotQuery, type SlotRecord } from "../store/repositories.js";
+import { refundBookingPayments } from "./refund-payments.js";
 import {
   paidBookingId,
   paymentInformationAfter,
   paymentPlanFor,
-  refundBookingPayments,
   takePayment,
   type PaymentPlan,
   type TakenPayment,
-} from "./booking-payments.js";
+} from "./take-payments.js";
 import { prepaymentStatusOf } from "./booking-status.js";
-import type { BookingContext } from "./context.js";
+import { decisionDeadlineSec, type BookingContext } from "./context.js";
 import { InvalidArgumentError } from "./errors.js";
 import { bookingFailure } from "./failures.js";
 import { releaseExpiredLeases } from "./leases.js";
@@ -36,8 +36,11 @@ const candidateLimit = 50;
 /**
  * CreateBooking. The token identifies the request: a retry answers the booking
  * made for it, never an older booking of another token. Everything from the
- * token lookup to taking the spot runs as one transaction (a unit of a group
- * commit), so parallel requests can never book more spots than the slot has.
+ * token lookup to taking the spot runs as one unit of work (batched: a group
+ * commit on SQLite), so parallel requests can never book more spots than the
+ * slot has. The database has the last word on the token and on the user's one
+ * booking per slot (constraints): a unit that loses such a race to another
+ * instance is run again, and then finds the other's booking.
  *
  * A slot whose payment policy takes money (prepayment, deposit; an OPTIONAL
  * prepayment only when the request's `payment_information.prepayment_status`
@@ -60,60 +63,77 @@ export async function createBooking(
   const partySize = query.partySize || 1;
   const paidByUs = request.paymentInformation?.paymentProcessedBy !== PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE;
   const now = ctx.clock.nowSec();
-  releaseExpiredLeases(ctx, now);
-  const { store } = ctx;
+  await releaseExpiredLeases(ctx, now);
 
   /** One attempt to book; `payment` is what was taken for the slot the previous attempt found. */
-  const book = (payment?: Payment) =>
-    store.groupTransaction((): CreateBookingResponse | { paymentDue: Omit<Payment, "taken"> } => {
-      const bookedForToken = store.idempotency.findBookingId(token);
-      if (bookedForToken !== undefined) {
-        return create(CreateBookingResponseSchema, { booking: store.bookings.get(bookedForToken)!.booking });
-      }
+  const unit = (payment?: Payment) => async (tx: Repositories): Promise<CreateBookingResponse | { paymentDue: Omit<Payment, "taken"> }> => {
+    const bookedForToken = await tx.idempotency.findBookingId(token);
+    if (bookedForToken !== undefined) {
+      return create(CreateBookingResponseSchema, { booking: (await tx.bookings.get(bookedForToken))!.booking });
+    }
 
-      const reserved = request.leaseRef
-        ? slotHeldByLease(ctx, request.leaseRef.leaseId, query, now)
-        : slotWithOpenSpot(ctx, query, user, now);
-      if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
-      const { slot } = reserved;
-      if (!payment) {
-        const plan = paidByUs ? paymentPlanFor(ctx, slot, partySize, request.paymentInformation) : undefined;
-        if (plan) return { paymentDue: { bookingId: paidBookingId(token), plan, slotId: slot.slotId, merchantId: slot.merchantId } };
-      } else if (slot.slotId !== payment.slotId) {
-        // What was paid was priced for one slot: the booking must be that slot.
-        return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the slot was taken while the payment was processed");
-      }
+    const reserved = request.leaseRef
+      ? await slotHeldByLease(tx, request.leaseRef.leaseId, query, now)
+      : await slotWithOpenSpot(tx, query, user, now);
+    if ("failure" in reserved) return create(CreateBookingResponseSchema, { bookingFailure: reserved.failure });
+    const { slot } = reserved;
+    if (!payment) {
+      const plan = paidByUs ? await paymentPlanFor(tx.inventory, slot, partySize, request.paymentInformation) : undefined;
+      if (plan) return { paymentDue: { bookingId: paidBookingId(token), plan, slotId: slot.slotId, merchantId: slot.merchantId } };
+    } else if (slot.slotId !== payment.slotId) {
+      // What was paid was priced for one slot: the booking must be that slot.
+      return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the slot was taken while the payment was processed");
+    }
 
-      if (offerId && !store.inventory.hasOffer(slot.merchantId, slot.serviceId, offerId)) {
-        return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
-      }
-      if (request.leaseRef) {
-        store.leases.setState(request.leaseRef.leaseId, "consumed");
-      } else if (!store.inventory.takeSpot(slot.slotId)) {
-        return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot");
-      }
+    if (offerId && !(await tx.inventory.hasOffer(slot.merchantId, slot.serviceId, offerId))) {
+      return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
+    }
+    if (request.leaseRef) {
+      await tx.leases.setState(request.leaseRef.leaseId, "consumed");
+    } else if (!(await tx.inventory.takeSpot(slot.slotId))) {
+      return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot");
+    }
 
-      const booking = create(BookingSchema, {
-        bookingId: payment?.bookingId ?? ctx.newId(),
-        slot: slotMessage(slot),
-        userInformation: user,
-        status: isAsynchronous(slot.confirmationMode)
-          ? BookingStatus.PENDING_MERCHANT_CONFIRMATION
-          : BookingStatus.CONFIRMED,
-        paymentInformation: payment
-          ? paymentInformationAfter(payment.plan, payment.taken, partySize)
-          : create(PaymentInformationSchema, request.paymentInformation),
-        offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
-      });
-      booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
-      store.bookings.insert(
-        { booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now, additionalRequest: request.additionalRequest },
-        now,
-      );
-      store.idempotency.record(token, booking.bookingId, now);
-      queueAvailabilityReplace(store.outbox, slot, now);
-      return create(CreateBookingResponseSchema, { booking });
+    const asynchronous = isAsynchronous(slot.confirmationMode);
+    const booking = create(BookingSchema, {
+      bookingId: payment?.bookingId ?? ctx.newId(),
+      slot: slotMessage(slot),
+      userInformation: user,
+      status: asynchronous ? BookingStatus.PENDING_MERCHANT_CONFIRMATION : BookingStatus.CONFIRMED,
+      paymentInformation: payment
+        ? paymentInformationAfter(payment.plan, payment.taken, partySize)
+        : create(PaymentInformationSchema, request.paymentInformation),
+      offerInfo: offerId ? create(OfferInfoSchema, { offerId }) : undefined,
     });
+    booking.paymentInformation!.prepaymentStatus = prepaymentStatusOf(booking);
+    await tx.bookings.insert(
+      {
+        booking,
+        slotId: slot.slotId,
+        holdsSpot: true,
+        createdAtSec: now,
+        additionalRequest: request.additionalRequest,
+        decideBySec: asynchronous ? decisionDeadlineSec(ctx, now, slot.startSec) : 0,
+      },
+      now,
+    );
+    await tx.idempotency.record(token, booking.bookingId, now);
+    await queueAvailabilityReplace(tx.outbox, slot, now);
+    return create(CreateBookingResponseSchema, { booking });
+  };
+  const book = async (payment?: Payment) => {
+    try {
+      return await ctx.store.transaction(unit(payment), { batch: true });
+    } catch (error) {
+      if (!(error instanceof ConstraintViolation)) throw error;
+      // Another instance committed first: its booking of this token is the answer; its booking of this user on the slot refuses ours.
+      if (error.constraint === "one_booking_per_idempotency_token") return ctx.store.transaction(unit(payment), { batch: true });
+      if (error.constraint === "one_holding_booking_per_user_and_slot") {
+        return create(CreateBookingResponseSchema, { bookingFailure: overlapping() });
+      }
+      throw error;
+    }
+  };
 
   const first = await book();
   if (!("paymentDue" in first)) return booked(ctx, first);
@@ -155,22 +175,19 @@ function validUser(user: UserInformation | undefined): UserInformation {
   return given;
 }
 
+const overlapping = () =>
+  bookingFailure(BookingFailure_Cause.OVERLAPPING_RESERVATION, "this user already holds a booking for this slot");
+
 /**
- * A slot with a spot open. The same user (email or user id) booking the same
- * slot again under a new token is a duplicate, not a second reservation.
+ * A slot with a spot open. The same user (`sameUserKeys`) booking the same
+ * slot again under a new token is a duplicate, not a second reservation: on
+ * any of the slots the query matches (the schema's constraint holds it per slot).
  */
-function slotWithOpenSpot(ctx: BookingContext, query: SlotQuery, user: UserInformation, now: number): Reservation {
-  const candidates = ctx.store.inventory.findSlots(query, candidateLimit);
-  const duplicate = candidates.some(
-    (slot) => ctx.store.bookings.findActiveOnSlotForUser(slot.slotId, user.email, user.userId) !== undefined,
-  );
-  if (duplicate) {
-    return {
-      failure: bookingFailure(
-        BookingFailure_Cause.OVERLAPPING_RESERVATION,
-        "this user already holds a booking for this slot",
-      ),
-    };
+async function slotWithOpenSpot(tx: Repositories, query: SlotQuery, user: UserInformation, now: number): Promise<Reservation> {
+  const candidates = await tx.inventory.findSlots(query, candidateLimit);
+  const identity = sameUserKeys(user);
+  for (const slot of candidates) {
+    if ((await tx.bookings.findActiveOnSlotForUser(slot.slotId, identity)) !== undefined) return { failure: overlapping() };
   }
   const slot = candidates.find((candidate) => isBookable(candidate, now));
   if (!slot) return { failure: bookingFailure(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot") };
@@ -178,13 +195,12 @@ function slotWithOpenSpot(ctx: BookingContext, query: SlotQuery, user: UserInfor
 }
 
 /** The slot a live lease holds; its spot is already taken for this booking. */
-function slotHeldByLease(ctx: BookingContext, leaseId: string, query: SlotQuery, now: number): Reservation {
-  const { store } = ctx;
-  const held = store.leases.get(requiredString(leaseId, "lease_ref.lease_id"));
+async function slotHeldByLease(tx: Repositories, leaseId: string, query: SlotQuery, now: number): Promise<Reservation> {
+  const held = await tx.leases.get(requiredString(leaseId, "lease_ref.lease_id"));
   if (!held || held.state !== "held" || Number(held.lease.leaseExpirationTimeSec) <= now) {
     return { failure: bookingFailure(BookingFailure_Cause.LEASE_EXPIRED, "the lease is expired or already used") };
   }
-  const slot = store.inventory.getSlot(held.slotId)!;
+  const slot = (await tx.inventory.getSlot(held.slotId))!;
   if (!slotMatches(slot, query)) throw new InvalidArgumentError("slot", "does not match the slot of the lease");
   return { slot };
 }

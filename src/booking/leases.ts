@@ -18,14 +18,14 @@ import { bookableSlotQuery, isBookable, slotMessage } from "./slots.js";
  * memory of this process: a lease taken by another server, or before a
  * restart, expires just the same.
  */
-export function releaseExpiredLeases(ctx: BookingContext, nowSec: number): void {
+export async function releaseExpiredLeases(ctx: BookingContext, nowSec: number): Promise<void> {
   const { store } = ctx;
-  const earliestExpirySec = store.leases.earliestHeldExpirySec();
+  const earliestExpirySec = await store.read.leases.earliestHeldExpirySec();
   if (earliestExpirySec === undefined || nowSec < earliestExpirySec) return;
-  store.transaction(() => {
-    for (const expired of store.leases.listExpired(nowSec)) {
-      store.leases.setState(expired.lease.leaseId, "expired");
-      store.inventory.releaseSpot(expired.slotId);
+  await store.transaction(async (tx) => {
+    for (const expired of await tx.leases.listExpired(nowSec)) {
+      await tx.leases.setState(expired.lease.leaseId, "expired");
+      await tx.inventory.releaseSpot(expired.slotId);
     }
   });
 }
@@ -36,9 +36,9 @@ export function releaseExpiredLeases(ctx: BookingContext, nowSec: number): void 
  * read still answers, the failure is reported, and an expired lease's spot
  * is given back by a later request.
  */
-export function releaseExpiredLeasesBeforeRead(ctx: BookingContext, nowSec: number): void {
+export async function releaseExpiredLeasesBeforeRead(ctx: BookingContext, nowSec: number): Promise<void> {
   try {
-    releaseExpiredLeases(ctx, nowSec);
+    await releaseExpiredLeases(ctx, nowSec);
   } catch (error) {
     ctx.reportJobFailure("lease_expiry", error);
   }
@@ -61,15 +61,14 @@ export async function createLease(ctx: BookingContext, request: CreateLeaseReque
   }
   // The partner may shorten an over-long hold; an unset expiry gets the longest.
   const expiry = Math.min(requestedExpiry || Number.POSITIVE_INFINITY, now + ctx.maxLeaseSec);
-  releaseExpiredLeases(ctx, now);
+  await releaseExpiredLeases(ctx, now);
 
-  const { store } = ctx;
-  return store.transaction(() => {
-    const existing = store.leases.findByUserReference(userReference);
+  return ctx.store.transaction(async (tx) => {
+    const existing = await tx.leases.findByUserReference(userReference);
     if (existing) return create(CreateLeaseResponseSchema, { lease: existing.lease });
 
-    const slot = store.inventory.findSlots(query, 1).find((candidate) => isBookable(candidate, now));
-    if (!slot || !store.inventory.takeSpot(slot.slotId)) {
+    const slot = (await tx.inventory.findSlots(query, 1)).find((candidate) => isBookable(candidate, now));
+    if (!slot || !(await tx.inventory.takeSpot(slot.slotId))) {
       return create(CreateLeaseResponseSchema, {
         bookingFailure: bookingFailure(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot"),
       });
@@ -80,7 +79,7 @@ export async function createLease(ctx: BookingContext, request: CreateLeaseReque
       userReference,
       leaseExpirationTimeSec: BigInt(expiry),
     });
-    store.leases.insert({ lease, slotId: slot.slotId, state: "held" }, now);
+    await tx.leases.insert({ lease, slotId: slot.slotId, state: "held" }, now);
     return create(CreateLeaseResponseSchema, { lease });
   });
 }

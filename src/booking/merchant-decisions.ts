@@ -25,9 +25,9 @@ import {
   type ListBookingsResponse,
 } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { holdsSpot } from "./booking-status.js";
-import { settleOwedRefunds } from "./booking-payments.js";
+import { settleOwedRefunds } from "./refund-payments.js";
 import { recordOwedRefunds } from "./owed-refunds.js";
-import { decisionDeadlineSec, type BookingContext } from "./context.js";
+import type { BookingContext } from "./context.js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "./errors.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
 import { bookingPatch } from "../notify/booking-notification.js";
@@ -94,17 +94,16 @@ export const merchantTransitions = {
  * holds one, and queues the notification that tells Google. The change and
  * its notification commit together or not at all.
  */
-export function transition(
+export async function transition(
   ctx: BookingContext,
   caller: MerchantCaller,
   bookingId: string,
   rule: TransitionRule,
   failure?: BookingFailure,
-): TransitionResult {
-  const { store } = ctx;
-  const result = store.transaction(() => {
-    const now = ctx.clock.nowSec();
-    const record = store.bookings.get(bookingId);
+): Promise<TransitionResult> {
+  const now = ctx.clock.nowSec();
+  const result = await ctx.store.transaction(async (tx) => {
+    const record = await tx.bookings.get(bookingId);
     if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
     const before = record.booking;
     assertMayActFor(caller, before.slot?.merchantId ?? "");
@@ -122,12 +121,13 @@ export function transition(
     const after = clone(BookingSchema, before);
     after.status = rule.to;
     const stillHolds = holdsSpot(rule.to);
-    store.bookings.update({ ...record, booking: after, holdsSpot: record.holdsSpot && stillHolds }, now);
-    store.outbox.enqueue(bookingPatch(after, { updateMask: ["status"], failure }), now);
-    if (rule.refundsEverything) recordOwedRefunds(ctx, bookingId);
+    // A decision made is no longer awaited: its deadline goes.
+    await tx.bookings.update({ ...record, booking: after, holdsSpot: record.holdsSpot && stillHolds, decideBySec: 0 }, now);
+    await tx.outbox.enqueue(bookingPatch(after, { updateMask: ["status"], failure }), now);
+    if (rule.refundsEverything) await recordOwedRefunds(tx, bookingId, now);
     if (record.holdsSpot && !stillHolds) {
-      store.inventory.releaseSpot(record.slotId);
-      queueAvailabilityReplace(store.outbox, store.inventory.getSlot(record.slotId)!, now);
+      await tx.inventory.releaseSpot(record.slotId);
+      await queueAvailabilityReplace(tx.outbox, (await tx.inventory.getSlot(record.slotId))!, now);
     }
     return { before, after, failure };
   });
@@ -150,7 +150,7 @@ export async function confirmBooking(
   caller: MerchantCaller,
   request: ConfirmBookingRequest,
 ): Promise<ConfirmBookingResponse> {
-  const { after } = transition(ctx, caller, bookingIdOf(request), merchantTransitions.confirm);
+  const { after } = await transition(ctx, caller, bookingIdOf(request), merchantTransitions.confirm);
   return create(ConfirmBookingResponseSchema, { booking: after });
 }
 
@@ -160,7 +160,7 @@ export async function declineBooking(
   request: DeclineBookingRequest,
 ): Promise<DeclineBookingResponse> {
   const bookingId = bookingIdOf(request);
-  const { after } = transition(ctx, caller, bookingId, merchantTransitions.decline);
+  const { after } = await transition(ctx, caller, bookingId, merchantTransitions.decline);
   return create(DeclineBookingResponseSchema, { booking: (await settleOwedRefunds(ctx, bookingId)) ?? after });
 }
 
@@ -178,7 +178,7 @@ export async function cancelBooking(
   request: CancelBookingRequest,
 ): Promise<CancelBookingResponse> {
   const bookingId = bookingIdOf(request);
-  const { after } = transition(ctx, caller, bookingId, merchantTransitions.cancel);
+  const { after } = await transition(ctx, caller, bookingId, merchantTransitions.cancel);
   return create(CancelBookingResponseSchema, { booking: (await settleOwedRefunds(ctx, bookingId)) ?? after });
 }
 
@@ -192,7 +192,7 @@ export async function failBooking(
     throw new InvalidArgumentError("cause", "is required: one of BookingFailure.Cause other than CAUSE_UNSPECIFIED");
   }
   const failure = bookingFailure(request.cause, request.description);
-  const { after } = transition(ctx, caller, bookingId, merchantTransitions.fail, failure);
+  const { after } = await transition(ctx, caller, bookingId, merchantTransitions.fail, failure);
   return create(FailBookingResponseSchema, { booking: (await settleOwedRefunds(ctx, bookingId)) ?? after, bookingFailure: failure });
 }
 
@@ -215,7 +215,7 @@ export async function listMerchantBookings(
   const pageSize = Math.min(request.pageSize || defaultPageSize, maxPageSize);
   const after = request.pageToken ? decodePageToken(request.pageToken) : undefined;
 
-  const records = ctx.store.bookings.listForMerchant({
+  const records = await ctx.store.read.bookings.listForMerchant({
     merchantId,
     statuses: [...request.status],
     startSecFrom,
@@ -224,13 +224,12 @@ export async function listMerchantBookings(
     limit: pageSize + 1,
   });
   const page = records.slice(0, pageSize).map((record) => {
-    const startSec = Number(record.booking.slot?.startSec ?? 0n);
     const pending = record.booking.status === BookingStatus.PENDING_MERCHANT_CONFIRMATION;
     return create(MerchantBookingSchema, {
       booking: record.booking,
       additionalRequest: record.additionalRequest,
       createdAtSec: BigInt(record.createdAtSec),
-      decisionDeadlineSec: pending ? BigInt(decisionDeadlineSec(ctx, record.createdAtSec, startSec)) : 0n,
+      decisionDeadlineSec: pending ? BigInt(record.decideBySec) : 0n,
     });
   });
   const last = page[page.length - 1]?.booking;

@@ -9,17 +9,10 @@ import {
   type BookingFailure,
   type Price,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import { paymentInformationFor } from "../payments/payment-policy.js";
-import type { BookingRecord, SlotRecord } from "../store/repositories.js";
-import {
-  chargeKeptCard,
-  failureFor,
-  keptCardOf,
-  paymentFailure,
-  paymentPlanFor,
-  refundBookingPayments,
-  type PaymentPlan,
-} from "./booking-payments.js";
+import { paymentInformationFor } from "../payments/payment-amounts.js";
+import type { BookingRecord, Repositories, SlotRecord } from "../store/repositories.js";
+import { refundBookingPayments } from "./refund-payments.js";
+import { chargeKeptCard, failureFor, keptCardOf, paymentFailure, paymentPlanFor, type PaymentPlan } from "./take-payments.js";
 import type { BookingContext } from "./context.js";
 import { chargeKind, chargesHeld, recordOwedRefunds } from "./owed-refunds.js";
 
@@ -59,13 +52,14 @@ interface TopUp {
 const settled = ["prepayment", "deposit"] as const;
 
 /** Decides the money of moving `record` to `destination` for `partySize` (reads only). */
-export function moveMoney(ctx: BookingContext, record: BookingRecord, destination: SlotRecord, partySize: number): MoveMoney {
+export async function moveMoney(ctx: BookingContext, record: BookingRecord, destination: SlotRecord, partySize: number): Promise<MoveMoney> {
   const { booking } = record;
   // Google's own payments are Google's business, as at booking.
   if (booking.paymentInformation?.paymentProcessedBy === PaymentInformation_PaymentProcessedBy.PROCESSED_BY_GOOGLE) return { kind: "none" };
-  const records = ctx.store.payments.forBooking(booking.bookingId);
+  const { read } = ctx.store;
+  const records = await read.payments.forBooking(booking.bookingId);
   const held = chargesHeld(records).filter((charge) => (settled as readonly string[]).includes(chargeKind(charge.charge.operation)));
-  const cardKept = keptCardOf(ctx, booking.bookingId) !== undefined;
+  const cardKept = (await keptCardOf(read.payments, booking.bookingId)) !== undefined;
   if (!destination.mayTakePayment && held.length === 0) return { kind: "none" };
 
   // An OPTIONAL prepayment stays what the user chose at booking.
@@ -73,7 +67,7 @@ export function moveMoney(ctx: BookingContext, record: BookingRecord, destinatio
   const requested = create(PaymentInformationSchema, {
     prepaymentStatus: prepaid ? PrepaymentStatus.PREPAYMENT_PROVIDED : PrepaymentStatus.PREPAYMENT_NOT_PROVIDED,
   });
-  const plan = paymentPlanFor(ctx, destination, partySize, requested);
+  const plan = await paymentPlanFor(read.inventory, destination, partySize, requested);
   const refuse = (description: string): MoveMoney => ({ kind: "refused", failure: paymentFailure(BookingFailure_Cause.PAYMENT_ERROR, description) });
   const topUps: TopUp[] = [];
   const keep = new Map<string, bigint>();
@@ -135,12 +129,12 @@ export async function refundTopUps(ctx: BookingContext, bookingId: string, money
  * due (owed, made by `settleOwedRefunds`) and the booking's new payment terms
  * (price for the new party, the destination's deposit and fee terms).
  */
-export function applyMoveMoney(ctx: BookingContext, moved: Booking, partySize: number, money: MoveMoney): void {
+export async function applyMoveMoney(tx: Repositories, moved: Booking, partySize: number, money: MoveMoney, nowSec: number): Promise<void> {
   if (money.kind !== "terms") return;
-  recordOwedRefunds(ctx, moved.bookingId, (held) => money.keep.get(held.charge.operation) ?? held.heldMicros);
+  await recordOwedRefunds(tx, moved.bookingId, nowSec, (held) => money.keep.get(held.charge.operation) ?? held.heldMicros);
   if (!money.plan) return;
   // The prepayment's or deposit's transaction (perhaps a top-up just made), else what the booking echoed (its kept card).
-  const charge = chargesHeld(ctx.store.payments.forBooking(moved.bookingId)).find((held) =>
+  const charge = chargesHeld(await tx.payments.forBooking(moved.bookingId)).find((held) =>
     (settled as readonly string[]).includes(chargeKind(held.charge.operation)),
   );
   const transactionId = charge?.charge.transactionId || moved.paymentInformation?.paymentTransactionId || undefined;

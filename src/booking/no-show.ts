@@ -2,7 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { MarkNoShowResponseSchema, type MarkNoShowRequest, type MarkNoShowResponse } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { effectivePaymentPolicy } from "../payments/payment-policy.js";
-import { chargeNoShowFee, refundBookingPayments } from "./booking-payments.js";
+import { refundBookingPayments } from "./refund-payments.js";
+import { chargeNoShowFee } from "./take-payments.js";
 import type { BookingContext } from "./context.js";
 import { FailedPreconditionError, NotFoundError } from "./errors.js";
 import { assertMayActFor, merchantTransitions, transition, type MerchantCaller } from "./merchant-decisions.js";
@@ -21,7 +22,7 @@ export async function markNoShow(
   request: MarkNoShowRequest,
 ): Promise<MarkNoShowResponse> {
   const bookingId = requiredString(request.bookingId, "booking_id");
-  const record = ctx.store.bookings.get(bookingId);
+  const record = await ctx.store.read.bookings.get(bookingId);
   if (!record) throw new NotFoundError(`booking ${bookingId} does not exist`);
   const booking = record.booking;
   assertMayActFor(caller, booking.slot?.merchantId ?? "");
@@ -29,13 +30,13 @@ export async function markNoShow(
   // The fee only for a no-show that can be recorded now (the transition checks again).
   const startedConfirmed =
     booking.status === BookingStatus.CONFIRMED && Number(booking.slot!.startSec) <= ctx.clock.nowSec();
-  const policy = effectivePaymentPolicy(ctx.store.inventory.feedsOf(record.slotId));
+  const policy = effectivePaymentPolicy(await ctx.store.read.inventory.feedsOf(record.slotId));
   const fee = startedConfirmed ? await chargeNoShowFee(ctx, record, policy, "no_show_fee") : { charged: false };
   const feeCharged = fee.charged;
   const feeFailure = fee.declined?.message ?? "";
   try {
     const rule = feeCharged ? merchantTransitions.noShowPenalized : merchantTransitions.noShow;
-    const { after } = transition(ctx, caller, bookingId, rule);
+    const { after } = await transition(ctx, caller, bookingId, rule);
     return create(MarkNoShowResponseSchema, { booking: after, feeFailure });
   } catch (error) {
     // The booking changed while the fee was charged: the fee goes back.

@@ -3,7 +3,7 @@ import { BookingSchema, BookingStatus, PrepaymentStatus } from "../../gen/es/ext
 import { bookingPatch, type BookingPatchPath } from "../notify/booking-notification.js";
 import { paymentIdempotencyKey, type PaymentOperation } from "../payments/payment-processor.js";
 import type { Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { PaymentRecord } from "../store/repositories.js";
+import type { PaymentRecord, Repositories } from "../store/repositories.js";
 import type { BookingContext } from "./context.js";
 
 /**
@@ -73,16 +73,17 @@ export function chargesHeld(records: readonly PaymentRecord[]): ChargeHeld[] {
  * cancellation, a move to a cheaper slot): both commit or neither. Returns
  * how many were recorded.
  */
-export function recordOwedRefunds(
-  ctx: BookingContext,
+export async function recordOwedRefunds(
+  tx: Repositories,
   bookingId: string,
+  nowSec: number,
   keepMicros: (held: ChargeHeld) => bigint = () => 0n,
-): number {
+): Promise<number> {
   let owed = 0;
-  for (const held of chargesHeld(ctx.store.payments.forBooking(bookingId))) {
+  for (const held of chargesHeld(await tx.payments.forBooking(bookingId))) {
     const micros = held.heldMicros - keepMicros(held);
     if (micros <= 0n) continue;
-    ctx.store.payments.start(
+    await tx.payments.start(
       {
         bookingId,
         merchantId: held.charge.merchantId,
@@ -91,7 +92,7 @@ export function recordOwedRefunds(
         amountMicros: micros,
         currency: held.charge.currency,
       },
-      ctx.clock.nowSec(),
+      nowSec,
     );
     owed++;
   }
@@ -114,17 +115,17 @@ const refundedStatuses: ReadonlySet<BookingStatus> = new Set([
  * deposit inside its window) or not yet refunded, or when it was reported
  * already. Returns the booking as it is now.
  */
-export function reportRefunds(ctx: BookingContext, bookingId: string): Booking | undefined {
-  const { store } = ctx;
-  const result = store.transaction(() => {
-    const record = store.bookings.get(bookingId);
+export async function reportRefunds(ctx: BookingContext, bookingId: string): Promise<Booking | undefined> {
+  const now = ctx.clock.nowSec();
+  const result = await ctx.store.transaction(async (tx) => {
+    const record = await tx.bookings.get(bookingId);
     if (!record) return { booking: undefined, queued: false };
     const { booking } = record;
     const info = booking.paymentInformation;
     if (!refundedStatuses.has(booking.status) || info?.prepaymentStatus !== PrepaymentStatus.PREPAYMENT_PROVIDED) {
       return { booking, queued: false };
     }
-    const payments = store.payments.forBooking(bookingId);
+    const payments = await tx.payments.forBooking(bookingId);
     const done = new Map(payments.filter((p) => p.state === "done").map((p) => [p.operation, p.transactionId]));
     const charges = chargesHeld(payments);
     if (charges.length === 0 || charges.some((held) => held.heldMicros > 0n || held.owed.length > 0)) {
@@ -134,12 +135,11 @@ export function reportRefunds(ctx: BookingContext, bookingId: string): Booking |
     refunded.paymentInformation!.prepaymentStatus = PrepaymentStatus.PREPAYMENT_REFUNDED;
     refunded.paymentInformation!.paymentTransactionId =
       done.get("refund/prepayment") ?? done.get("refund/deposit") ?? done.get(`refund/${charges[0].charge.operation}`) ?? "";
-    const now = ctx.clock.nowSec();
-    store.bookings.update({ ...record, booking: refunded }, now);
+    await tx.bookings.update({ ...record, booking: refunded }, now);
     // A FAILED status travels with its failure, which only the first PATCH had: this one carries the refund alone.
     const updateMask: BookingPatchPath[] =
       booking.status === BookingStatus.FAILED ? ["paymentInformation.prepaymentStatus"] : ["status", "paymentInformation.prepaymentStatus"];
-    store.outbox.enqueue(bookingPatch(refunded, { updateMask }), now);
+    await tx.outbox.enqueue(bookingPatch(refunded, { updateMask }), now);
     return { booking: refunded, queued: true };
   });
   if (result.queued) ctx.notificationQueued();

@@ -10,9 +10,9 @@ import {
   PrepaymentStatus,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
-import type { BookingRecord, SlotQuery, SlotRecord, Store } from "../store/repositories.js";
+import { ConstraintViolation, type BookingRecord, type ReadRepositories, type Repositories, type SlotQuery, type SlotRecord, type Store } from "../store/repositories.js";
 import { bookingPatch } from "../notify/booking-notification.js";
-import { refundBookingPayments, settleCancellation, settleOwedRefunds } from "./booking-payments.js";
+import { refundBookingPayments, settleCancellation, settleOwedRefunds } from "./refund-payments.js";
 import { holdsSpot } from "./booking-status.js";
 import { applyMoveMoney, moveMoney, refundTopUps, takeTopUps } from "./move-payments.js";
 import type { BookingContext } from "./context.js";
@@ -39,10 +39,10 @@ export async function updateBooking(
   const bookingId = requiredString(requested.bookingId, "booking.booking_id");
   const change = requestedChange(requested);
   const now = ctx.clock.nowSec();
-  releaseExpiredLeases(ctx, now);
+  await releaseExpiredLeases(ctx, now);
 
   const { store } = ctx;
-  if (!store.bookings.get(bookingId)) throw new NotFoundError(`booking ${bookingId} does not exist`);
+  if (!(await store.read.bookings.get(bookingId))) throw new NotFoundError(`booking ${bookingId} does not exist`);
   const response =
     change.kind === "cancel"
       ? await oneCancellationAtATime(store, bookingId, () => cancelWithTerms(ctx, bookingId))
@@ -90,7 +90,7 @@ async function oneCancellationAtATime(
 async function cancelWithTerms(ctx: BookingContext, bookingId: string): Promise<UpdateBookingResponse> {
   const { store } = ctx;
   const now = ctx.clock.nowSec();
-  const found = store.bookings.get(bookingId)!;
+  const found = (await store.read.bookings.get(bookingId))!;
   // Only a cancellation that can commit now moves money: one of a booking that
   // has started would otherwise pay the late fee and still be refused.
   const refusal = cancelRefusal(found.booking, now);
@@ -105,7 +105,7 @@ async function cancelWithTerms(ctx: BookingContext, bookingId: string): Promise<
   // pays a late fee as well.)
   let response: UpdateBookingResponse;
   try {
-    response = store.transaction(() => cancel(ctx, store.bookings.get(bookingId)!, now, settled.refundId));
+    response = await store.transaction(async (tx) => cancel(tx, (await tx.bookings.get(bookingId))!, now, settled.refundId));
   } catch (error) {
     await refundLateCancelFee(ctx, bookingId);
     throw error;
@@ -175,25 +175,22 @@ function cancelRefusal(booking: Booking, now: number): UpdateBookingResponse | u
 }
 
 /** `refundId`: money went back (by this refund) as part of the cancellation (see CancellationSettlement). */
-function cancel(ctx: BookingContext, record: BookingRecord, now: number, refundId?: string): UpdateBookingResponse {
+async function cancel(tx: Repositories, record: BookingRecord, now: number, refundId?: string): Promise<UpdateBookingResponse> {
   const { booking } = record;
   const refusal = cancelRefusal(booking, now);
   if (refusal) return refusal;
   const canceled = clone(BookingSchema, booking);
   canceled.status = BookingStatus.CANCELED;
-  ctx.store.inventory.releaseSpot(record.slotId);
+  await tx.inventory.releaseSpot(record.slotId);
   if (refundId !== undefined) {
     // With REFUNDED, the transaction id is the refund's (spec §2.8).
     canceled.paymentInformation!.prepaymentStatus = PrepaymentStatus.PREPAYMENT_REFUNDED;
     if (refundId) canceled.paymentInformation!.paymentTransactionId = refundId;
     // Google learns of the cancellation from its own call, but of the refund only from us.
-    ctx.store.outbox.enqueue(
-      bookingPatch(canceled, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }),
-      now,
-    );
+    await tx.outbox.enqueue(bookingPatch(canceled, { updateMask: ["status", "paymentInformation.prepaymentStatus"] }), now);
   }
-  ctx.store.bookings.update({ ...record, booking: canceled, holdsSpot: false }, now);
-  queueAvailabilityReplace(ctx.store.outbox, ctx.store.inventory.getSlot(record.slotId)!, now);
+  await tx.bookings.update({ ...record, booking: canceled, holdsSpot: false, decideBySec: 0 }, now);
+  await queueAvailabilityReplace(tx.outbox, (await tx.inventory.getSlot(record.slotId))!, now);
   return create(UpdateBookingResponseSchema, { booking: canceled });
 }
 
@@ -210,24 +207,28 @@ async function moveWithTerms(
   now: number,
 ): Promise<UpdateBookingResponse> {
   const { store } = ctx;
-  const found = destinationOf(ctx, store.bookings.get(bookingId)!, change, now);
+  const found = await destinationOf(store.read, (await store.read.bookings.get(bookingId))!, change, now);
   if ("answer" in found) return found.answer;
   const partySize = found.destination.partySize || 1;
-  const money = moveMoney(ctx, found.record, found.destination, partySize);
+  const money = await moveMoney(ctx, found.record, found.destination, partySize);
   if (money.kind === "refused") return create(UpdateBookingResponseSchema, { bookingFailure: money.failure });
   const declined = await takeTopUps(ctx, bookingId, money);
   if (declined) return create(UpdateBookingResponseSchema, { bookingFailure: declined });
   let response: UpdateBookingResponse;
   try {
-    response = store.transaction(() => {
-      const again = destinationOf(ctx, store.bookings.get(bookingId)!, change, now);
+    response = await store.transaction(async (tx) => {
+      const again = await destinationOf(tx, (await tx.bookings.get(bookingId))!, change, now);
       if ("answer" in again) return again.answer;
       if (again.destination.slotId !== found.destination.slotId) {
         return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot changed while the payment was processed");
       }
-      return commitMove(ctx, again.record, again.destination, now, (moved) => applyMoveMoney(ctx, moved, partySize, money));
+      return commitMove(tx, again.record, again.destination, now, (moved) => applyMoveMoney(tx, moved, partySize, money, now));
     });
   } catch (error) {
+    if (error instanceof ConstraintViolation && error.constraint === "one_holding_booking_per_user_and_slot") {
+      await refundTopUps(ctx, bookingId, money);
+      return failed(BookingFailure_Cause.OVERLAPPING_RESERVATION, "this user already holds a booking for the requested slot");
+    }
     await refundTopUps(ctx, bookingId, money);
     throw error;
   }
@@ -241,15 +242,15 @@ async function moveWithTerms(
  * size, with a spot open; or the answer when it cannot move (not active,
  * asynchronous, started, no such slot, or already there). Reads only.
  */
-function destinationOf(
-  ctx: BookingContext,
+async function destinationOf(
+  repositories: Pick<ReadRepositories, "inventory">,
   record: BookingRecord,
   change: Extract<Change, { kind: "move" }>,
   now: number,
-): { record: BookingRecord; destination: SlotRecord } | { answer: UpdateBookingResponse } {
+): Promise<{ record: BookingRecord; destination: SlotRecord } | { answer: UpdateBookingResponse }> {
   const { booking } = record;
-  const { inventory } = ctx.store;
-  const current = inventory.getSlot(record.slotId)!;
+  const { inventory } = repositories;
+  const current = (await inventory.getSlot(record.slotId))!;
   if (!holdsSpot(booking.status)) {
     return {
       answer: failed(
@@ -273,7 +274,7 @@ function destinationOf(
     roomId: current.roomId,
     partySize: change.partySize ?? current.partySize,
   };
-  const [destination] = inventory.findSlots(target, 1);
+  const [destination] = await inventory.findSlots(target, 1);
   if (destination?.slotId === current.slotId) return { answer: create(UpdateBookingResponseSchema, { booking }) };
   if (!destination || !isBookable(destination, now) || isAsynchronous(destination.confirmationMode)) {
     return { answer: failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot") };
@@ -282,24 +283,24 @@ function destinationOf(
 }
 
 /** Inside the transaction: takes the destination's spot, gives back the old one, and rewrites the booking. */
-function commitMove(
-  ctx: BookingContext,
+async function commitMove(
+  tx: Repositories,
   record: BookingRecord,
   destination: SlotRecord,
   now: number,
-  applyMoney: (moved: Booking) => void,
-): UpdateBookingResponse {
-  const { inventory } = ctx.store;
-  if (!inventory.takeSpot(destination.slotId)) {
+  applyMoney: (moved: Booking) => Promise<void>,
+): Promise<UpdateBookingResponse> {
+  const { inventory } = tx;
+  if (!(await inventory.takeSpot(destination.slotId))) {
     return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot");
   }
-  const current = inventory.getSlot(record.slotId)!;
-  inventory.releaseSpot(current.slotId);
+  const current = (await inventory.getSlot(record.slotId))!;
+  await inventory.releaseSpot(current.slotId);
   const moved = clone(BookingSchema, record.booking);
   moved.slot = slotMessage(destination);
-  applyMoney(moved);
-  ctx.store.bookings.update({ ...record, booking: moved, slotId: destination.slotId }, now);
-  queueAvailabilityReplace(ctx.store.outbox, current, now);
-  queueAvailabilityReplace(ctx.store.outbox, destination, now);
+  await applyMoney(moved);
+  await tx.bookings.update({ ...record, booking: moved, slotId: destination.slotId }, now);
+  await queueAvailabilityReplace(tx.outbox, current, now);
+  await queueAvailabilityReplace(tx.outbox, destination, now);
   return create(UpdateBookingResponseSchema, { booking: moved });
 }

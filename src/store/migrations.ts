@@ -200,4 +200,25 @@ export const migrations: readonly string[] = [
     probed_at_ms INTEGER NOT NULL
   ) STRICT;
   `,
+  /* 9: facts the database enforces rather than the code checking before it
+        writes (the same on every backend, src/store/repositories.ts): one
+        booking per idempotency token (its primary key, since migration 1);
+        one booking holding a spot of a slot per user, by user id and by
+        email without case; a spot never taken past the slot's total (spots
+        the feed sold elsewhere count; a feed that lowers the total later may
+        leave a slot over it, which only stops new takes). And the merchant's
+        decision deadline, stored when the request is made (one rule, in
+        src/booking/context.ts), not computed again in SQL: requests already
+        waiting get the default window, one day. */ `
+  CREATE UNIQUE INDEX bookings_one_holding_per_user_id ON bookings (slot_id, user_id) WHERE holds_spot = 1;
+  CREATE UNIQUE INDEX bookings_one_holding_per_email ON bookings (slot_id, email_key) WHERE holds_spot = 1;
+  CREATE TRIGGER slots_spots_within_total BEFORE UPDATE OF spots_held ON slots
+    WHEN NEW.spots_held > OLD.spots_held AND NEW.spots_held + NEW.spots_sold_elsewhere > NEW.spots_total
+  BEGIN
+    SELECT RAISE(ABORT, 'spots_within_total: a spot would be taken past the slot''s total');
+  END;
+  ALTER TABLE bookings ADD COLUMN decide_by_sec INTEGER NOT NULL DEFAULT 0;
+  UPDATE bookings SET decide_by_sec = min(created_at_sec + 86400, start_sec) WHERE status = 2;
+  CREATE INDEX bookings_decisions_due ON bookings (status, decide_by_sec);
+  `,
 ];

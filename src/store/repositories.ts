@@ -1,12 +1,21 @@
 import type { Booking, BookingStatus, ConfirmationMode, Lease } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 
 /**
- * The storage seams the domain uses. Nothing here knows SQL: `sqlite/`
- * implements them on better-sqlite3, one file per repository, and
- * `sqlite-store.ts` puts them together. Methods are synchronous: every use case
- * runs inside `Store.transaction`, which makes its reads and writes one atomic
- * step (SQLite serializes writers, so parallel requests can never both take
- * the last spot).
+ * The storage contract the domain uses, the same for every backend. Nothing
+ * here knows SQL: `sqlite/` implements it on better-sqlite3 (one file per
+ * repository, put together by `sqlite-store.ts`); a server database
+ * implements the same interfaces.
+ *
+ * Every method returns a Promise. Writes happen only inside a unit of work,
+ * `Store.transaction(async (tx) => ...)`, through the repositories on `tx`;
+ * plain reads outside a unit go through `Store.read`, which has no write
+ * methods at all. Each `*Reads` interface is what `Store.read` offers of a
+ * repository; the repository itself (on `tx`) adds the writes.
+ *
+ * Rules the database can enforce are constraints of the schema, not checks
+ * made before a write: a second booking for one idempotency token, a second
+ * booking holding a spot of one slot for one user, or a spot taken past the
+ * slot's total makes the write reject with `ConstraintViolation`.
  */
 
 /** Identity of a slot as the feeds and Google's requests give it. */
@@ -79,28 +88,52 @@ export interface OfferFeedRecord {
 
 export type UpsertOutcome = "inserted" | "updated" | "unchanged";
 
-export interface InventoryRepository {
-  upsertMerchant(merchant: MerchantFeedRecord): UpsertOutcome;
-  upsertService(service: ServiceFeedRecord): UpsertOutcome;
-  upsertSlot(slot: SlotFeedRecord): UpsertOutcome;
-  upsertOffer(offer: OfferFeedRecord): UpsertOutcome;
-  hasMerchant(merchantId: string): boolean;
-  hasService(merchantId: string, serviceId: string): boolean;
+export interface InventoryReads {
+  hasMerchant(merchantId: string): Promise<boolean>;
+  hasService(merchantId: string, serviceId: string): Promise<boolean>;
   /** Whether the merchant has this offer for this service (or for all its services). */
-  hasOffer(merchantId: string, serviceId: string, offerId: string): boolean;
+  hasOffer(merchantId: string, serviceId: string, offerId: string): Promise<boolean>;
   /** Slots matching the query, those with open spots first. */
-  findSlots(query: SlotQuery, limit: number): SlotRecord[];
+  findSlots(query: SlotQuery, limit: number): Promise<SlotRecord[]>;
   /** Every slot of a service starting in [fromSec, toSec], by start: only what an availability answer needs. */
-  slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): SlotAvailability[];
-  getSlot(slotId: number): SlotRecord | undefined;
+  slotsStartingBetween(merchantId: string, serviceId: string, fromSec: number, toSec: number): Promise<SlotAvailability[]>;
+  getSlot(slotId: number): Promise<SlotRecord | undefined>;
   /** The feed records (JSON text) a slot's payment policy is made from. */
-  feedsOf(slotId: number): { merchantFeed: string; serviceFeed: string; slotFeed: string };
+  feedsOf(slotId: number): Promise<{ merchantFeed: string; serviceFeed: string; slotFeed: string }>;
   /** The merchant's and the service's feed records (JSON text). */
-  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined;
-  /** Takes one open spot; false (and nothing changed) when none is open. */
-  takeSpot(slotId: number): boolean;
-  /** Gives back a spot taken by `takeSpot`. */
-  releaseSpot(slotId: number): void;
+  serviceFeeds(merchantId: string, serviceId: string): Promise<{ merchantFeed: string; serviceFeed: string } | undefined>;
+}
+
+export interface InventoryRepository extends InventoryReads {
+  upsertMerchant(merchant: MerchantFeedRecord): Promise<UpsertOutcome>;
+  upsertService(service: ServiceFeedRecord): Promise<UpsertOutcome>;
+  upsertSlot(slot: SlotFeedRecord): Promise<UpsertOutcome>;
+  upsertOffer(offer: OfferFeedRecord): Promise<UpsertOutcome>;
+  /**
+   * Takes one open spot, with one conditional write; false (and nothing
+   * changed) when none is open. A spot is never taken past the slot's total:
+   * the schema refuses it (`ConstraintViolation` "spots_within_total").
+   */
+  takeSpot(slotId: number): Promise<boolean>;
+  /** Gives back a spot taken by `takeSpot` (never below zero). */
+  releaseSpot(slotId: number): Promise<void>;
+}
+
+/** One record of a feed import, as `FeedStaging.stage` takes it. */
+export type StagedFeedRecord =
+  | { kind: "merchant"; record: MerchantFeedRecord }
+  | { kind: "service"; record: ServiceFeedRecord }
+  | { kind: "offer"; record: OfferFeedRecord }
+  | { kind: "slot"; record: SlotFeedRecord };
+
+/** A staged record the store refused; `index` is its position in the `stage` call. */
+export class StagingError extends Error {
+  constructor(
+    readonly index: number,
+    readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
 }
 
 /**
@@ -108,33 +141,29 @@ export interface InventoryRepository {
  * query of the server sees) until `apply` writes them all at once: an import
  * holds the database's write lock only for that one short transaction, and
  * one that fails or is killed before it leaves the live inventory untouched.
- *
- * Each `stage*` returns what the record would change in the live inventory
- * as the records staged before it left it, the way an upsert would have.
+ * One staging at a time per store.
  */
 export interface FeedStaging {
-  stageMerchant(merchant: MerchantFeedRecord): UpsertOutcome;
-  stageService(service: ServiceFeedRecord): UpsertOutcome;
-  stageOffer(offer: OfferFeedRecord): UpsertOutcome;
-  stageSlot(slot: SlotFeedRecord): UpsertOutcome;
-  /** The merchant's and the service's feed records (JSON text) as the import would leave them. */
-  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined;
   /**
-   * Runs `work` (some `stage*` calls) as one transaction: far faster than one
-   * per record, and it takes no lock on the live inventory. Keep chunks short
-   * (a few thousand records): the chunk's snapshot of the live tables delays
-   * checkpoints, and the chunk holds the event loop.
+   * Stages `records` in order, as one transaction (far faster than one per
+   * record, and it takes no lock on the live inventory; keep calls to a few
+   * thousand records). Resolves with what each record would change in the
+   * live inventory as the records staged before it left it, the way an
+   * upsert would have; rejects with a `StagingError` naming the record the
+   * store refused (nothing of that call is staged then).
    */
-  chunk<T>(work: () => T): T;
+  stage(records: readonly StagedFeedRecord[]): Promise<UpsertOutcome[]>;
+  /** The merchant's and the service's feed records (JSON text) as the import would leave them. */
+  serviceFeeds(merchantId: string, serviceId: string): Promise<{ merchantFeed: string; serviceFeed: string } | undefined>;
   /**
    * Writes everything staged into the live inventory in one transaction and
    * resolves, once that is durable, with how long it held the database's
-   * write lock (ms). Rejects with SQLITE_BUSY when the lock cannot be had
-   * within the store's busy timeout.
+   * write lock (ms). Rejects with a `StoreBusyError` when the lock cannot be
+   * had in time.
    */
   apply(): Promise<{ lockHeldMs: number }>;
   /** Drops what was staged (after `apply`, or instead of it). */
-  discard(): void;
+  discard(): Promise<void>;
 }
 
 export interface BookingRecord {
@@ -145,25 +174,50 @@ export interface BookingRecord {
   createdAtSec: number;
   /** The user's special request for the merchant (not part of Google's Booking). */
   additionalRequest: string;
+  /**
+   * When a request awaiting the merchant is declined unanswered
+   * (`decisionDeadlineSec` in src/booking/context.ts); 0 for a
+   * booking that awaits no decision.
+   */
+  decideBySec: number;
 }
 
-export interface BookingRepository {
-  insert(record: BookingRecord, nowSec: number): void;
-  /** Rewrites the stored booking (status, slot, ...) and whether it holds a spot. */
-  update(record: BookingRecord, nowSec: number): void;
-  get(bookingId: string): BookingRecord | undefined;
-  /** Active booking of this user (same email, case-insensitive, or same user id) on a slot. */
-  findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined;
-  /**
-   * Bookings in `status` whose decision is due at `nowSec`: created at least
-   * `decideWithinSec` ago, or whose slot has started; oldest first.
-   */
-  listDecisionsDue(status: BookingStatus, nowSec: number, decideWithinSec: number, limit: number): BookingRecord[];
+export interface BookingReads {
+  get(bookingId: string): Promise<BookingRecord | undefined>;
+  /** A booking holding a spot of the slot for this user (`sameUserKeys`). */
+  findActiveOnSlotForUser(slotId: number, user: UserIdentity): Promise<BookingRecord | undefined>;
+  /** Bookings in `status` whose `decideBySec` is at or before `nowSec`, oldest first. */
+  listDecisionsDue(status: BookingStatus, nowSec: number, limit: number): Promise<BookingRecord[]>;
   /** A merchant's bookings matching the query, ordered by (slot start, booking id). */
-  listForMerchant(query: MerchantBookingQuery): BookingRecord[];
+  listForMerchant(query: MerchantBookingQuery): Promise<BookingRecord[]>;
   /** The user's bookings starting at or after `fromSec`, earliest first. */
-  listForUser(userId: string, fromSec: number): BookingRecord[];
-  hasUser(userId: string): boolean;
+  listForUser(userId: string, fromSec: number): Promise<BookingRecord[]>;
+  hasUser(userId: string): Promise<boolean>;
+}
+
+export interface BookingRepository extends BookingReads {
+  /**
+   * Rejects with `ConstraintViolation` "one_holding_booking_per_user_and_slot"
+   * when the booking holds a spot of a slot where the same user already holds one.
+   */
+  insert(record: BookingRecord, nowSec: number): Promise<void>;
+  /** Rewrites the stored booking (status, slot, ...) and whether it holds a spot (same constraint as `insert`). */
+  update(record: BookingRecord, nowSec: number): Promise<void>;
+}
+
+/**
+ * Who a booking's user is, for the rule that one user holds at most one
+ * booking per slot: the same user id, or the same email address compared
+ * without case. The one place that rule is written; every backend stores
+ * and compares these keys.
+ */
+export interface UserIdentity {
+  userId: string;
+  emailKey: string;
+}
+
+export function sameUserKeys(user: { userId?: string; email?: string } | undefined): UserIdentity {
+  return { userId: user?.userId ?? "", emailKey: (user?.email ?? "").toLowerCase() };
 }
 
 /** A page of a merchant's bookings (MerchantService.ListBookings). */
@@ -180,9 +234,13 @@ export interface MerchantBookingQuery {
   limit: number;
 }
 
-export interface IdempotencyRepository {
-  findBookingId(token: string): string | undefined;
-  record(token: string, bookingId: string, nowSec: number): void;
+export interface IdempotencyReads {
+  findBookingId(token: string): Promise<string | undefined>;
+}
+
+export interface IdempotencyRepository extends IdempotencyReads {
+  /** Rejects with `ConstraintViolation` "one_booking_per_idempotency_token" when the token has a booking already. */
+  record(token: string, bookingId: string, nowSec: number): Promise<void>;
 }
 
 export interface LeaseRecord {
@@ -191,20 +249,26 @@ export interface LeaseRecord {
   state: "held" | "consumed" | "expired";
 }
 
-export interface LeaseRepository {
-  insert(record: LeaseRecord, nowSec: number): void;
-  get(leaseId: string): LeaseRecord | undefined;
-  findByUserReference(userReference: string): LeaseRecord | undefined;
-  setState(leaseId: string, state: LeaseRecord["state"]): void;
+export interface LeaseReads {
+  get(leaseId: string): Promise<LeaseRecord | undefined>;
+  findByUserReference(userReference: string): Promise<LeaseRecord | undefined>;
   /** Held leases whose expiry is at or before `nowSec`. */
-  listExpired(nowSec: number): LeaseRecord[];
+  listExpired(nowSec: number): Promise<LeaseRecord[]>;
   /** Earliest expiry among held leases, if any is held. */
-  earliestHeldExpirySec(): number | undefined;
+  earliestHeldExpirySec(): Promise<number | undefined>;
 }
 
-export interface UserRepository {
-  setMarketingPreference(userId: string, receiveMarketing: boolean, nowSec: number): void;
-  getMarketingPreference(userId: string): boolean | undefined;
+export interface LeaseRepository extends LeaseReads {
+  insert(record: LeaseRecord, nowSec: number): Promise<void>;
+  setState(leaseId: string, state: LeaseRecord["state"]): Promise<void>;
+}
+
+export interface UserReads {
+  getMarketingPreference(userId: string): Promise<boolean | undefined>;
+}
+
+export interface UserRepository extends UserReads {
+  setMarketingPreference(userId: string, receiveMarketing: boolean, nowSec: number): Promise<void>;
 }
 
 /**
@@ -247,41 +311,49 @@ export interface OutboxDepth {
   dead: number;
 }
 
-export interface OutboxRepository {
-  /**
-   * Queues a notification. Call inside `Store.transaction`, together with the
-   * change it reports: both commit, or neither does. Returns the entry id.
-   */
-  enqueue(entry: OutboxEntryInput, nowSec: number): number;
+export interface OutboxReads {
   /**
    * Entries due at `nowMs`: per queue only its OLDEST pending entry (a later
    * notification waits until the earlier one is delivered or dead), oldest first.
    */
-  nextDue(nowMs: number, limit: number): OutboxEntry[];
-  get(id: number): OutboxEntry | undefined;
+  nextDue(nowMs: number, limit: number): Promise<OutboxEntry[]>;
+  get(id: number): Promise<OutboxEntry | undefined>;
   /** The newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
-  findUnsent(queueKey: string, kind: OutboxKind): OutboxEntry | undefined;
-  /** Adds a start time to the `availability_replace` entry `id` (once; an entry `findUnsent` returned). */
-  addStartSec(id: number, startSec: number): void;
+  findUnsent(queueKey: string, kind: OutboxKind): Promise<OutboxEntry | undefined>;
   /** The start times of the `availability_replace` entry `id`, earliest first. */
-  startSecsOf(id: number): number[];
+  startSecsOf(id: number): Promise<number[]>;
+  /** Dead entries with an id above `afterId` (default 0), oldest first. */
+  listDead(limit: number, afterId?: number): Promise<OutboxEntry[]>;
+  depth(nowSec: number): Promise<OutboxDepth>;
+  /** Earliest `next_attempt_at_ms` among pending entries, if any. */
+  earliestPendingAtMs(): Promise<number | undefined>;
+}
+
+export interface OutboxRepository extends OutboxReads {
+  /**
+   * Queues a notification, in the unit that makes the change it reports:
+   * both commit, or neither does. Returns the entry id.
+   */
+  enqueue(entry: OutboxEntryInput, nowSec: number): Promise<number>;
+  /** Adds a start time to the `availability_replace` entry `id` (once; an entry `findUnsent` returned). */
+  addStartSec(id: number, startSec: number): Promise<void>;
   /**
    * Counts an attempt about to be sent. From then on `findUnsent` no longer
    * returns the entry, so nothing merges into a payload already in flight.
    */
-  claim(id: number): void;
-  markDelivered(id: number, nowSec: number, status: number): void;
+  claim(id: number): Promise<void>;
+  markDelivered(id: number, nowSec: number, status: number): Promise<void>;
   /** Schedules the next attempt after a failed one. */
-  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void;
+  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): Promise<void>;
   /** Gives up on the entry, keeping Google's answer. */
-  markDead(id: number, status: number | null, responseBody: string): void;
-  /** Dead entries with an id above `afterId` (default 0), oldest first. */
-  listDead(limit: number, afterId?: number): OutboxEntry[];
+  markDead(id: number, status: number | null, responseBody: string): Promise<void>;
   /** Puts a dead entry back in the queue, due now; false when `id` is not dead. */
-  requeue(id: number, nowMs: number): boolean;
-  depth(nowSec: number): OutboxDepth;
-  /** Earliest `next_attempt_at_ms` among pending entries, if any. */
-  earliestPendingAtMs(): number | undefined;
+  requeue(id: number, nowMs: number): Promise<boolean>;
+  /**
+   * Brings every pending entry due after `latestMs` forward to `latestMs`
+   * (a retry scheduled absurdly far ahead); returns them as they were.
+   */
+  clampRetriesAfter(latestMs: number): Promise<OutboxEntry[]>;
 }
 
 /** One processor call made for a booking (see migration 5). */
@@ -298,12 +370,8 @@ export interface PaymentRecord {
   currency: string | null;
 }
 
-export interface PaymentRecordRepository {
-  /** Notes a processor call about to be made (once per idempotency key). */
-  start(record: Omit<PaymentRecord, "state" | "transactionId">, nowSec: number): void;
-  /** Notes what the processor answered. */
-  complete(idempotencyKey: string, transactionId: string, nowSec: number): void;
-  forBooking(bookingId: string): PaymentRecord[];
+export interface PaymentRecordReads {
+  forBooking(bookingId: string): Promise<PaymentRecord[]>;
   /**
    * Booking ids with payment records whose booking was never committed (the
    * process died between a charge and its commit; only records started
@@ -312,9 +380,55 @@ export interface PaymentRecordRepository {
    * or has a late-cancel fee whose charge was cut short and is in one of
    * `owed.lateFeeCutShort`.
    */
-  bookingIdsToReconcile(owed: { all: BookingStatus[]; lateFeeCutShort: BookingStatus[] }, startedBeforeSec: number): string[];
+  bookingIdsToReconcile(owed: { all: BookingStatus[]; lateFeeCutShort: BookingStatus[] }, startedBeforeSec: number): Promise<string[]>;
 }
 
+export interface PaymentRecordRepository extends PaymentRecordReads {
+  /** Notes a processor call about to be made (once per idempotency key). */
+  start(record: Omit<PaymentRecord, "state" | "transactionId">, nowSec: number): Promise<void>;
+  /** Notes what the processor answered. */
+  complete(idempotencyKey: string, transactionId: string, nowSec: number): Promise<void>;
+}
+
+/**
+ * One money movement in the sandbox payment processor's ledger (migration 4):
+ * what `SandboxProcessor` keeps in place of a real processor's records.
+ */
+export interface PaymentLedgerEntry {
+  id: number;
+  /** The caller's idempotency key: one entry per key. */
+  idempotencyKey: string;
+  bookingId: string | null;
+  merchantId: string;
+  operation: "charge" | "store_card" | "charge_stored" | "refund";
+  /** Null for `store_card`. */
+  amountMicros: bigint | null;
+  currency: string | null;
+  /** The amount in the currency's minor units, as a processor would be asked for. */
+  amountMinor: bigint | null;
+  /** Charge / refund / stored payment method id; unique. */
+  transactionId: string;
+  /** A refund's charge; a stored-card charge's payment method ref. */
+  refersTo: string | null;
+  description: string;
+  createdAtSec: number;
+}
+
+export interface PaymentLedgerReads {
+  findByIdempotencyKey(idempotencyKey: string): Promise<PaymentLedgerEntry | undefined>;
+  findByTransactionId(transactionId: string): Promise<PaymentLedgerEntry | undefined>;
+  /** Every entry of a booking, oldest first. */
+  forBooking(bookingId: string): Promise<PaymentLedgerEntry[]>;
+  /** The sum of the refunds of charge `transactionId`, in micros (0n when none). */
+  refundedMicros(transactionId: string): Promise<bigint>;
+}
+
+export interface PaymentLedgerRepository extends PaymentLedgerReads {
+  /** Rejects when an entry has the key or the transaction id already. */
+  insert(entry: Omit<PaymentLedgerEntry, "id">): Promise<void>;
+}
+
+/** The repositories a unit of work writes through (`Store.transaction`). */
 export interface Repositories {
   inventory: InventoryRepository;
   bookings: BookingRepository;
@@ -323,23 +437,66 @@ export interface Repositories {
   users: UserRepository;
   outbox: OutboxRepository;
   payments: PaymentRecordRepository;
+  ledger: PaymentLedgerRepository;
 }
 
-export interface Store extends Repositories {
-  /** Runs `work` as one atomic step: all of its writes commit, or none do. */
-  transaction<T>(work: () => T): T;
+/** What `Store.read` offers: the read methods of every repository. */
+export interface ReadRepositories {
+  inventory: InventoryReads;
+  bookings: BookingReads;
+  idempotency: IdempotencyReads;
+  leases: LeaseReads;
+  users: UserReads;
+  outbox: OutboxReads;
+  payments: PaymentRecordReads;
+  ledger: PaymentLedgerReads;
+}
+
+export interface TransactionOptions {
   /**
-   * Like `transaction`, but `work` may share its commit (and its fsync) with
-   * other work arriving at the same time; it still takes effect alone or not
-   * at all, and the promise settles only once it is durable. For the hot
-   * write paths (CreateBooking).
+   * The unit may share its transaction's commit (and its fsync) with other
+   * units arriving at the same time (group commit, for the hot write paths:
+   * CreateBooking). It still takes effect alone or not at all, and its
+   * promise settles only once it is durable. A backend without group commit
+   * runs it as an ordinary transaction.
    */
-  groupTransaction<T>(work: () => T): Promise<T>;
+  batch?: boolean;
+}
+
+/**
+ * A unit of work: reaches the database only through `tx`, and only while its
+ * promise is pending (a handle kept after the unit ends must not be used).
+ * It may be run more than once (a backend re-runs it after a serialization
+ * failure or a deadlock, SQLite after another process held the lock), so it
+ * has no effect outside the database: payments, HTTP calls and wake-ups
+ * happen after the unit, from what it returned. It awaits only the
+ * repositories: on SQLite a whole batch of units then runs in one turn of
+ * the event loop.
+ */
+export type UnitOfWork<T> = (tx: Repositories) => Promise<T>;
+
+export interface Store {
   /**
-   * Starts staging a feed import (see `FeedStaging`); call `discard` on it
-   * when done. One staging at a time per store.
+   * Runs `work` as one atomic unit: all of its writes commit, or none do; the
+   * promise settles once the commit is durable (or with the unit's error,
+   * nothing of it written).
+   *
+   * Isolation: serializable. Every backend must give a unit the guarantee that
+   * what it read does not change under it before it commits (SQLite: one
+   * writer at a time, the write lock taken at BEGIN IMMEDIATE; a server
+   * database: SERIALIZABLE, or the row locks and constraints that make the
+   * same outcome, re-running the unit after a serialization failure).
+   * Units must not nest: a unit that calls `transaction` or `read` waits for itself.
    */
-  stageFeeds(): FeedStaging;
+  transaction<T>(work: UnitOfWork<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Plain reads outside any unit: each call sees committed data (read
+   * committed; two calls may see different states). On SQLite a read waits
+   * while a unit is under way, so it never sees a unit's uncommitted writes.
+   */
+  read: ReadRepositories;
+  /** Starts staging a feed import (see `FeedStaging`); call `discard` on it when done. */
+  stageFeeds(): Promise<FeedStaging>;
   /**
    * Whether the store takes writes now (proved by a committed write), is the
    * database it opened and has its schema up to date; the reason when not.
@@ -347,5 +504,47 @@ export interface Store extends Repositories {
   readiness(): Promise<{ ready: true } | { ready: false; reason: string }>;
   /** Writes a consistent copy of the whole database to `path` while the store stays in use. */
   backup(path: string): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A write the schema refused because it would break one of the facts the
+ * database enforces (see the constraint names on the repository methods).
+ */
+export class ConstraintViolation extends Error {
+  constructor(
+    readonly constraint: "one_booking_per_idempotency_token" | "one_holding_booking_per_user_and_slot" | "spots_within_total",
+    options?: { cause?: unknown },
+  ) {
+    super(`the database refused the write: ${constraint}`, options);
+  }
+}
+
+/**
+ * The store cannot take the write now because the database is locked by
+ * someone else (another process's import or backup; a server database under
+ * lock contention) and stayed so for longer than the store waits: the caller
+ * may retry soon. `code` is the backend's own code, for logs.
+ */
+export class StoreBusyError extends Error {
+  constructor(
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the database is busy (${code}): try again shortly`, options);
+  }
+}
+
+/**
+ * The store's database cannot take writes at all for now (full disk,
+ * read-only file system, I/O error, unreachable server); `code` is the
+ * backend's own code, for logs and readiness.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the database cannot take writes (${code})`, options);
+  }
 }

@@ -1,18 +1,21 @@
 import { batchBusyTimeoutMs, openDatabase, schemaVersion } from "./database.js";
-import type { Store } from "./repositories.js";
+import type { ReadRepositories, Repositories, Store } from "./repositories.js";
+import { promised } from "./sqlite/async-repositories.js";
 import { SqliteBookingRepository } from "./sqlite/booking-repository.js";
 import { SqliteFeedStaging } from "./sqlite/feed-staging.js";
 import { SqliteIdempotencyRepository } from "./sqlite/idempotency-repository.js";
 import { SqliteInventoryRepository } from "./sqlite/inventory-repository.js";
 import { SqliteLeaseRepository } from "./sqlite/lease-repository.js";
 import { SqliteOutboxRepository } from "./sqlite/outbox-repository.js";
+import { SqlitePaymentLedgerRepository } from "./sqlite/payment-ledger-repository.js";
 import { SqlitePaymentRecordRepository } from "./sqlite/payment-record-repository.js";
 import { startBackgroundCheckpoints } from "./sqlite/background-checkpoints.js";
 import { createPrivateFile } from "./sqlite/private-files.js";
 import { readinessProbe } from "./sqlite/readiness-probe.js";
-import { groupCommitter } from "./sqlite/group-commit.js";
+import { unitRunner } from "./sqlite/unit-runner.js";
 import { walSyncer } from "./sqlite/wal-sync.js";
 import { SqliteUserRepository } from "./sqlite/user-repository.js";
+import type { SqliteDatabase } from "./database.js";
 
 /** How `openSqliteStore` opens the database. */
 export interface SqliteStoreOptions {
@@ -27,32 +30,59 @@ export interface SqliteStoreOptions {
   onCheckpointError?: (error: Error) => void;
 }
 
-/** Opens the SQLite store at `path` (created and migrated as needed). */
-export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Store {
-  const db = openDatabase(path, options);
-  const checkpoints = db.memory ? undefined : startBackgroundCheckpoints(db, options.onCheckpointError);
-  const wal = db.memory ? undefined : walSyncer(`${db.name}-wal`);
-  const groupTransaction = groupCommitter(db, { syncWal: wal?.sync });
-  const store: Store = {
+/** The better-sqlite3 repositories of one connection, synchronous inside (see `promised`). */
+function sqliteRepositories(db: SqliteDatabase) {
+  return {
     inventory: new SqliteInventoryRepository(db),
     bookings: new SqliteBookingRepository(db),
     idempotency: new SqliteIdempotencyRepository(db),
     leases: new SqliteLeaseRepository(db),
     users: new SqliteUserRepository(db),
     payments: new SqlitePaymentRecordRepository(db),
+    ledger: new SqlitePaymentLedgerRepository(db),
     outbox: new SqliteOutboxRepository(db),
-    // IMMEDIATE takes the write lock up front, so a second process cannot
-    // interleave between our read of a slot and our write to it.
-    transaction: (work) => db.transaction(work).immediate(),
-    groupTransaction,
-    stageFeeds: () => new SqliteFeedStaging(db, wal?.sync),
-    readiness: readinessProbe({ db, path, schemaVersion, commitProbe: (write) => groupTransaction(write) }),
+  };
+}
+
+/** Wraps each repository of `repositories` with `promised`, behind the same `enter`. */
+function promisedAll<T extends object>(repositories: ReturnType<typeof sqliteRepositories>, enter: () => Promise<void> | undefined): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, repository] of Object.entries(repositories)) wrapped[name] = promised(repository as never, enter);
+  return wrapped as T;
+}
+
+/**
+ * Opens the SQLite store at `path` (created and migrated as needed).
+ *
+ * One connection serves everything: units of work run one transaction at a
+ * time on it (`unitRunner`: group commit for batch units, retries while
+ * another process holds the lock), which is what makes a unit serializable;
+ * plain reads run on it between transactions.
+ */
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Store {
+  const db = openDatabase(path, options);
+  const checkpoints = db.memory ? undefined : startBackgroundCheckpoints(db, options.onCheckpointError);
+  const wal = db.memory ? undefined : walSyncer(`${db.name}-wal`);
+  const runner = unitRunner(db, { syncWal: wal?.sync });
+  const repositories = sqliteRepositories(db);
+  const tx = promisedAll<Repositories>(repositories, () => {
+    if (!db.inTransaction) throw new Error("a unit of work's repositories were used outside its transaction (after the unit ended?)");
+    return undefined;
+  });
+  // A read waits while a transaction is open: it never sees a unit's uncommitted writes.
+  const read = promisedAll<ReadRepositories>(repositories, () => (db.inTransaction ? runner.transactionEnded() : undefined));
+  const store: Store = {
+    transaction: (work, transactionOptions) => runner.run(() => work(tx), transactionOptions?.batch ?? false),
+    read,
+    stageFeeds: () => runner.exclusive(() => new SqliteFeedStaging(db, runner, wal?.sync)),
+    readiness: readinessProbe({ db, path, schemaVersion, commitProbe: (write) => runner.run(async () => write(), true) }),
     backup: async (destination) => {
       // SQLite would create the copy with the umask's mode: it holds guests' personal data.
       createPrivateFile(destination, { exclusive: true });
       await db.backup(destination);
     },
-    close: () => {
+    close: async () => {
+      await runner.idle();
       void checkpoints?.stop();
       // What SQLite does when the last connection closes, done here because the
       // checkpoint worker's connection may still be open: copy the WAL into the

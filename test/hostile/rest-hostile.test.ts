@@ -45,7 +45,7 @@ describe("REST /v3/<Method> under hostile input", () => {
     watch = watchProcess();
     expect(watch.real).toBe(true);
     server = await startTestServer();
-    world = seedWorld(server);
+    world = await seedWorld(server);
     p = prober(server);
   });
   afterAll(async () => {

@@ -53,7 +53,7 @@ describe("Connect, gRPC and gRPC-Web under hostile input", () => {
     watch = watchProcess();
     expect(watch.real).toBe(true);
     server = await startTestServer({ merchantAuth: { merchantTokens: new Map([[merchantId, merchantToken]]) } });
-    world = seedWorld(server);
+    world = await seedWorld(server);
     p = prober(server);
     session = http2Session(server);
   });

@@ -97,7 +97,7 @@ async function requestTable(
 ): Promise<string> {
   const startSec = options.startSec ?? futureStartSec + ++nextHour * hour;
   const partySize = options.partySize ?? 4;
-  seedSlots(server.store, [
+  await seedSlots(server.store, [
     { merchantId: merchant.merchantId, serviceId: "dinner", startSec, durationSec: 2 * hour, partySize, spotsTotal: 1, confirmationMode: ASYNCHRONOUS },
   ]);
   const response = await rest(server, "CreateBooking", {

@@ -28,7 +28,7 @@ async function openSpots(merchantId: string): Promise<number> {
 
 describe("CreateBooking under concurrency", () => {
   test("when 200 different users book a 3-spot slot at once, then exactly 3 bookings are made", async () => {
-    seedSlots(server.store, [{ merchantId: "burst", serviceId: "dinner", startSec: futureStartSec, spotsTotal: 3 }]);
+    await seedSlots(server.store, [{ merchantId: "burst", serviceId: "dinner", startSec: futureStartSec, spotsTotal: 3 }]);
     const responses = await Promise.all(
       Array.from({ length: 200 }, (_, n) =>
         rest(server, "CreateBooking", { slot: slotJson("burst"), idempotency_token: `burst-${n}`, user_information: user(n) }),
@@ -44,7 +44,7 @@ describe("CreateBooking under concurrency", () => {
   });
 
   test("when the same request is replayed 50 times in parallel, then one booking is made and every answer is it", async () => {
-    seedSlots(server.store, [{ merchantId: "replay", serviceId: "dinner", startSec: futureStartSec, spotsTotal: 3 }]);
+    await seedSlots(server.store, [{ merchantId: "replay", serviceId: "dinner", startSec: futureStartSec, spotsTotal: 3 }]);
     const request = { slot: slotJson("replay"), idempotency_token: "same-token", user_information: user(1) };
     const responses = await Promise.all(Array.from({ length: 50 }, () => rest(server, "CreateBooking", request)));
     const ids = new Set(responses.map((response) => response.body.booking?.booking_id));
@@ -54,7 +54,7 @@ describe("CreateBooking under concurrency", () => {
   });
 
   test("when bookings and cancellations race, then open spots plus active bookings equal the total", async () => {
-    seedSlots(server.store, [{ merchantId: "race", serviceId: "dinner", startSec: futureStartSec, spotsTotal: 5 }]);
+    await seedSlots(server.store, [{ merchantId: "race", serviceId: "dinner", startSec: futureStartSec, spotsTotal: 5 }]);
     const first = await Promise.all(
       Array.from({ length: 5 }, (_, n) =>
         rest(server, "CreateBooking", { slot: slotJson("race"), idempotency_token: `race-${n}`, user_information: user(n) }),

@@ -22,7 +22,7 @@ describe("CheckAvailability", () => {
   afterAll(() => server.close());
 
   test("when a synchronous slot has open spots, then count_available and confirmation_mode come from inventory", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 3, confirmationMode: SYNCHRONOUS }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 3, confirmationMode: SYNCHRONOUS }]);
     const response = await rest(server, "CheckAvailability", { slot: slots[0] });
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
@@ -33,7 +33,7 @@ describe("CheckAvailability", () => {
   });
 
   test("when the slot is asynchronous in inventory, then confirmation_mode CONFIRMATION_MODE_ASYNCHRONOUS is answered", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2, confirmationMode: ASYNCHRONOUS }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2, confirmationMode: ASYNCHRONOUS }]);
     const response = await rest(server, "CheckAvailability", { slot: slots[0] });
     expect(response.status).toBe(200);
     expect(response.body.slot.confirmation_mode).toBe("CONFIRMATION_MODE_ASYNCHRONOUS");
@@ -41,25 +41,25 @@ describe("CheckAvailability", () => {
   });
 
   test("when the inventory states a duration requirement, then duration_requirement is echoed by name", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), durationRequirement: MUST_SHOW_DURATION }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), durationRequirement: MUST_SHOW_DURATION }]);
     const response = await rest(server, "CheckAvailability", { slot: slots[0] });
     expect(response.status).toBe(200);
     expect(response.body.duration_requirement).toBe("MUST_SHOW_DURATION");
   });
 
   test("when some spots were sold elsewhere, then only the open ones are counted", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 4, spotsOpen: 1 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 4, spotsOpen: 1 }]);
     expect((await rest(server, "CheckAvailability", { slot: slots[0] })).body.count_available).toBe(1);
   });
 
   test("when a booking takes a spot, then the count drops at once (live inventory)", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
     await book(server, slots[0]);
     expect((await rest(server, "CheckAvailability", { slot: slots[0] })).body.count_available).toBe(1);
   });
 
   test("when the slot is not in inventory, then 200 with count 0 (count_available absent) and the slot echoed", async () => {
-    const { merchantId } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { merchantId } = await seedMerchant(server, [{ startSec: at(1) }]);
     const unknown = { merchant_id: merchantId, service_id: "haircut", start_sec: String(at(5)), duration_sec: "3600" };
     for (const slot of [unknown, { ...unknown, merchant_id: uniqueId("no-such-merchant") }]) {
       const response = await rest(server, "CheckAvailability", { slot });
@@ -70,14 +70,14 @@ describe("CheckAvailability", () => {
 
   test("when the slot has already started, then the count is 0", async () => {
     const pastStart = Math.floor(Date.now() / 1000) - 3600;
-    const { slots } = seedMerchant(server, [{ startSec: pastStart, spotsTotal: 3 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: pastStart, spotsTotal: 3 }]);
     const response = await rest(server, "CheckAvailability", { slot: slots[0] });
     expect(response.status).toBe(200);
     expect(response.body.count_available).toBeUndefined();
   });
 
   test("when the request is lowerCamelCase with int64 numbers, then it is understood", async () => {
-    const { merchantId } = seedMerchant(server, [{ startSec: at(2), spotsTotal: 2 }]);
+    const { merchantId } = await seedMerchant(server, [{ startSec: at(2), spotsTotal: 2 }]);
     const slot = { merchantId, serviceId: "haircut", startSec: at(2), durationSec: 3600 };
     const response = await rest(server, "CheckAvailability", { slot });
     expect(response.body.count_available).toBe(2);
@@ -104,7 +104,7 @@ describe("BatchAvailabilityLookup", () => {
   });
 
   test("when several slot times include unknown ones, then one answer per slot time comes back in request order", async () => {
-    const { merchantId } = seedMerchant(server, [
+    const { merchantId } = await seedMerchant(server, [
       { startSec: at(1), confirmationMode: SYNCHRONOUS },
       { startSec: at(2), spotsTotal: 2, spotsOpen: 0 },
       { startSec: at(3), confirmationMode: ASYNCHRONOUS },
@@ -139,7 +139,7 @@ describe("BatchAvailabilityLookup", () => {
 
   test("when 300 slot times come in one call, then 300 answers come back in order", async () => {
     const seeded = Array.from({ length: 150 }, (_, i) => ({ startSec: at(2 * i) }));
-    const { merchantId } = seedMerchant(server, seeded);
+    const { merchantId } = await seedMerchant(server, seeded);
     const requested = Array.from({ length: 300 }, (_, i) => slotTime(at(i)));
     const started = Date.now();
     const response = await rest(server, "BatchAvailabilityLookup", { merchant_id: merchantId, slot_time: requested });
@@ -152,7 +152,7 @@ describe("BatchAvailabilityLookup", () => {
   });
 
   test("when resource_ids give a party size, then only the slot of that party size answers", async () => {
-    const { merchantId } = seedMerchant(server, [
+    const { merchantId } = await seedMerchant(server, [
       { startSec: at(1), partySize: 2 },
       { startSec: at(1), partySize: 4, spotsTotal: 1, spotsOpen: 0 },
     ]);
@@ -170,7 +170,7 @@ describe("BatchAvailabilityLookup", () => {
   });
 
   test("when the last spot has been booked, then the slot time is unavailable", async () => {
-    const { merchantId, slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { merchantId, slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     await book(server, slots[0]);
     const response = await rest(server, "BatchAvailabilityLookup", { merchant_id: merchantId, slot_time: [slotTime(at(1))] });
     expect(response.body.slot_time_availability[0].available).toBeUndefined();
@@ -181,7 +181,7 @@ describe("BatchAvailabilityLookup", () => {
   });
 
   test("when a slot time has no start_sec, then 400 naming it by index", async () => {
-    const { merchantId } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { merchantId } = await seedMerchant(server, [{ startSec: at(1) }]);
     const response = await rest(server, "BatchAvailabilityLookup", {
       merchant_id: merchantId,
       slot_time: [slotTime(at(1)), { service_id: "haircut", duration_sec: "3600" }],

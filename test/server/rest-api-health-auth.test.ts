@@ -74,7 +74,7 @@ describe("HTTP Basic auth on REST", () => {
   test.each(refusedAuthorizations)(
     "when %s on CreateBooking, then 401 with a WWW-Authenticate challenge and the slot keeps its spots",
     async (_, auth) => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const user = newUser();
       const response = await rest(server, "CreateBooking", bookingRequest(slots[0], user), { auth });
       expect(response.status).toBe(401);

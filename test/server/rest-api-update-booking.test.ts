@@ -28,7 +28,7 @@ describe("UpdateBooking", () => {
 
   describe("cancel", () => {
     test("when a confirmed booking is canceled, then it is CANCELED and its spot is open again", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const booking = await book(server, slots[0]);
       expect(await countAvailable(server, slots[0])).toBe(1);
 
@@ -41,14 +41,14 @@ describe("UpdateBooking", () => {
     });
 
     test("when the status is given as its number (3), then it cancels too", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const booking = await book(server, slots[0]);
       expect((await update({ booking_id: booking.booking_id, status: 3 })).body.booking.status).toBe("CANCELED");
       expect(await countAvailable(server, slots[0])).toBe(1);
     });
 
     test("when a canceled booking is canceled again, then BOOKING_ALREADY_CANCELLED and the spot is not released twice", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const booking = await book(server, slots[0]);
       await book(server, slots[0]);
       await update({ booking_id: booking.booking_id, status: "CANCELED" });
@@ -59,7 +59,7 @@ describe("UpdateBooking", () => {
     });
 
     test("when an asynchronous booking is canceled, then it is CANCELED", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), confirmationMode: ASYNCHRONOUS }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), confirmationMode: ASYNCHRONOUS }]);
       const booking = await book(server, slots[0]);
       expect(booking.status).toBe("PENDING_MERCHANT_CONFIRMATION");
       expect((await update({ booking_id: booking.booking_id, status: "CANCELED" })).body.booking.status).toBe("CANCELED");
@@ -69,7 +69,7 @@ describe("UpdateBooking", () => {
 
   describe("reschedule", () => {
     test("when a new start_sec of a seeded slot is asked, then booking.slot moves there and the spot moves with it", async () => {
-      const { slots } = seedMerchant(server, [
+      const { slots } = await seedMerchant(server, [
         { startSec: at(1), spotsTotal: 2 },
         { startSec: at(3), spotsTotal: 2 },
       ]);
@@ -89,7 +89,7 @@ describe("UpdateBooking", () => {
     });
 
     test("when the same reschedule is applied twice, then the second answers the same booking and takes nothing more", async () => {
-      const { slots } = seedMerchant(server, [
+      const { slots } = await seedMerchant(server, [
         { startSec: at(1), spotsTotal: 2 },
         { startSec: at(3), spotsTotal: 2 },
       ]);
@@ -106,7 +106,7 @@ describe("UpdateBooking", () => {
       ["full", [{ startSec: at(3), spotsTotal: 1, spotsOpen: 0 }]],
       ["not in inventory", []],
     ])("when the new slot is %s, then SLOT_UNAVAILABLE and nothing changes", async (_, others) => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }, ...others]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }, ...others]);
       const user = newUser();
       const booking = await book(server, slots[0], user);
 
@@ -119,7 +119,7 @@ describe("UpdateBooking", () => {
     });
 
     test("when a new party size is asked, then the booking moves to the slot of that party size", async () => {
-      const { slots } = seedMerchant(server, [
+      const { slots } = await seedMerchant(server, [
         { startSec: at(1), partySize: 2 },
         { startSec: at(1), partySize: 4 },
       ]);
@@ -134,7 +134,7 @@ describe("UpdateBooking", () => {
     });
 
     test("when a party size without a slot is asked, then SLOT_UNAVAILABLE and the booking stays", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), partySize: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), partySize: 2 }]);
       const booking = await book(server, slots[0]);
       const response = await update({ booking_id: booking.booking_id, slot: { resources: { party_size: 8 } } });
       expectBookingFailure(response, "SLOT_UNAVAILABLE");
@@ -142,7 +142,7 @@ describe("UpdateBooking", () => {
     });
 
     test("when an asynchronous booking is rescheduled, then booking_failure and nothing moves", async () => {
-      const { slots } = seedMerchant(server, [
+      const { slots } = await seedMerchant(server, [
         { startSec: at(1), confirmationMode: ASYNCHRONOUS },
         { startSec: at(3), confirmationMode: ASYNCHRONOUS },
       ]);
@@ -156,7 +156,7 @@ describe("UpdateBooking", () => {
     });
 
     test("when a canceled booking is rescheduled, then booking_failure and no spot is taken", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }, { startSec: at(3) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }, { startSec: at(3) }]);
       const booking = await book(server, slots[0]);
       await update({ booking_id: booking.booking_id, status: "CANCELED" });
       const response = await update({ booking_id: booking.booking_id, slot: { start_sec: String(at(3)) } });
@@ -187,21 +187,21 @@ describe("UpdateBooking", () => {
     });
 
     test("when status CONFIRMED is requested, then 400 naming booking.status and nothing changes", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), confirmationMode: ASYNCHRONOUS }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), confirmationMode: ASYNCHRONOUS }]);
       const booking = await book(server, slots[0]);
       expectInvalidArgument(await update({ booking_id: booking.booking_id, status: "CONFIRMED" }), "booking.status");
       expect(await bookingStatus(server, booking.booking_id)).toBe("PENDING_MERCHANT_CONFIRMATION");
     });
 
     test("when nothing to update is given, then 400", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const booking = await book(server, slots[0]);
       expectInvalidArgument(await update({ booking_id: booking.booking_id }), /^booking: nothing to update/);
       expect(await countAvailable(server, slots[0])).toBe(0);
     });
 
     test("when the new start_sec is malformed, then 400 naming booking.slot.start_sec", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const booking = await book(server, slots[0]);
       expectInvalidArgument(
         await update({ booking_id: booking.booking_id, slot: { start_sec: "soon" } }),

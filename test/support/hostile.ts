@@ -188,12 +188,12 @@ export interface HostileWorld {
 let worldCounter = 0;
 
 /** Seeds a merchant with plenty of spots and answers one valid request per method. */
-export function seedWorld(server: TestServer): HostileWorld {
+export async function seedWorld(server: TestServer): Promise<HostileWorld> {
   worldCounter += 1;
   const merchantId = `hostile-merchant-${worldCounter}`;
   const serviceId = "haircut";
   const startSec = futureStartSec + 5 * 3600;
-  seedSlots(server.store, [
+  await seedSlots(server.store, [
     { merchantId, serviceId, startSec, spotsTotal: 1_000_000 },
     { merchantId, serviceId, startSec: startSec + 3600, spotsTotal: 1_000_000, partySize: 2 },
   ]);

@@ -65,10 +65,10 @@ export type SlotSeedWithoutKeys = Omit<SlotSeed, "merchantId" | "serviceId"> & {
  * Seeds a merchant of its own (service "haircut" unless told) with the given
  * slots; answers the merchant id and each slot as Google would send it.
  */
-export function seedMerchant(server: TestServer, slots: SlotSeedWithoutKeys[]): { merchantId: string; slots: Json[] } {
+export async function seedMerchant(server: TestServer, slots: SlotSeedWithoutKeys[]): Promise<{ merchantId: string; slots: Json[] }> {
   const merchantId = uniqueId("merchant");
   const seeds = slots.map((slot) => ({ serviceId: "haircut", ...slot, merchantId }));
-  seedSlots(server.store, seeds);
+  await seedSlots(server.store, seeds);
   return {
     merchantId,
     slots: seeds.map((seed) =>

@@ -113,11 +113,11 @@ export const futureStartSec = Math.floor(Date.now() / 1000 / hour) * hour + 30 *
 export type SlotSeed = Partial<SlotFeedRecord> & Pick<SlotFeedRecord, "merchantId" | "serviceId" | "startSec">;
 
 /** Puts merchants, services and slots straight into the store. */
-export function seedSlots(store: Store, slots: SlotSeed[]): void {
-  store.transaction(() => {
+export function seedSlots(store: Store, slots: SlotSeed[]): Promise<void> {
+  return store.transaction(async (tx) => {
     for (const slot of slots) {
-      store.inventory.upsertMerchant({ merchantId: slot.merchantId, name: slot.merchantId, feedJson: "{}" });
-      store.inventory.upsertService({
+      await tx.inventory.upsertMerchant({ merchantId: slot.merchantId, name: slot.merchantId, feedJson: "{}" });
+      await tx.inventory.upsertService({
         merchantId: slot.merchantId,
         serviceId: slot.serviceId,
         name: slot.serviceId,
@@ -126,7 +126,7 @@ export function seedSlots(store: Store, slots: SlotSeed[]): void {
         feedJson: "{}",
       });
       const spotsTotal = slot.spotsTotal ?? 1;
-      store.inventory.upsertSlot({
+      await tx.inventory.upsertSlot({
         durationSec: 3600,
         staffId: "",
         roomId: "",

@@ -4,11 +4,14 @@ import {
   type BookingStatus,
 } from "../../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { SqliteDatabase } from "../database.js";
-import type {
-  BookingRecord,
-  BookingRepository,
-  MerchantBookingQuery,
+import {
+  sameUserKeys,
+  type BookingRecord,
+  type BookingRepository,
+  type MerchantBookingQuery,
+  type UserIdentity,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 
 interface BookingRow {
   booking_proto: Buffer;
@@ -16,6 +19,7 @@ interface BookingRow {
   holds_spot: number;
   created_at_sec: number;
   additional_request: string;
+  decide_by_sec: number;
 }
 
 function bookingFromRow(row: BookingRow): BookingRecord {
@@ -25,6 +29,7 @@ function bookingFromRow(row: BookingRow): BookingRecord {
     holdsSpot: row.holds_spot === 1,
     createdAtSec: row.created_at_sec,
     additionalRequest: row.additional_request,
+    decideBySec: row.decide_by_sec,
   };
 }
 
@@ -33,19 +38,19 @@ function bookingColumns(record: BookingRecord, nowSec: number) {
   return {
     bookingId: booking.bookingId,
     slotId: record.slotId,
-    userId: booking.userInformation?.userId ?? "",
-    emailKey: (booking.userInformation?.email ?? "").toLowerCase(),
+    ...sameUserKeys(booking.userInformation),
     status: booking.status,
     holdsSpot: record.holdsSpot ? 1 : 0,
     startSec: Number(booking.slot?.startSec ?? 0n),
     bookingProto: Buffer.from(toBinary(BookingSchema, booking)),
     createdAtSec: record.createdAtSec,
     additionalRequest: record.additionalRequest,
+    decideBySec: record.decideBySec,
     nowSec,
   };
 }
 
-export class SqliteBookingRepository implements BookingRepository {
+export class SqliteBookingRepository implements Synchronous<BookingRepository> {
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly getStmt;
@@ -56,15 +61,16 @@ export class SqliteBookingRepository implements BookingRepository {
   private readonly hasUserStmt;
 
   constructor(db: SqliteDatabase) {
-    const columns = "booking_proto, slot_id, holds_spot, created_at_sec, additional_request";
+    const columns = "booking_proto, slot_id, holds_spot, created_at_sec, additional_request, decide_by_sec";
     this.insertStmt = db.prepare(`
       INSERT INTO bookings (booking_id, slot_id, user_id, email_key, status, holds_spot, start_sec,
-        booking_proto, created_at_sec, updated_at_sec, additional_request)
+        booking_proto, created_at_sec, updated_at_sec, additional_request, decide_by_sec)
       VALUES (@bookingId, @slotId, @userId, @emailKey, @status, @holdsSpot, @startSec,
-        @bookingProto, @createdAtSec, @nowSec, @additionalRequest)`);
+        @bookingProto, @createdAtSec, @nowSec, @additionalRequest, @decideBySec)`);
     this.updateStmt = db.prepare(`
       UPDATE bookings SET slot_id = @slotId, user_id = @userId, email_key = @emailKey, status = @status,
-        holds_spot = @holdsSpot, start_sec = @startSec, booking_proto = @bookingProto, updated_at_sec = @nowSec
+        holds_spot = @holdsSpot, start_sec = @startSec, booking_proto = @bookingProto, updated_at_sec = @nowSec,
+        decide_by_sec = @decideBySec
       WHERE booking_id = @bookingId`);
     this.getStmt = db.prepare(`SELECT ${columns} FROM bookings WHERE booking_id = ?`);
     this.activeOnSlotStmt = db.prepare(`SELECT ${columns} FROM bookings
@@ -73,7 +79,7 @@ export class SqliteBookingRepository implements BookingRepository {
       WHERE user_id = ? AND start_sec >= ? ORDER BY start_sec, booking_id`);
     // The merchant is the booked slot's; paging is keyset on (start_sec, booking_id).
     this.listForMerchantStmt = db.prepare(`
-      SELECT b.booking_proto, b.slot_id, b.holds_spot, b.created_at_sec, b.additional_request
+      SELECT b.booking_proto, b.slot_id, b.holds_spot, b.created_at_sec, b.additional_request, b.decide_by_sec
       FROM bookings b JOIN slots s ON s.slot_id = b.slot_id
       WHERE s.merchant_id = @merchantId
         AND (@statusesJson = '[]' OR b.status IN (SELECT value FROM json_each(@statusesJson)))
@@ -84,7 +90,7 @@ export class SqliteBookingRepository implements BookingRepository {
       ORDER BY b.start_sec, b.booking_id
       LIMIT @limit`);
     this.decisionsDueStmt = db.prepare(`SELECT ${columns} FROM bookings
-      WHERE status = @status AND min(created_at_sec + @decideWithinSec, start_sec) <= @nowSec
+      WHERE status = @status AND decide_by_sec <= @nowSec
       ORDER BY created_at_sec LIMIT @limit`);
     this.hasUserStmt = db
       // Two plain `?`: better-sqlite3 rejects one value bound to a repeated `?1`.
@@ -105,13 +111,13 @@ export class SqliteBookingRepository implements BookingRepository {
     return row && bookingFromRow(row);
   }
 
-  findActiveOnSlotForUser(slotId: number, email: string, userId: string): BookingRecord | undefined {
-    const row = this.activeOnSlotStmt.get(slotId, email.toLowerCase(), userId) as BookingRow | undefined;
+  findActiveOnSlotForUser(slotId: number, user: UserIdentity): BookingRecord | undefined {
+    const row = this.activeOnSlotStmt.get(slotId, user.emailKey, user.userId) as BookingRow | undefined;
     return row && bookingFromRow(row);
   }
 
-  listDecisionsDue(status: BookingStatus, nowSec: number, decideWithinSec: number, limit: number): BookingRecord[] {
-    return (this.decisionsDueStmt.all({ status, nowSec, decideWithinSec, limit }) as BookingRow[]).map(bookingFromRow);
+  listDecisionsDue(status: BookingStatus, nowSec: number, limit: number): BookingRecord[] {
+    return (this.decisionsDueStmt.all({ status, nowSec, limit }) as BookingRow[]).map(bookingFromRow);
   }
 
   listForMerchant(query: MerchantBookingQuery): BookingRecord[] {

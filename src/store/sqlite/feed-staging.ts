@@ -1,13 +1,8 @@
 import type { Statement } from "better-sqlite3";
 import type { SqliteDatabase } from "../database.js";
-import type {
-  FeedStaging,
-  MerchantFeedRecord,
-  OfferFeedRecord,
-  ServiceFeedRecord,
-  SlotFeedRecord,
-  UpsertOutcome,
-} from "../repositories.js";
+import { StagingError, type FeedStaging, type StagedFeedRecord, type UpsertOutcome } from "../repositories.js";
+import { storeError } from "./store-errors.js";
+import type { UnitRunner } from "./unit-runner.js";
 import { feedColumns, feedTables, keyMatches, parameter, recordValues, slotParameters, upsertSql, type FeedTable } from "./feed-columns.js";
 
 /**
@@ -62,6 +57,8 @@ export class SqliteFeedStaging implements FeedStaging {
    */
   constructor(
     private readonly db: SqliteDatabase,
+    /** The store's: staging shares its connection, so it runs between the store's transactions. */
+    private readonly runner: UnitRunner,
     private readonly syncWal?: () => Promise<void>,
   ) {
     db.exec(`ATTACH DATABASE '' AS ${stagingSchema}`);
@@ -119,23 +116,35 @@ export class SqliteFeedStaging implements FeedStaging {
     return differs === undefined ? "inserted" : "updated";
   }
 
-  stageMerchant(merchant: MerchantFeedRecord): UpsertOutcome {
-    return this.stageRecord(this.tables.merchants, merchant);
+  private stageOne(staged: StagedFeedRecord): UpsertOutcome {
+    switch (staged.kind) {
+      case "merchant":
+        return this.stageRecord(this.tables.merchants, staged.record);
+      case "service":
+        return this.stageRecord(this.tables.services, staged.record);
+      case "offer":
+        return this.stageRecord(this.tables.offers, staged.record);
+      case "slot":
+        return this.stageRecord(this.tables.slots, slotParameters(staged.record));
+    }
   }
 
-  stageService(service: ServiceFeedRecord): UpsertOutcome {
-    return this.stageRecord(this.tables.services, service);
+  stage(records: readonly StagedFeedRecord[]): Promise<UpsertOutcome[]> {
+    // Deferred: the live tables are only read (a WAL snapshot, which blocks no one).
+    const stageAll = this.db.transaction(() =>
+      records.map((record, index) => {
+        try {
+          return this.stageOne(record);
+        } catch (error) {
+          throw new StagingError(index, storeError(error));
+        }
+      }),
+    );
+    return this.runner.exclusive(() => stageAll());
   }
 
-  stageOffer(offer: OfferFeedRecord): UpsertOutcome {
-    return this.stageRecord(this.tables.offers, offer);
-  }
-
-  stageSlot(slot: SlotFeedRecord): UpsertOutcome {
-    return this.stageRecord(this.tables.slots, slotParameters(slot));
-  }
-
-  serviceFeeds(merchantId: string, serviceId: string): { merchantFeed: string; serviceFeed: string } | undefined {
+  async serviceFeeds(merchantId: string, serviceId: string): Promise<{ merchantFeed: string; serviceFeed: string } | undefined> {
+    if (this.db.inTransaction) await this.runner.transactionEnded();
     const serviceFeed = (this.stagedServiceFeed.get({ merchantId, serviceId }) ?? this.liveServiceFeed.get({ merchantId, serviceId })) as
       | string
       | undefined;
@@ -143,12 +152,14 @@ export class SqliteFeedStaging implements FeedStaging {
     return serviceFeed === undefined || merchantFeed === undefined ? undefined : { merchantFeed, serviceFeed };
   }
 
-  chunk<T>(work: () => T): T {
-    // Deferred: the live tables are only read (a WAL snapshot, which blocks no one).
-    return this.db.transaction(work)();
+  async apply(): Promise<{ lockHeldMs: number }> {
+    const lockHeldMs = await this.runner.exclusive(() => this.swap());
+    await this.syncWal?.();
+    return { lockHeldMs };
   }
 
-  async apply(): Promise<{ lockHeldMs: number }> {
+  /** The live tables take the staged records, in one transaction; returns how long it held the write lock (ms). */
+  private swap(): number {
     // As in group commit: COMMIT writes the WAL without flushing it, the flush
     // runs after the lock is released, and `apply` resolves only once it is
     // durable. A crash before the flush loses the whole import, never part of
@@ -182,11 +193,10 @@ export class SqliteFeedStaging implements FeedStaging {
     // checkpoint's threshold and copies it on its event loop (a 100 MB WAL
     // for 300k slots: hundreds of ms). SQLite flushes the WAL first.
     if (!this.db.memory) this.db.pragma("wal_checkpoint(PASSIVE)");
-    await this.syncWal?.();
-    return { lockHeldMs };
+    return lockHeldMs;
   }
 
-  discard(): void {
-    this.db.exec(`DETACH DATABASE ${stagingSchema}`);
+  discard(): Promise<void> {
+    return this.runner.exclusive(() => this.db.exec(`DETACH DATABASE ${stagingSchema}`)).then(() => undefined);
   }
 }

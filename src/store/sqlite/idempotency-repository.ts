@@ -2,8 +2,9 @@ import type { SqliteDatabase } from "../database.js";
 import type {
   IdempotencyRepository,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 
-export class SqliteIdempotencyRepository implements IdempotencyRepository {
+export class SqliteIdempotencyRepository implements Synchronous<IdempotencyRepository> {
   private readonly findStmt;
   private readonly recordStmt;
 

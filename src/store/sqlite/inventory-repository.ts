@@ -11,6 +11,7 @@ import type {
   SlotRecord,
   UpsertOutcome,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 import { feedTables, recordValues, slotParameters, upsertSql } from "./feed-columns.js";
 
 const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
@@ -63,7 +64,7 @@ function upsertOutcome(existedBefore: boolean, changes: number): UpsertOutcome {
   return changes > 0 ? "updated" : "unchanged";
 }
 
-export class SqliteInventoryRepository implements InventoryRepository {
+export class SqliteInventoryRepository implements Synchronous<InventoryRepository> {
   private readonly merchantExists;
   private readonly serviceExists;
   private readonly merchantUpsert;

@@ -7,6 +7,7 @@ import type {
   LeaseRecord,
   LeaseRepository,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 
 interface LeaseRow {
   lease_proto: Buffer;
@@ -18,7 +19,7 @@ function leaseFromRow(row: LeaseRow): LeaseRecord {
   return { lease: fromBinary(LeaseSchema, row.lease_proto), slotId: row.slot_id, state: row.state };
 }
 
-export class SqliteLeaseRepository implements LeaseRepository {
+export class SqliteLeaseRepository implements Synchronous<LeaseRepository> {
   private readonly insertStmt;
   private readonly getStmt;
   private readonly byUserReferenceStmt;

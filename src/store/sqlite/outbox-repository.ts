@@ -6,6 +6,7 @@ import type {
   OutboxKind,
   OutboxRepository,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 
 interface OutboxRow {
   id: number;
@@ -47,7 +48,7 @@ const outboxHeads = `
   JOIN (SELECT queue_key, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY queue_key) h
     ON o.id = h.id`;
 
-export class SqliteOutboxRepository implements OutboxRepository {
+export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
   private readonly insertStmt;
   private readonly dueStmt;
   private readonly getStmt;
@@ -60,6 +61,8 @@ export class SqliteOutboxRepository implements OutboxRepository {
   private readonly deadStmt;
   private readonly listDeadStmt;
   private readonly requeueStmt;
+  private readonly dueAfterStmt;
+  private readonly clampStmt;
   private readonly depthStmt;
   private readonly earliestStmt;
 
@@ -91,6 +94,8 @@ export class SqliteOutboxRepository implements OutboxRepository {
     this.listDeadStmt = db.prepare(
       "SELECT * FROM notification_outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
     );
+    this.dueAfterStmt = db.prepare("SELECT * FROM notification_outbox WHERE state = 'pending' AND next_attempt_at_ms > ? ORDER BY id");
+    this.clampStmt = db.prepare("UPDATE notification_outbox SET next_attempt_at_ms = ? WHERE state = 'pending' AND next_attempt_at_ms > ?");
     this.requeueStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'pending', next_attempt_at_ms = ? WHERE id = ? AND state = 'dead'`);
     this.depthStmt = db.prepare(
@@ -154,6 +159,12 @@ export class SqliteOutboxRepository implements OutboxRepository {
 
   listDead(limit: number, afterId = 0): OutboxEntry[] {
     return (this.listDeadStmt.all(afterId, limit) as OutboxRow[]).map(outboxFromRow);
+  }
+
+  clampRetriesAfter(latestMs: number): OutboxEntry[] {
+    const far = (this.dueAfterStmt.all(latestMs) as OutboxRow[]).map(outboxFromRow);
+    if (far.length > 0) this.clampStmt.run(latestMs, latestMs);
+    return far;
   }
 
   requeue(id: number, nowMs: number): boolean {

@@ -6,6 +6,7 @@ import type {
   PaymentRecord,
   PaymentRecordRepository,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 
 interface PaymentRecordRow {
   booking_id: string;
@@ -18,7 +19,7 @@ interface PaymentRecordRow {
   currency: string | null;
 }
 
-export class SqlitePaymentRecordRepository implements PaymentRecordRepository {
+export class SqlitePaymentRecordRepository implements Synchronous<PaymentRecordRepository> {
   private readonly startStmt;
   private readonly completeStmt;
   private readonly forBookingStmt;

@@ -2,8 +2,9 @@ import type { SqliteDatabase } from "../database.js";
 import type {
   UserRepository,
 } from "../repositories.js";
+import type { Synchronous } from "./async-repositories.js";
 
-export class SqliteUserRepository implements UserRepository {
+export class SqliteUserRepository implements Synchronous<UserRepository> {
   private readonly setStmt;
   private readonly getStmt;
 

@@ -4,7 +4,14 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openDatabase } from "../../src/store/database";
 import { openSqliteStore } from "../../src/store/sqlite-store";
-import { busyRetryWindowMs, groupCommitter } from "../../src/store/sqlite/group-commit";
+import { busyRetryWindowMs, unitRunner, type UnitRunnerOptions } from "../../src/store/sqlite/unit-runner";
+import { StoreBusyError } from "../../src/store/repositories";
+
+/** The unit runner's group commit, for units that are synchronous statements (as the repositories are inside). */
+function groupCommitter(db: Parameters<typeof unitRunner>[0], options?: UnitRunnerOptions) {
+  const runner = unitRunner(db, options);
+  return <T>(work: () => T) => runner.run(async () => work(), true);
+}
 import { walSyncer } from "../../src/store/sqlite/wal-sync";
 
 let dir: string;
@@ -101,7 +108,7 @@ test("when commits are left in the WAL, then the background checkpoints copy the
   expect(copy.prepare("SELECT v FROM t").pluck().all()).toEqual([7]);
   copy.close();
   writer.close();
-  store.close();
+  await store.close();
 });
 
 test("when the store closes, then its WAL is copied into the database file and emptied", async () => {
@@ -109,8 +116,8 @@ test("when the store closes, then its WAL is copied into the database file and e
   const store = openSqliteStore(path);
   // Once the checkpoint worker's connection is open, closing ours is not SQLite's last close.
   await new Promise((r) => setTimeout(r, 300));
-  await store.groupTransaction(() => store.users.setMarketingPreference("u1", true, 1));
-  store.close();
+  await store.transaction((tx) => tx.users.setMarketingPreference("u1", true, 1), { batch: true });
+  await store.close();
   expect(existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0).toBe(0);
   copyFileSync(path, join(dir, "copy.db"));
   const copy = new Database(join(dir, "copy.db"), { readonly: true });
@@ -162,17 +169,21 @@ describe("when another process holds the write lock", () => {
     db.close();
   });
 
-  test("then a synchronous store.transaction fails with SQLITE_BUSY at once instead of waiting", () => {
+  test("then every store.transaction waits for it off the event loop, and fails with StoreBusyError once the window is over", async () => {
     const path = join(dir, "busy.db");
     const store = openSqliteStore(path);
     const holder = lockHolder(path);
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 10);
     try {
-      expect(() => store.transaction(() => store.users.setMarketingPreference("u1", true, 1))).toThrow(
-        expect.objectContaining({ code: "SQLITE_BUSY" }),
-      );
+      const startedAt = performance.now();
+      await expect(store.transaction((tx) => tx.users.setMarketingPreference("u1", true, 1))).rejects.toBeInstanceOf(StoreBusyError);
+      expect(performance.now() - startedAt).toBeGreaterThanOrEqual(busyRetryWindowMs - 50);
+      expect(turns).toBeGreaterThan(10);
     } finally {
+      clearInterval(ticker);
       holder.release();
-      store.close();
+      await store.close();
     }
   });
 });

@@ -1,0 +1,56 @@
+import { storeError } from "./store-errors.js";
+
+/**
+ * A repository interface of the contract with its methods synchronous: what
+ * the better-sqlite3 classes implement (a statement runs to completion on
+ * the calling thread, so there is nothing to wait for).
+ */
+export type Synchronous<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : T[K];
+};
+
+/**
+ * Wraps a synchronous repository once into the contract's asynchronous one.
+ * Each call runs at once and returns an already-settled promise: awaiting it
+ * costs a microtask, not a turn of the event loop, so a unit of work that
+ * awaits only repositories still runs from start to commit in one turn.
+ *
+ * `enter` decides how a call may run: it throws when the call must not run
+ * (a unit's repositories used after the unit ended), or returns a promise to
+ * wait for first (a plain read while a unit is under way); undefined runs it now.
+ * Errors come back in the store's terms (`storeError`).
+ */
+export function promised<T extends object>(impl: Synchronous<T>, enter: () => Promise<void> | undefined): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const name of methodNames(impl)) {
+    const method = (impl as Record<string, (...args: unknown[]) => unknown>)[name].bind(impl);
+    const call = (args: unknown[]) => {
+      try {
+        return Promise.resolve(method(...args));
+      } catch (error) {
+        return Promise.reject(storeError(error));
+      }
+    };
+    wrapped[name] = (...args: unknown[]) => {
+      let wait: Promise<void> | undefined;
+      try {
+        wait = enter();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return wait ? wait.then(() => call(args)) : call(args);
+    };
+  }
+  return wrapped as T;
+}
+
+/** The methods of a class instance (its prototype chain's, up to Object). */
+function methodNames(instance: object): string[] {
+  const names = new Set<string>();
+  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name !== "constructor" && typeof (instance as Record<string, unknown>)[name] === "function") names.add(name);
+    }
+  }
+  return [...names];
+}
