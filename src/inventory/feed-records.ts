@@ -5,6 +5,7 @@ import {
   type ConfirmationMode,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { describeValue, FieldError } from "../feeds/field-error.js";
+import { hasBookingPaymentTerms } from "../payments/feed-terms.js";
 import type {
   MerchantFeedRecord,
   OfferFeedRecord,
@@ -192,7 +193,15 @@ export function serviceFromFeed(value: unknown): ServiceFeedRecord {
       );
     }
   }
-  return { merchantId, serviceId, name, priceMicros, currencyCode, feedJson: JSON.stringify(record) };
+  return {
+    merchantId,
+    serviceId,
+    name,
+    priceMicros,
+    currencyCode,
+    feedJson: JSON.stringify(record),
+    bookingPaymentTerms: hasBookingPaymentTerms("service", record),
+  };
 }
 
 /** An offer feed record: `offer_id`, `merchant_id`, optional `service_id` (empty = every service). */
@@ -252,5 +261,6 @@ export function slotFromFeed(value: unknown): SlotFeedRecord {
     confirmationMode: confirmationMode(record, "confirmation_mode") as ConfirmationMode,
     durationRequirement: durationRequirement(record, "duration_requirement"),
     feedJson: JSON.stringify(record),
+    bookingPaymentTerms: hasBookingPaymentTerms("availability", record),
   };
 }

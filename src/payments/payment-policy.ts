@@ -96,9 +96,10 @@ export interface PaymentPolicyFeeds {
  *   Availability `scheduling_rule_overrides.last_online_cancellable_sec` (an absolute time) wins.
  *
  * The fields that can make CreateBooking take money or keep a card are
- * `bookingPaymentTermFields` (feed-terms.ts), which the store's
- * `booking_payment_terms` columns (migration 7) also name: they let
- * CreateBooking skip this function for slots without them.
+ * `bookingPaymentTermFields` (feed-terms.ts); each feed record is stored
+ * with whether it has one (`hasBookingPaymentTerms`, the store's
+ * `booking_payment_terms` columns), which lets CreateBooking skip this
+ * function for slots without them.
  */
 export function effectivePaymentPolicy({ serviceFeed, slotFeed, merchantFeed }: PaymentPolicyFeeds): PaymentPolicy {
   const service = feedRecord("service", serviceFeed, { optional: false });

@@ -49,7 +49,9 @@ function applyMigrations(db: SqliteDatabase): void {
       );
     }
     for (let version = applied; version < migrations.length; version++) {
-      db.exec(migrations[version]);
+      const migration = migrations[version];
+      if (typeof migration === "string") db.exec(migration);
+      else migration(db);
       db.pragma(`user_version = ${version + 1}`);
     }
   });

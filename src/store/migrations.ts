@@ -1,11 +1,18 @@
+import type Database from "better-sqlite3";
+import { hasBookingPaymentTerms } from "../payments/feed-terms.js";
+
 /**
  * Versioned schema migrations, applied in order at start. A migration is never
  * edited once released: add a new one. `PRAGMA user_version` records how many
- * have been applied.
+ * have been applied. Most are SQL; one that must apply a rule of the code to
+ * existing rows is a function over the connection (run in the same
+ * transaction).
  *
  * Times are Unix seconds (INTEGER); money is micros (INTEGER), never floats.
  */
-export const migrations: readonly string[] = [
+export type Migration = string | ((db: Database.Database) => void);
+
+export const migrations: readonly Migration[] = [
   /* 1: inventory, bookings, leases, idempotency, users */ `
   CREATE TABLE merchants (
     merchant_id TEXT PRIMARY KEY,
@@ -221,4 +228,21 @@ export const migrations: readonly string[] = [
   UPDATE bookings SET decide_by_sec = min(created_at_sec + 86400, start_sec) WHERE status = 2;
   CREATE INDEX bookings_decisions_due ON bookings (status, decide_by_sec);
   `,
+  /* 10: whether a feed record has a term that can take money or keep a card
+        at booking is decided by the code's one list of those fields
+        (hasBookingPaymentTerms, src/payments/feed-terms.ts) when the record is
+        written, instead of migration 7's generated columns, which named the
+        fields again in SQL. Existing rows get the same answer from the same
+        function. */ (db) => {
+    for (const [table, feed] of [["services", "service"], ["slots", "availability"]] as const) {
+      db.exec(`ALTER TABLE ${table} DROP COLUMN booking_payment_terms;
+        ALTER TABLE ${table} ADD COLUMN booking_payment_terms INTEGER NOT NULL DEFAULT 0 CHECK (booking_payment_terms IN (0, 1))`);
+      const mark = db.prepare(`UPDATE ${table} SET booking_payment_terms = 1 WHERE rowid = ?`);
+      // A page at a time: a connection cannot write while it iterates a query.
+      const page = db.prepare(`SELECT rowid, feed_json FROM ${table} WHERE rowid > ? AND feed_json <> '{}' ORDER BY rowid LIMIT 10000`).raw();
+      for (let rows = page.all(0) as [number, string][]; rows.length > 0; rows = page.all(rows[rows.length - 1][0]) as [number, string][]) {
+        for (const [rowid, feedJson] of rows) if (hasBookingPaymentTerms(feed, JSON.parse(feedJson) as object)) mark.run(rowid);
+      }
+    }
+  },
 ];

@@ -61,6 +61,8 @@ export interface SlotFeedRecord extends SlotKey {
   confirmationMode: ConfirmationMode;
   durationRequirement: number;
   feedJson: string;
+  /** Whether the record has a term that can take money or keep a card at booking (`hasBookingPaymentTerms`). */
+  bookingPaymentTerms: boolean;
 }
 
 export interface MerchantFeedRecord {
@@ -76,6 +78,8 @@ export interface ServiceFeedRecord {
   priceMicros: bigint | null;
   currencyCode: string | null;
   feedJson: string;
+  /** Whether the record has a term that can take money or keep a card at booking (`hasBookingPaymentTerms`). */
+  bookingPaymentTerms: boolean;
 }
 
 export interface OfferFeedRecord {

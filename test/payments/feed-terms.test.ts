@@ -1,13 +1,14 @@
 import { chargesAtBooking } from "../../src/payments/payment-amounts.js";
 import { bookingPaymentTermFields, hasBookingPaymentTerms, paymentOverrideFields } from "../../src/payments/feed-terms.js";
 import { effectivePaymentPolicy } from "../../src/payments/payment-policy.js";
-import { openDatabase } from "../../src/store/database.js";
+import Database from "better-sqlite3";
+import { migrations } from "../../src/store/migrations.js";
 
 /*
  * The payment-term feed fields (bookingPaymentTermFields) are the one list of
  * the fields that let a booking take money or keep a card. These tests tie it
  * to what the payment policy does with each field, to the store's
- * `booking_payment_terms` columns (migration 7, in SQL), and to the
+ * `booking_payment_terms` columns (written with each record; migration 10 computed them for older rows), and to the
  * availability fields the policy reads (paymentOverrideFields, which the
  * importer checks).
  */
@@ -104,7 +105,7 @@ test("when a field is given as null, false, 0 or empty, then it counts as presen
   expect(hasBookingPaymentTerms("service", { prepayment_type: "NOT_SUPPORTED" })).toBe(true);
 });
 
-test("when records are stored, then the store's booking_payment_terms columns (migration 7) agree with hasBookingPaymentTerms", () => {
+test("when a database from before migration 10 is upgraded, then its booking_payment_terms columns agree with hasBookingPaymentTerms", () => {
   const records: object[] = [
     ...Object.values(termSamples.service),
     ...Object.values(termSamples.availability),
@@ -121,7 +122,9 @@ test("when records are stored, then the store's booking_payment_terms columns (m
     { deposit_type: "PER_PERSON", no_show_fees: {}, "prepayment-type": "REQUIRED" },
     { price: usd(5), prepayment_type: "OPTIONAL", require_credit_card: "REQUIRE_CREDIT_CARD_CONDITIONAL" },
   ];
-  const db = openDatabase(":memory:");
+  // The schema as migration 9 left it (migration 7's generated columns), with the records in it; then migration 10.
+  const db = new Database(":memory:");
+  migrations.slice(0, 9).forEach((migration) => db.exec(migration as string));
   try {
     db.prepare("INSERT INTO merchants (merchant_id, feed_json) VALUES ('m', ?)").run(JSON.stringify(merchant));
     const insertService = db.prepare("INSERT INTO services (merchant_id, service_id, feed_json) VALUES ('m', ?, ?)");
@@ -132,6 +135,7 @@ test("when records are stored, then the store's booking_payment_terms columns (m
       insertService.run(`s${i}`, JSON.stringify(record));
       insertSlot.run(1830000000 + i * 3600, JSON.stringify(record));
     });
+    (migrations[9] as (db: Database.Database) => void)(db);
     const services = db.prepare("SELECT booking_payment_terms AS flag FROM services ORDER BY rowid").all() as { flag: number }[];
     const slots = db.prepare("SELECT booking_payment_terms AS flag FROM slots ORDER BY slot_id").all() as { flag: number }[];
     expect(services).toHaveLength(records.length);

@@ -7,6 +7,7 @@ import type { MerchantAuth } from "../../src/server/bearer-auth.js";
 import { createBookingServer, type BookingServerOptions } from "../../src/server/booking-server.js";
 import type { Observability } from "../../src/server/observability.js";
 import type { PaymentProcessor } from "../../src/payments/payment-processor.js";
+import { hasBookingPaymentTerms } from "../../src/payments/feed-terms.js";
 import type { SlotFeedRecord, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
@@ -42,8 +43,8 @@ export interface TestServerOptions {
   /** Builds the logs-and-metrics sink for this server's store. */
   observability?: (store: Store) => Observability;
   metricsToken?: string;
-  /** Builds the payment processor (given the database file, e.g. for the sandbox ledger). */
-  payments?: (dbPath: string) => PaymentProcessor;
+  /** Builds the payment processor for this server's store (which keeps the sandbox's ledger). */
+  payments?: (store: Store) => PaymentProcessor;
   logAuthFailure?: BookingServerOptions["logAuthFailure"];
   /** The failure limiter's clock, in ms (the real one unless given). */
   authFailureNowMs?: BookingServerOptions["authFailureNowMs"];
@@ -79,7 +80,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     trustedProxies: options.trustedProxies,
     observability: options.observability?.(store),
     metricsToken: options.metricsToken,
-    payments: options.payments?.(dbPath),
+    payments: options.payments?.(store),
     limits: options.limits,
     shutdownGraceMs: options.shutdownGraceMs,
   });
@@ -124,6 +125,7 @@ export function seedSlots(store: Store, slots: SlotSeed[]): Promise<void> {
         priceMicros: null,
         currencyCode: null,
         feedJson: "{}",
+        bookingPaymentTerms: false,
       });
       const spotsTotal = slot.spotsTotal ?? 1;
       await tx.inventory.upsertSlot({
@@ -136,6 +138,7 @@ export function seedSlots(store: Store, slots: SlotSeed[]): Promise<void> {
         durationRequirement: 0,
         feedJson: "{}",
         ...slot,
+        bookingPaymentTerms: hasBookingPaymentTerms("availability", JSON.parse(slot.feedJson ?? "{}")),
         spotsTotal,
         spotsOpen: slot.spotsOpen ?? spotsTotal,
       });

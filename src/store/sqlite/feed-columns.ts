@@ -1,4 +1,4 @@
-import type { SlotFeedRecord } from "../repositories.js";
+import type { ServiceFeedRecord, SlotFeedRecord } from "../repositories.js";
 
 /**
  * Which columns of an inventory table a feed owns. A record is identified by
@@ -26,13 +26,16 @@ export const feedTables = {
   services: {
     name: "services",
     key: ["merchant_id", "service_id"],
-    values: ["name", "price_micros", "currency_code", "feed_json"],
+    values: ["name", "price_micros", "currency_code", "feed_json", "booking_payment_terms"],
   },
   offers: { name: "offers", key: ["merchant_id", "offer_id"], values: ["service_id", "feed_json"] },
   slots: {
     name: "slots",
     key: ["merchant_id", "service_id", "start_sec", "duration_sec", "staff_id", "room_id", "party_size"],
-    values: ["availability_tag", "spots_total", "spots_sold_elsewhere", "confirmation_mode", "duration_requirement", "feed_json"],
+    values: [
+      "availability_tag", "spots_total", "spots_sold_elsewhere", "confirmation_mode", "duration_requirement", "feed_json",
+      "booking_payment_terms",
+    ],
   },
 } as const satisfies Record<string, FeedTable>;
 
@@ -81,5 +84,12 @@ export function slotParameters(slot: SlotFeedRecord): Record<string, string | nu
     confirmationMode: slot.confirmationMode,
     durationRequirement: slot.durationRequirement,
     feedJson: slot.feedJson,
+    bookingPaymentTerms: slot.bookingPaymentTerms ? 1 : 0,
   };
+}
+
+/** A service feed record as the parameters of `feedTables.services` (SQLite stores a flag as 0 or 1). */
+export function serviceParameters(service: ServiceFeedRecord): Record<string, string | number | bigint | null> {
+  const { merchantId, serviceId, name, priceMicros, currencyCode, feedJson } = service;
+  return { merchantId, serviceId, name, priceMicros, currencyCode, feedJson, bookingPaymentTerms: service.bookingPaymentTerms ? 1 : 0 };
 }

@@ -3,7 +3,17 @@ import type { SqliteDatabase } from "../database.js";
 import { StagingError, type FeedStaging, type StagedFeedRecord, type UpsertOutcome } from "../repositories.js";
 import { storeError } from "./store-errors.js";
 import type { UnitRunner } from "./unit-runner.js";
-import { feedColumns, feedTables, keyMatches, parameter, recordValues, slotParameters, upsertSql, type FeedTable } from "./feed-columns.js";
+import {
+  feedColumns,
+  feedTables,
+  keyMatches,
+  parameter,
+  recordValues,
+  serviceParameters,
+  slotParameters,
+  upsertSql,
+  type FeedTable,
+} from "./feed-columns.js";
 
 /**
  * The schema an import stages its records in: a private temporary database
@@ -121,7 +131,7 @@ export class SqliteFeedStaging implements FeedStaging {
       case "merchant":
         return this.stageRecord(this.tables.merchants, staged.record);
       case "service":
-        return this.stageRecord(this.tables.services, staged.record);
+        return this.stageRecord(this.tables.services, serviceParameters(staged.record));
       case "offer":
         return this.stageRecord(this.tables.offers, staged.record);
       case "slot":

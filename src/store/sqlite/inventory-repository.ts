@@ -12,7 +12,7 @@ import type {
   UpsertOutcome,
 } from "../repositories.js";
 import type { Synchronous } from "./async-repositories.js";
-import { feedTables, recordValues, slotParameters, upsertSql } from "./feed-columns.js";
+import { feedTables, recordValues, serviceParameters, slotParameters, upsertSql } from "./feed-columns.js";
 
 const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
   party_size, availability_tag, spots_total, confirmation_mode, duration_requirement,
@@ -126,7 +126,7 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
 
   upsertService(service: ServiceFeedRecord): UpsertOutcome {
     const existed = this.serviceExists.get(service.merchantId, service.serviceId) !== undefined;
-    return upsertOutcome(existed, this.serviceUpsert.run(service).changes);
+    return upsertOutcome(existed, this.serviceUpsert.run(serviceParameters(service)).changes);
   }
 
   upsertSlot(slot: SlotFeedRecord): UpsertOutcome {
