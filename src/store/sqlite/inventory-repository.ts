@@ -14,9 +14,16 @@ import type {
 import type { Synchronous } from "./async-repositories.js";
 import { feedTables, recordValues, serviceParameters, slotParameters, upsertSql } from "./feed-columns.js";
 
+/**
+ * The one formula for a slot's open spots: its total less what the feed says
+ * was sold elsewhere and what this server holds (bookings and live leases);
+ * never below zero (a feed may lower the total under what is held).
+ */
+const openSpots = "max(spots_total - spots_sold_elsewhere - spots_held, 0)";
+
 const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, staff_id, room_id,
   party_size, availability_tag, spots_total, confirmation_mode, duration_requirement,
-  max(spots_total - spots_sold_elsewhere - spots_held, 0) AS spots_open,
+  ${openSpots} AS spots_open,
   CASE WHEN booking_payment_terms THEN 1 ELSE (SELECT v.booking_payment_terms FROM services v
     WHERE v.merchant_id = slots.merchant_id AND v.service_id = slots.service_id) END AS may_take_payment`;
 
@@ -103,8 +110,7 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
     // Raw rows of the few columns an availability answer needs: building row
     // objects with every column was most of a 100-slot lookup's time.
     this.slotsBetween = db
-      .prepare(`SELECT start_sec, duration_sec, staff_id, room_id, party_size, confirmation_mode,
-          max(spots_total - spots_sold_elsewhere - spots_held, 0)
+      .prepare(`SELECT start_sec, duration_sec, staff_id, room_id, party_size, confirmation_mode, ${openSpots}
         FROM slots WHERE merchant_id = ? AND service_id = ? AND start_sec BETWEEN ? AND ? ORDER BY start_sec, slot_id`)
       .raw();
     this.feedsStmt = db.prepare(`
@@ -114,8 +120,7 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
     this.serviceFeedsStmt = db.prepare(`
       SELECT m.feed_json AS merchantFeed, v.feed_json AS serviceFeed
       FROM services v JOIN merchants m ON m.merchant_id = v.merchant_id WHERE v.merchant_id = ? AND v.service_id = ?`);
-    this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1
-      WHERE slot_id = ? AND spots_total - spots_sold_elsewhere - spots_held > 0`);
+    this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1 WHERE slot_id = ? AND ${openSpots} > 0`);
     this.spotRelease = db.prepare("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = ? AND spots_held > 0");
   }
 
