@@ -1,5 +1,5 @@
 import { ConfirmationModeSchema } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { InventoryRepository, OutboxEntry, OutboxRepository, SlotKey, SlotRecord } from "../store/repositories.js";
+import type { InventoryReads, OutboxEntry, OutboxReads, OutboxRepository, SlotKey, SlotRecord } from "../store/repositories.js";
 import { duration, timestamp } from "./v1alpha-json.js";
 
 /**
@@ -23,40 +23,49 @@ function queueKey(merchantId: string, serviceId: string): string {
   return `availability/${merchantId}/${serviceId}`;
 }
 
-/** Queues (or merges) an availability update for the slot's start time. Call inside the change's transaction. */
-export function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey, nowSec: number): void {
+/**
+ * Queues (or merges) an availability update for the slot's start time.
+ * Call inside the change's unit of work, with its `tx.outbox`: the lookup of
+ * the entry not sent yet and the merge into it are then one atomic step.
+ */
+export async function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey, nowSec: number): Promise<void> {
   const key = queueKey(slot.merchantId, slot.serviceId);
   const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId };
   const entryId =
-    outbox.findUnsent(key, kind)?.id ??
-    outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec);
-  outbox.addStartSec(entryId, slot.startSec);
+    (await outbox.findUnsent(key, kind))?.id ??
+    (await outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec));
+  await outbox.addStartSec(entryId, slot.startSec);
 }
 
 /**
  * The availability:replace request for a queued change. Each start time is
  * its own window [start, start + 1 s): Google deletes every slot starting in
  * it and takes the slots sent, i.e. all of this service's slots at that time.
+ * `reads`: a unit's `tx` (the notifier builds it in the unit that claims the
+ * entry) or `Store.read`.
  */
-export function availabilityReplaceRequest(
+export async function availabilityReplaceRequest(
   partnerId: string,
   entry: Pick<OutboxEntry, "id" | "payloadJson">,
-  store: { inventory: InventoryRepository; outbox: OutboxRepository },
-): { pathAndQuery: string; body: string } {
-  const { inventory } = store;
+  reads: { inventory: InventoryReads; outbox: OutboxReads },
+): Promise<{ pathAndQuery: string; body: string }> {
+  const { inventory } = reads;
   const change = JSON.parse(entry.payloadJson) as AvailabilityChange;
-  const extendedServiceAvailability = store.outbox.startSecsOf(entry.id).map((startSec) => ({
-    merchantId: change.merchantId,
-    serviceId: change.serviceId,
-    startTimeRestrict: timestamp(startSec),
-    endTimeRestrict: timestamp(startSec + 1),
-    availability: inventory
-      .findSlots(
-        { merchantId: change.merchantId, serviceId: change.serviceId, startSec, durationSec: 0, staffId: "", roomId: "", partySize: 0 },
-        1000,
-      )
-      .map(availabilityJson),
-  }));
+  const extendedServiceAvailability = [];
+  // One start time after the other: a unit awaits its repositories in turn.
+  for (const startSec of await reads.outbox.startSecsOf(entry.id)) {
+    const slots = await inventory.findSlots(
+      { merchantId: change.merchantId, serviceId: change.serviceId, startSec, durationSec: 0, staffId: "", roomId: "", partySize: 0 },
+      1000,
+    );
+    extendedServiceAvailability.push({
+      merchantId: change.merchantId,
+      serviceId: change.serviceId,
+      startTimeRestrict: timestamp(startSec),
+      endTimeRestrict: timestamp(startSec + 1),
+      availability: slots.map(availabilityJson),
+    });
+  }
   return {
     pathAndQuery: `/v1alpha/inventory/partners/${encodeURIComponent(partnerId)}/availability:replace`,
     body: JSON.stringify({ extendedServiceAvailability }),

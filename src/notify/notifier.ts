@@ -1,4 +1,4 @@
-import type { OutboxEntry, Store } from "../store/repositories.js";
+import type { OutboxEntry, Repositories, Store } from "../store/repositories.js";
 import { availabilityReplaceRequest } from "./availability-notification.js";
 import { notificationRequest } from "./booking-notification.js";
 import { readResponsePrefix } from "./response-prefix.js";
@@ -10,7 +10,10 @@ import { ServiceAccountTokenSource } from "./service-account-token-source.js";
  * Entries are written by the domain in the same transaction as the status
  * change they report; this worker only reads and updates them, so a process
  * killed at any point loses nothing: an entry that was in flight stays
- * `pending` and is sent again after restart (at-least-once delivery).
+ * `pending` and is sent again after restart (at-least-once delivery). Each of
+ * its writes is a unit of work of its own (`Store.transaction`): claiming an
+ * entry (with building its request), recording Google's answer, bringing far
+ * retries forward; the HTTP exchange happens between units, never inside one.
  *
  * Order per booking: `nextDue` only ever returns the oldest pending entry of
  * each booking, so a later notification waits until the earlier one is
@@ -114,10 +117,11 @@ export interface NotifierOptions {
   onFailure?: (kind: string, reason: "retried" | "dead") => void;
   /**
    * Told of every failure of the worker's own work, outside the exchange with
-   * Google: a store error such as `SQLITE_BUSY` ("database is locked"),
-   * `SQLITE_FULL` or `SQLITE_READONLY` while looking for, claiming or recording
-   * entries. The worker survives it and tries again at its next poll; the
-   * entries stay pending. Default: only logged. Wire it to a metric.
+   * Google: a store error such as `StoreBusyError` (the database stayed
+   * locked) or `StoreUnavailableError` (a full disk, a read-only file system)
+   * while looking for, claiming or recording entries. The worker survives it
+   * and tries again at its next poll; the entries stay pending. Default: only
+   * logged. Wire it to a metric.
    */
   onTickError?: (error: unknown) => void;
 }
@@ -149,6 +153,8 @@ export class Notifier {
   /** Whether the entries an older version scheduled too far ahead have been brought forward (see `clampFarRetries`). */
   private farRetriesClamped = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The worker's polls under way (`tick`): `stop` waits for them before it waits for the deliveries they started. */
+  private readonly ticks = new Set<Promise<void>>();
   /**
    * Deliveries under way, by queue (booking id): one at most per queue keeps
    * each booking's notifications in order, while a slow answer for one
@@ -210,6 +216,7 @@ export class Notifier {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    await Promise.allSettled([...this.ticks]);
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
@@ -222,22 +229,35 @@ export class Notifier {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      try {
-        if (!this.farRetriesClamped) this.clampFarRetries();
-        this.startDue();
-      } catch (error) {
-        this.reportTickError(error);
-      }
-      if (this.running) this.schedule(this.pollIntervalMs);
+      const tick = this.tick().finally(() => this.ticks.delete(tick));
+      this.ticks.add(tick);
     }, delayMs);
     this.timer.unref?.();
   }
 
-  /** Starts sending every due entry whose queue has no delivery under way. */
-  private startDue(): Array<Promise<keyof DeliveryPass>> {
+  /** One poll of the worker; never rejects (a rejection from a timer's work would end the process). */
+  private async tick(): Promise<void> {
+    try {
+      if (!this.farRetriesClamped) await this.clampFarRetries();
+      await this.startDue(true);
+    } catch (error) {
+      this.reportTickError(error);
+    }
+    if (this.running) this.schedule(this.pollIntervalMs);
+  }
+
+  /**
+   * Starts sending every due entry whose queue has no delivery under way;
+   * resolves, once they are started, with their outcomes to come.
+   * `fromWorker`: a poll of the worker, which starts nothing once `stop` was called.
+   */
+  private async startDue(fromWorker: boolean): Promise<Array<Promise<keyof DeliveryPass>>> {
     if (!this.partnerId) return [];
+    const due = await this.store.read.outbox.nextDue(this.now(), this.batchSize + this.inFlight.size);
+    if (fromWorker && !this.running) return [];
     const started: Array<Promise<keyof DeliveryPass>> = [];
-    for (const entry of this.store.outbox.nextDue(this.now(), this.batchSize + this.inFlight.size)) {
+    // From here to the end, nothing awaits: checking and filling `inFlight` cannot interleave with another pass.
+    for (const entry of due) {
       const queue = entry.queueKey;
       if (this.inFlight.has(queue)) continue;
       let failedInStore = false;
@@ -262,19 +282,16 @@ export class Notifier {
   }
 
   /**
-   * Brings forward every queue head due later than now + maxBackoffMs: older
-   * versions honoured any Retry-After (99999999999 s scheduled a retry 3,175
-   * years ahead, holding up the queue behind it across restarts). Done once,
-   * at the first tick that can read the store; entries scheduled since are
-   * never further ahead than that.
+   * Brings forward every pending entry due later than now + maxBackoffMs:
+   * older versions honoured any Retry-After (99999999999 s scheduled a retry
+   * 3,175 years ahead, holding up the queue behind it across restarts). Done
+   * once, in one unit, at the first tick that can write the store; entries
+   * scheduled since are never further ahead than that.
    */
-  private clampFarRetries(): void {
+  private async clampFarRetries(): Promise<void> {
     const latestAllowedMs = this.now() + this.maxBackoffMs;
-    const pending = this.store.outbox.depth(Math.floor(this.now() / 1000)).pending;
-    // Heads come earliest first, so the far ones are at the end of all of them.
-    for (const entry of this.store.outbox.nextDue(Infinity, pending)) {
-      if (entry.nextAttemptAtMs <= latestAllowedMs) continue;
-      this.store.outbox.scheduleRetry(entry.id, latestAllowedMs, entry.lastStatus, entry.lastError ?? "");
+    const clamped = await this.store.transaction((tx) => tx.outbox.clampRetriesAfter(latestAllowedMs));
+    for (const entry of clamped) {
       this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) was due in ${entry.nextAttemptAtMs - this.now()} ms: now in ${this.maxBackoffMs} ms`);
     }
     this.farRetriesClamped = true;
@@ -293,21 +310,27 @@ export class Notifier {
   /** One pass: sends every due entry once and waits for the answers. */
   async deliverDue(): Promise<DeliveryPass> {
     const pass: DeliveryPass = { delivered: 0, retried: 0, dead: 0 };
-    for (const outcome of await Promise.all(this.startDue())) pass[outcome]++;
+    for (const outcome of await Promise.all(await this.startDue(false))) pass[outcome]++;
     return pass;
   }
 
-  /** The HTTP request for an entry: a bookings.patch, or an availability:replace built from current inventory. */
-  private requestFor(entry: OutboxEntry): { method: string; pathAndQuery: string; body: string } {
+  /** The HTTP request for an entry: a bookings.patch, or an availability:replace built from current inventory (read through `tx`). */
+  private async requestFor(entry: OutboxEntry, tx: Repositories): Promise<{ method: string; pathAndQuery: string; body: string }> {
     if (entry.kind === "availability_replace") {
-      return { method: "POST", ...availabilityReplaceRequest(this.partnerId!, entry, this.store) };
+      return { method: "POST", ...(await availabilityReplaceRequest(this.partnerId!, entry, tx)) };
     }
     return { method: "PATCH", ...notificationRequest(this.partnerId!, entry) };
   }
 
   private async deliver(entry: OutboxEntry): Promise<keyof DeliveryPass> {
-    this.store.outbox.claim(entry.id);
-    const request = this.requestFor(entry);
+    // One unit: the attempt is counted (from then on no change merges into the
+    // entry) and the request is built from the start times and spots as they
+    // are at that commit. It only reads and writes the store: the request is
+    // sent after it.
+    const request = await this.store.transaction(async (tx) => {
+      await tx.outbox.claim(entry.id);
+      return this.requestFor(entry, tx);
+    });
     let status: number | null = null;
     let responseBody = "";
     let retryAfterMs: number | undefined;
@@ -332,22 +355,26 @@ export class Notifier {
     }
 
     if (status >= 200 && status < 300) {
-      this.store.outbox.markDelivered(entry.id, Math.floor(this.now() / 1000), status);
+      const answered = status;
+      const nowSec = Math.floor(this.now() / 1000);
+      await this.store.transaction((tx) => tx.outbox.markDelivered(entry.id, nowSec, answered));
       this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) delivered: ${status}`);
       return "delivered";
     }
     if (status === 429 || status >= 500) {
       return this.retry(entry, status, `HTTP ${status}: ${responseBody}`, retryAfterMs);
     }
-    this.store.outbox.markDead(entry.id, status, responseBody);
+    const refused = status;
+    await this.store.transaction((tx) => tx.outbox.markDead(entry.id, refused, responseBody));
     this.onFailure(entry.kind, "dead");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) dead: HTTP ${status}`);
     return "dead";
   }
 
-  private retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): "retried" {
+  private async retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): Promise<"retried"> {
     const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
-    this.store.outbox.scheduleRetry(entry.id, this.now() + delay, status, error);
+    const nextAttemptAtMs = this.now() + delay;
+    await this.store.transaction((tx) => tx.outbox.scheduleRetry(entry.id, nextAttemptAtMs, status, error));
     this.onFailure(entry.kind, "retried");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) retry in ${delay} ms: ${error}`);
     return "retried";

@@ -38,13 +38,13 @@ const maxPageSize = 500;
 
 /**
  * AdminService handlers: the caller comes from the bearer-auth interceptor
- * and must be the admin; each handler is one outbox repository call.
+ * and must be the admin; each handler is one outbox read, or one unit of work (re-queue).
  */
 export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
   const { store, clock } = options;
   const nowMs = options.nowMs ?? Date.now;
   const admin =
-    <Request, Response>(call: (request: Request) => Response) =>
+    <Request, Response>(call: (request: Request) => Promise<Response>) =>
     async (request: Request, context: HandlerContext) => {
       const caller = context.values.get(merchantCallerKey);
       if (!caller) throw new ConnectError("not authenticated", Code.Unauthenticated);
@@ -53,8 +53,8 @@ export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
     };
 
   return {
-    getOutboxStatus: admin(() => {
-      const depth = store.outbox.depth(clock.nowSec());
+    getOutboxStatus: admin(async () => {
+      const depth = await store.read.outbox.depth(clock.nowSec());
       return create(GetOutboxStatusResponseSchema, {
         pendingCount: BigInt(depth.pending),
         oldestPendingAgeSec: BigInt(depth.oldestPendingAgeSec),
@@ -62,11 +62,11 @@ export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
       });
     }),
 
-    listDeadNotifications: admin((request) => {
+    listDeadNotifications: admin(async (request) => {
       if (request.pageSize < 0) throw new ConnectError("page_size must not be negative", Code.InvalidArgument);
       const pageSize = Math.min(request.pageSize || defaultPageSize, maxPageSize);
       const afterId = parsePageToken(request.pageToken);
-      const rest = store.outbox.listDead(pageSize + 1, afterId);
+      const rest = await store.read.outbox.listDead(pageSize + 1, afterId);
       const page = rest.slice(0, pageSize);
       return create(ListDeadNotificationsResponseSchema, {
         deadNotifications: page.map(deadNotification),
@@ -74,12 +74,14 @@ export function adminHandlers(options: AdminHandlerOptions): AdminHandlers {
       });
     }),
 
-    requeueNotification: admin((request) => {
+    requeueNotification: admin(async (request) => {
       const id = Number(request.id);
-      store.transaction(() => {
-        const entry = Number.isSafeInteger(id) ? store.outbox.get(id) : undefined;
+      const dueAtMs = nowMs();
+      // One unit: the entry read is the entry re-queued (or refused), nothing in between.
+      await store.transaction(async (tx) => {
+        const entry = Number.isSafeInteger(id) ? await tx.outbox.get(id) : undefined;
         if (!entry) throw new ConnectError(`no notification ${request.id}`, Code.NotFound);
-        if (!store.outbox.requeue(id, nowMs())) {
+        if (!(await tx.outbox.requeue(id, dueAtMs))) {
           throw new ConnectError(`notification ${request.id} is ${entry.state}, not dead`, Code.FailedPrecondition);
         }
       });

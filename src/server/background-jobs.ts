@@ -1,5 +1,5 @@
 import { declineOverdueRequests } from "../booking/auto-decline.js";
-import { reconcilePayments } from "../booking/booking-payments.js";
+import { reconcilePayments } from "../booking/reconcile-payments.js";
 import type { BookingContext } from "../booking/context.js";
 
 export interface BackgroundJobOptions {
@@ -20,7 +20,8 @@ export interface BackgroundJobs {
    * still starts and serves what it can (lookups need no writes).
    */
   start(): Promise<void>;
-  stop(): void;
+  /** Stops the timers; resolves once the runs under way have ended (so the store can be closed after it). */
+  stop(): Promise<void>;
 }
 
 /**
@@ -31,16 +32,32 @@ export interface BackgroundJobs {
 export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOptions): BackgroundJobs {
   const timers: NodeJS.Timeout[] = [];
   const serverStartedSec = ctx.clock.nowSec();
+  let stopped = false;
   const keep = (timer: NodeJS.Timeout) => {
     timer.unref();
+    // A run that was under way at `stop` schedules nothing more.
+    if (stopped) return clearTimeout(timer);
     timers.push(timer);
   };
+  /** Runs under way (they never reject), for `stop`. */
+  const runs = new Set<Promise<void>>();
+  const track = (run: Promise<void>): Promise<void> => {
+    runs.add(run);
+    void run.finally(() => runs.delete(run));
+    return run;
+  };
 
-  const declineOverdue = () => {
+  let declining = false;
+  /** One auto-decline run; a tick that comes while the previous run is still under way does nothing. */
+  const declineOverdue = async (): Promise<void> => {
+    if (declining) return;
+    declining = true;
     try {
-      declineOverdueRequests(ctx);
+      await declineOverdueRequests(ctx);
     } catch (error) {
       ctx.reportJobFailure("auto_decline", error);
+    } finally {
+      declining = false;
     }
   };
 
@@ -56,16 +73,20 @@ export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOption
       if (outcome.refunded.length || outcome.unresolved.length) options.onReconciled(outcome);
     } catch (error) {
       ctx.reportJobFailure("payment_reconciliation", error);
-      keep(setTimeout(() => void reconcileUntilDone(serverStartedSec), options.reconcileRetryMs ?? 30_000));
+      keep(setTimeout(() => void track(reconcileUntilDone(serverStartedSec)), options.reconcileRetryMs ?? 30_000));
     }
   };
 
   return {
     start: async () => {
-      if (ctx.payments) await reconcileUntilDone(Number.MAX_SAFE_INTEGER);
-      declineOverdue();
-      keep(setInterval(declineOverdue, options.autoDeclineCheckMs));
+      if (ctx.payments) await track(reconcileUntilDone(Number.MAX_SAFE_INTEGER));
+      await track(declineOverdue());
+      keep(setInterval(() => void track(declineOverdue()), options.autoDeclineCheckMs));
     },
-    stop: () => timers.forEach((timer) => clearTimeout(timer)),
+    stop: async () => {
+      stopped = true;
+      timers.forEach((timer) => clearTimeout(timer));
+      await Promise.allSettled([...runs]);
+    },
   };
 }

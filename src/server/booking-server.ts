@@ -110,7 +110,9 @@ export interface BookingServer {
   replaceCredentials(credentials: readonly BasicCredentials[]): void;
   /**
    * Graceful stop: refuses new connections and readiness, lets requests under
-   * way and the notifier's current delivery finish (within the grace period).
+   * way and the notifier's current delivery finish (within the grace period),
+   * and a background job's run under way end. The store stays open: the
+   * caller closes it (`await store.close()`) once this has resolved.
    */
   close(): Promise<void>;
 }
@@ -230,9 +232,11 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
     },
     close: async () => {
       stopping = true;
-      jobs.stop();
+      const jobsStopped = jobs.stop();
       await shutdown(options.shutdownGraceMs ?? 10_000);
       await options.notifier?.stop();
+      // A background run under way ends before the caller may close the store.
+      await jobsStopped;
     },
   };
 }

@@ -5,6 +5,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
 } from "../booking/errors.js";
+import { StoreBusyError, StoreUnavailableError } from "../store/repositories.js";
 
 const codes = new Map<Function, Code>([
   [InvalidArgumentError, Code.InvalidArgument],
@@ -14,20 +15,16 @@ const codes = new Map<Function, Code>([
 ]);
 
 /**
- * SQLite result codes that mean "the database cannot serve this right now",
- * not a bug: the caller is told to come back (503 / `unavailable` with
- * Retry-After) and nothing was changed. A lock held by another process (an
- * import, a backup) clears in moments; a full disk, a read-only file system
- * or an I/O error needs an operator, so the retry comes later.
+ * Store errors that mean "the database cannot serve this right now", not a
+ * bug: the caller is told to come back (503 / `unavailable` with Retry-After)
+ * and nothing was changed. A busy database (a lock held by another process:
+ * an import, a backup) clears in moments; one that cannot take writes (a full
+ * disk, a read-only file system, an I/O error) needs an operator, so the retry
+ * comes later. (The store translates its backend's codes into these.)
  */
-const unavailableCauses: ReadonlyArray<{ codePrefix: string; message: string; retryAfterSec: number }> = [
-  { codePrefix: "SQLITE_BUSY", message: "the database is busy: retry in a moment", retryAfterSec: 1 },
-  { codePrefix: "SQLITE_LOCKED", message: "the database is busy: retry in a moment", retryAfterSec: 1 },
-  ...["SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL"].map((codePrefix) => ({
-    codePrefix,
-    message: "the database cannot take this request right now: retry later",
-    retryAfterSec: 30,
-  })),
+const unavailableCauses: ReadonlyArray<{ errorClass: Function; message: string; retryAfterSec: number }> = [
+  { errorClass: StoreBusyError, message: "the database is busy: retry in a moment", retryAfterSec: 1 },
+  { errorClass: StoreUnavailableError, message: "the database cannot take this request right now: retry later", retryAfterSec: 30 },
 ];
 
 /** What a caller is told of a failure that is not theirs: never the underlying message (paths, SQL, internals). */
@@ -42,16 +39,16 @@ export function rethrowAsConnectError(error: unknown): never {
  * The one mapping from anything a handler throws to what the caller sees:
  * domain request errors keep their message under their own code; Connect
  * errors pass through; a database that cannot serve now becomes
- * `unavailable` (HTTP 503) with Retry-After; anything else becomes `internal`
- * with a generic message. The original error stays as `cause`, for the log.
+ * `unavailable` (HTTP 503) with Retry-After; anything else becomes
+ * `internal` with a generic message, a `ConstraintViolation` too (the domain
+ * answers the facts the database enforces before they reach the edge). The
+ * original error stays as `cause`, for the log.
  */
 export function publicError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   const code = error instanceof Error ? codes.get(error.constructor) : undefined;
   if (code !== undefined) return new ConnectError((error as Error).message, code);
-  const sqliteCode = (error as { code?: unknown } | null)?.code;
-  const unavailable =
-    typeof sqliteCode === "string" ? unavailableCauses.find((cause) => sqliteCode.startsWith(cause.codePrefix)) : undefined;
+  const unavailable = unavailableCauses.find((cause) => error instanceof cause.errorClass);
   if (unavailable) {
     const headers = new Headers({ "Retry-After": String(unavailable.retryAfterSec) });
     return new ConnectError(unavailable.message, Code.Unavailable, headers, undefined, error);

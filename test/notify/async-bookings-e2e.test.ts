@@ -101,7 +101,7 @@ interface SlotOptions {
 async function pendingBooking(server: TestServer, options: SlotOptions = {}): Promise<{ booking: Json; slot: Json; startSec: number }> {
   const startSec = options.startSec ?? futureStartSec + ++nextHour * hour;
   const durationSec = options.durationSec ?? 3600;
-  seedSlots(server.store, [
+  await seedSlots(server.store, [
     {
       merchantId: MERCHANT,
       serviceId: "dinner",
@@ -134,6 +134,15 @@ async function acceptedPatches(bookingId: string, n = 1, timeoutMs = 5000): Prom
 /** Waits long enough for the worker to have sent anything else it was going to send. */
 const settle = (ms = 200) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls a condition on the store every 10 ms (the stand-in's `waitFor` takes synchronous conditions only). */
+async function storeReaches(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function expectPatch(request: RecordedRequest, bookingId: string, body: Json, query: Json = {}): void {
   expect(request.method).toBe("PATCH");
   expect(request.path).toBe(`/v1alpha/notification/partners/${PARTNER}/bookings/${bookingId}`);
@@ -144,10 +153,10 @@ function expectPatch(request: RecordedRequest, bookingId: string, body: Json, qu
 }
 
 /** Every outbox entry of the store (ids are dense from 1). */
-function outboxEntries(store: Store): OutboxEntry[] {
+async function outboxEntries(store: Store): Promise<OutboxEntry[]> {
   const entries: OutboxEntry[] = [];
   for (let id = 1, misses = 0; misses < 20; id++) {
-    const entry = store.outbox.get(id);
+    const entry = await store.read.outbox.get(id);
     if (entry) {
       entries.push(entry);
       misses = 0;
@@ -267,12 +276,12 @@ describe("auto-decline", () => {
 
     clock.advance(decideWithinSec - 1);
     await settle(250); // five checks, one second before the deadline: nothing happens
-    expect(server.store.bookings.get(id)!.booking.status).toBe(BookingStatus.PENDING_MERCHANT_CONFIRMATION);
+    expect((await server.store.read.bookings.get(id))!.booking.status).toBe(BookingStatus.PENDING_MERCHANT_CONFIRMATION);
     expect(patches(id)).toHaveLength(0);
 
     clock.advance(1);
     const [patch] = await acceptedPatches(id);
-    expect(server.store.bookings.get(id)!.booking.status).toBe(BookingStatus.DECLINED_BY_MERCHANT);
+    expect((await server.store.read.bookings.get(id))!.booking.status).toBe(BookingStatus.DECLINED_BY_MERCHANT);
     expect(await countAvailable(server, slot)).toBe(2);
     expectPatch(patch, id, {
       merchantId: MERCHANT,
@@ -294,7 +303,7 @@ describe("auto-decline", () => {
 
     clock.advance(2 * hour - 1);
     await settle(150);
-    expect(server.store.bookings.get(id)!.booking.status).toBe(BookingStatus.PENDING_MERCHANT_CONFIRMATION);
+    expect((await server.store.read.bookings.get(id))!.booking.status).toBe(BookingStatus.PENDING_MERCHANT_CONFIRMATION);
 
     clock.advance(1);
     const [patch] = await acceptedPatches(id);
@@ -314,7 +323,7 @@ describe("auto-decline", () => {
     // The periodic check is an hour away: only the catch-up at start can decline it.
     const { server } = await start({ clock, dir, autoDeclineAfterSec: decideWithinSec, autoDeclineCheckMs: 3_600_000 });
 
-    expect(server.store.bookings.get(id)!.booking.status).toBe(BookingStatus.DECLINED_BY_MERCHANT);
+    expect((await server.store.read.bookings.get(id))!.booking.status).toBe(BookingStatus.DECLINED_BY_MERCHANT);
     const [patch] = await acceptedPatches(id);
     expect(patch.body.status).toBe("DECLINED_BY_MERCHANT");
     expect(await countAvailable(server, slot)).toBe(2);
@@ -334,7 +343,7 @@ describe("the notification endpoint fails, then recovers", () => {
     await settle();
     expect(patches(id).map((request) => request.answer)).toEqual([500, 500, 200]);
     for (const request of patches(id)) expect(request.body.status).toBe("CONFIRMED");
-    const entry = outboxEntries(server.store).find((e) => e.queueKey === id && e.kind === "booking_patch")!;
+    const entry = (await outboxEntries(server.store)).find((e) => e.queueKey === id && e.kind === "booking_patch")!;
     expect(entry).toMatchObject({ state: "delivered", attempts: 3, lastStatus: 200 });
   });
 
@@ -381,10 +390,10 @@ describe("the notification endpoint fails, then recovers", () => {
     const [hung, retried] = patches(id);
     expect([hung.answer, retried.answer]).toEqual(["hang", 200]);
     expect(retried.atMs - hung.atMs).toBeGreaterThanOrEqual(190); // requestTimeoutMs 200
-    const entryOf = () => outboxEntries(server.store).find((e) => e.queueKey === id && e.kind === "booking_patch")!;
+    const entryOf = async () => (await outboxEntries(server.store)).find((e) => e.queueKey === id && e.kind === "booking_patch")!;
     // The stand-in has answered; the worker records the delivery a moment later.
-    await google.waitFor(() => entryOf().state === "delivered", 2000, "the entry marked delivered");
-    const entry = entryOf();
+    await storeReaches(async () => (await entryOf()).state === "delivered", 2000, "the entry marked delivered");
+    const entry = await entryOf();
     expect(entry).toMatchObject({ state: "delivered", attempts: 2 });
     expect(entry.lastError).toBeNull();
   });
@@ -401,7 +410,7 @@ describe("the notification endpoint fails, then recovers", () => {
     await settle(300); // fifteen polls: no retry
     expect(patches(id).map((request) => request.answer)).toEqual([400]);
 
-    const dead = server.store.outbox.listDead(100).filter((entry) => entry.queueKey === id);
+    const dead = (await server.store.read.outbox.listDead(100)).filter((entry) => entry.queueKey === id);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ state: "dead", attempts: 1, lastStatus: 400, kind: "booking_patch" });
     expect(dead[0].lastError).toContain("Invalid merchant_id");
@@ -456,10 +465,10 @@ describe("the notification endpoint fails, then recovers", () => {
       20_000,
       "every booking's two notifications",
     );
-    const bookingPatches = () =>
-      outboxEntries(server.store).filter((e) => e.kind === "booking_patch" && bookings.includes(e.queueKey));
-    await google.waitFor(
-      () => bookingPatches().filter((e) => e.state === "delivered").length === 20,
+    const bookingPatches = async () =>
+      (await outboxEntries(server.store)).filter((e) => e.kind === "booking_patch" && bookings.includes(e.queueKey));
+    await storeReaches(
+      async () => (await bookingPatches()).filter((e) => e.state === "delivered").length === 20,
       2000,
       "every entry marked delivered",
     );
@@ -480,7 +489,7 @@ describe("the notification endpoint fails, then recovers", () => {
       }
     }
 
-    const entries = bookingPatches();
+    const entries = await bookingPatches();
     expect(entries).toHaveLength(20);
     for (const entry of entries) expect(entry.state).toBe("delivered");
     const requests = bookings.flatMap((id) => patches(id));

@@ -39,7 +39,7 @@ describe("availability:replace through the outbox", () => {
   let server: TestServer;
   beforeEach(async () => {
     server = await startTestServer();
-    seedSlots(server.store, [
+    await seedSlots(server.store, [
       { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, partySize: 2, spotsTotal: 3, confirmationMode: 1 },
       { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, partySize: 4, spotsTotal: 1, confirmationMode: 2 },
       { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec + 3600, partySize: 2, spotsTotal: 2 },
@@ -55,29 +55,31 @@ describe("availability:replace through the outbox", () => {
       idempotency_token: "r3",
       user_information: user(3),
     });
-    const pending = server.store.outbox.nextDue(Date.now(), 10);
+    const pending = await server.store.read.outbox.nextDue(Date.now(), 10);
     expect(pending).toHaveLength(1);
     expect(pending[0].kind).toBe("availability_replace");
-    expect(server.store.outbox.startSecsOf(pending[0].id)).toEqual([futureStartSec, futureStartSec + 3600]);
+    expect(await server.store.read.outbox.startSecsOf(pending[0].id)).toEqual([futureStartSec, futureStartSec + 3600]);
   });
 
-  test("when an entry is being sent, then a new change goes into a new entry instead of the one in flight", () => {
-    const slot = server.store.inventory.findSlots(
-      { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, durationSec: 0, staffId: "", roomId: "", partySize: 2 },
-      1,
+  test("when an entry is being sent, then a new change goes into a new entry instead of the one in flight", async () => {
+    const slot = (
+      await server.store.read.inventory.findSlots(
+        { merchantId: "rtu", serviceId: "dinner", startSec: futureStartSec, durationSec: 0, staffId: "", roomId: "", partySize: 2 },
+        1,
+      )
     )[0];
-    server.store.transaction(() => queueAvailabilityReplace(server.store.outbox, slot, 1));
-    const [inFlight] = server.store.outbox.nextDue(Date.now(), 10);
-    server.store.outbox.claim(inFlight.id);
-    server.store.transaction(() => queueAvailabilityReplace(server.store.outbox, { ...slot, startSec: futureStartSec + 3600 }, 2));
-    expect(server.store.outbox.startSecsOf(inFlight.id)).toEqual([futureStartSec]);
-    expect(server.store.outbox.findUnsent(inFlight.queueKey, "availability_replace")!.id).not.toBe(inFlight.id);
+    await server.store.transaction((tx) => queueAvailabilityReplace(tx.outbox, slot, 1));
+    const [inFlight] = await server.store.read.outbox.nextDue(Date.now(), 10);
+    await server.store.transaction((tx) => tx.outbox.claim(inFlight.id));
+    await server.store.transaction((tx) => queueAvailabilityReplace(tx.outbox, { ...slot, startSec: futureStartSec + 3600 }, 2));
+    expect(await server.store.read.outbox.startSecsOf(inFlight.id)).toEqual([futureStartSec]);
+    expect((await server.store.read.outbox.findUnsent(inFlight.queueKey, "availability_replace"))!.id).not.toBe(inFlight.id);
   });
 
   test("when the update is built, then it carries every slot of that start with live spots and confirmation mode", async () => {
     await rest(server, "CreateBooking", { slot: slotJson(2), idempotency_token: "r4", user_information: user(4) });
-    const [entry] = server.store.outbox.nextDue(Date.now(), 10);
-    const request = availabilityReplaceRequest("partner-7", entry, server.store);
+    const [entry] = await server.store.read.outbox.nextDue(Date.now(), 10);
+    const request = await availabilityReplaceRequest("partner-7", entry, server.store.read);
     expect(request.pathAndQuery).toBe("/v1alpha/inventory/partners/partner-7/availability:replace");
     const start = new Date(futureStartSec * 1000).toISOString().replace(".000Z", "Z");
     expect(JSON.parse(request.body)).toEqual({

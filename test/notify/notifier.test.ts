@@ -24,7 +24,7 @@ import {
   type NotifierOptions,
 } from "../../src/notify/notifier.js";
 import { MAX_RESPONSE_BYTES } from "../../src/notify/response-prefix.js";
-import type { Store } from "../../src/store/repositories.js";
+import type { OutboxRepository, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 
 const PARTNER = "20000123";
@@ -146,7 +146,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await google.close();
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -178,22 +178,22 @@ function booking(bookingId: string, status: BookingStatus, paymentInformation?: 
 }
 
 /** Polls `condition` every 10 ms; throws after `timeoutMs`. */
-async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
-/** Enqueues as the domain does: inside the transaction that changes the status. */
-function enqueue(b: Booking, options?: BookingPatchOptions): number {
-  return store.transaction(() => store.outbox.enqueue(bookingPatch(b, options), Math.floor(nowMs / 1000)));
+/** Enqueues as the domain does: inside the unit of work that changes the status. */
+function enqueue(b: Booking, options?: BookingPatchOptions): Promise<number> {
+  return store.transaction((tx) => tx.outbox.enqueue(bookingPatch(b, options), Math.floor(nowMs / 1000)));
 }
 
 describe("booking notification PATCH", () => {
   test("sends the exact path, updateMask, camelCase body and Bearer header", async () => {
-    const id = enqueue(booking("b-1", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-1", BookingStatus.CONFIRMED));
     expect(await notifier().deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
 
     expect(google.requests).toHaveLength(1);
@@ -212,9 +212,9 @@ describe("booking notification PATCH", () => {
       status: "CONFIRMED",
       partySize: "2",
     });
-    const entry = store.outbox.get(id)!;
+    const entry = (await store.read.outbox.get(id))!;
     expect(entry).toMatchObject({ state: "delivered", attempts: 1, lastStatus: 200 });
-    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 0, oldestPendingAgeSec: 0, dead: 0 });
+    expect(await store.read.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 0, oldestPendingAgeSec: 0, dead: 0 });
   });
 
   test("FAILED carries bookingFailure.* as query parameters, not in the body", async () => {
@@ -222,7 +222,7 @@ describe("booking notification PATCH", () => {
       cause: BookingFailure_Cause.SLOT_UNAVAILABLE,
       description: "kitchen closed",
     });
-    enqueue(booking("b-f", BookingStatus.FAILED), { failure });
+    await enqueue(booking("b-f", BookingStatus.FAILED), { failure });
     await notifier().deliverDue();
 
     const [request] = google.requests;
@@ -254,25 +254,25 @@ describe("booking notification PATCH", () => {
     );
   });
 
-  test("a rolled-back status change leaves no notification behind", () => {
-    expect(() =>
-      store.transaction(() => {
-        store.outbox.enqueue(bookingPatch(booking("b-r", BookingStatus.CONFIRMED)), 0);
+  test("a rolled-back status change leaves no notification behind", async () => {
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.outbox.enqueue(bookingPatch(booking("b-r", BookingStatus.CONFIRMED)), 0);
         throw new Error("the status change failed");
       }),
-    ).toThrow("the status change failed");
-    expect(store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    ).rejects.toThrow("the status change failed");
+    expect(await store.read.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
   });
 });
 
 describe("retries", () => {
   test("500 twice then 200: delivered after retries with growing backoff", async () => {
     google.script("b-5", { status: 500, body: "oops" }, { status: 503 });
-    const id = enqueue(booking("b-5", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-5", BookingStatus.CONFIRMED));
     const n = notifier({ baseBackoffMs: 1000 });
 
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
-    let entry = store.outbox.get(id)!;
+    let entry = (await store.read.outbox.get(id))!;
     expect(entry).toMatchObject({ state: "pending", attempts: 1, lastStatus: 500 });
     expect(entry.lastError).toContain("oops");
     // Full jitter with random() = 0.5: 0.5 * 1000 ms.
@@ -281,12 +281,12 @@ describe("retries", () => {
 
     nowMs += 500;
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
-    entry = store.outbox.get(id)!;
+    entry = (await store.read.outbox.get(id))!;
     expect(entry.nextAttemptAtMs).toBe(nowMs + 1000); // 0.5 * 2000 ms
 
     nowMs += 1000;
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
-    expect(store.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3, lastStatus: 200 });
+    expect(await store.read.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3, lastStatus: 200 });
     expect(google.for("b-5")).toHaveLength(3);
   });
 
@@ -299,11 +299,11 @@ describe("retries", () => {
 
   test("429 with Retry-After: 1 is honoured", async () => {
     google.script("b-429", { status: 429, headers: { "retry-after": "1" } });
-    const id = enqueue(booking("b-429", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-429", BookingStatus.CONFIRMED));
     // Jitter would allow 10 ms; Retry-After asks for a full second.
     const n = notifier({ baseBackoffMs: 20 });
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
-    expect(store.outbox.get(id)!.nextAttemptAtMs).toBe(nowMs + 1000);
+    expect((await store.read.outbox.get(id))!.nextAttemptAtMs).toBe(nowMs + 1000);
 
     nowMs += 999;
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 });
@@ -334,12 +334,12 @@ describe("retries", () => {
   test("429 with Retry-After: 99999999999 is retried within maxBackoffMs; a garbage Retry-After falls back to the backoff", async () => {
     google.script("b-far", { status: 429, headers: { "retry-after": "99999999999" } });
     google.script("b-junk", { status: 503, headers: { "retry-after": "tomorrow-ish" } });
-    const far = enqueue(booking("b-far", BookingStatus.CONFIRMED));
-    const junk = enqueue(booking("b-junk", BookingStatus.CONFIRMED));
+    const far = await enqueue(booking("b-far", BookingStatus.CONFIRMED));
+    const junk = await enqueue(booking("b-junk", BookingStatus.CONFIRMED));
     const n = notifier({ baseBackoffMs: 1000, maxBackoffMs: 60_000 });
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 2, dead: 0 });
-    expect(store.outbox.get(far)!.nextAttemptAtMs).toBe(nowMs + 60_000);
-    expect(store.outbox.get(junk)!.nextAttemptAtMs).toBe(nowMs + 500); // the jittered backoff
+    expect((await store.read.outbox.get(far))!.nextAttemptAtMs).toBe(nowMs + 60_000);
+    expect((await store.read.outbox.get(junk))!.nextAttemptAtMs).toBe(nowMs + 500); // the jittered backoff
 
     nowMs += 60_000;
     expect(await n.deliverDue()).toEqual({ delivered: 2, retried: 0, dead: 0 });
@@ -347,22 +347,22 @@ describe("retries", () => {
 
   test("a dropped connection and a timeout are retried, then delivered", async () => {
     google.script("b-net", "drop", "hang");
-    const id = enqueue(booking("b-net", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-net", BookingStatus.CONFIRMED));
     const n = notifier({ requestTimeoutMs: 300 });
 
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
-    expect(store.outbox.get(id)).toMatchObject({ attempts: 1, lastStatus: null });
-    expect(store.outbox.get(id)!.lastError).toMatch(/request failed/);
+    expect(await store.read.outbox.get(id)).toMatchObject({ attempts: 1, lastStatus: null });
+    expect((await store.read.outbox.get(id))!.lastError).toMatch(/request failed/);
 
     nowMs += 60_000;
     const started = Date.now();
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    expect(store.outbox.get(id)!.lastError).toMatch(/timeout|abort/i);
+    expect((await store.read.outbox.get(id))!.lastError).toMatch(/timeout|abort/i);
 
     nowMs += 60_000;
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
-    expect(store.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3 });
+    expect(await store.read.outbox.get(id)).toMatchObject({ state: "delivered", attempts: 3 });
     expect(google.for("b-net")).toHaveLength(3);
   });
 });
@@ -375,10 +375,10 @@ describe("answers of any size", () => {
 
   test("a 200 with a 1.5 GiB body: delivered, and the connection is closed after a few KiB", async () => {
     google.script("b-huge", { status: 200, floodBytes });
-    const id = enqueue(booking("b-huge", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-huge", BookingStatus.CONFIRMED));
     const rssBefore = process.memoryUsage().rss;
     expect(await notifier().deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
-    expect(store.outbox.get(id)).toMatchObject({ state: "delivered", lastStatus: 200 });
+    expect(await store.read.outbox.get(id)).toMatchObject({ state: "delivered", lastStatus: 200 });
     const [flood] = google.floods;
     await waitUntil(() => flood.closed, 5_000, "the client to close the flooding answer");
     const rssGrowthMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
@@ -388,9 +388,9 @@ describe("answers of any size", () => {
 
   test("a 500 with a 1.5 GiB body: retried, last_error keeps the first 8 KiB, the connection is closed", async () => {
     google.script("b-huge-500", { status: 500, floodBytes });
-    const id = enqueue(booking("b-huge-500", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-huge-500", BookingStatus.CONFIRMED));
     expect(await notifier().deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
-    const entry = store.outbox.get(id)!;
+    const entry = (await store.read.outbox.get(id))!;
     expect(entry).toMatchObject({ state: "pending", lastStatus: 500 });
     expect(entry.lastError).toBe(`HTTP 500: ${"x".repeat(MAX_RESPONSE_BYTES)}`);
     const [flood] = google.floods;
@@ -401,9 +401,9 @@ describe("answers of any size", () => {
 
   test("a 400 with a 1.5 GiB body: dead with the first 8 KiB as its response body", async () => {
     google.script("b-huge-400", { status: 400, floodBytes });
-    const id = enqueue(booking("b-huge-400", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-huge-400", BookingStatus.CONFIRMED));
     expect(await notifier().deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 1 });
-    expect(store.outbox.get(id)!.lastError).toBe("x".repeat(MAX_RESPONSE_BYTES));
+    expect((await store.read.outbox.get(id))!.lastError).toBe("x".repeat(MAX_RESPONSE_BYTES));
     await waitUntil(() => google.floods[0].closed, 5_000, "the client to close the flooding answer");
     expect(google.floods[0].written).toBeLessThan(mostTakenBytes);
   });
@@ -413,26 +413,26 @@ describe("dead entries", () => {
   test("400 is dead with its body; listDead shows it; requeue delivers it", async () => {
     const errorBody = JSON.stringify({ error: { code: 400, message: "Invalid booking name", status: "INVALID_ARGUMENT" } });
     google.script("b-400", { status: 400, body: errorBody });
-    const id = enqueue(booking("b-400", BookingStatus.CANCELED));
+    const id = await enqueue(booking("b-400", BookingStatus.CANCELED));
     const n = notifier();
 
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 1 });
-    const dead = store.outbox.listDead(10);
+    const dead = await store.read.outbox.listDead(10);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ id, queueKey: "b-400", state: "dead", lastStatus: 400, lastError: errorBody });
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 }); // not retried
 
-    expect(store.outbox.requeue(id, nowMs)).toBe(true);
-    expect(store.outbox.requeue(id, nowMs)).toBe(false); // no longer dead
+    expect(await store.transaction((tx) => tx.outbox.requeue(id, nowMs))).toBe(true);
+    expect(await store.transaction((tx) => tx.outbox.requeue(id, nowMs))).toBe(false); // no longer dead
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
-    expect(store.outbox.listDead(10)).toEqual([]);
+    expect(await store.read.outbox.listDead(10)).toEqual([]);
     expect(google.for("b-400")).toHaveLength(2);
   });
 
   test("a dead entry unblocks the next notification of its booking", async () => {
     google.script("b-d", { status: 404 });
-    enqueue(booking("b-d", BookingStatus.CONFIRMED));
-    enqueue(booking("b-d", BookingStatus.CANCELED));
+    await enqueue(booking("b-d", BookingStatus.CONFIRMED));
+    await enqueue(booking("b-d", BookingStatus.CANCELED));
     const n = notifier();
     await n.deliverDue();
     await n.deliverDue();
@@ -443,15 +443,15 @@ describe("dead entries", () => {
 describe("order", () => {
   test("per booking: the second entry waits until the first is delivered; other bookings are independent", async () => {
     google.script("b-a", { status: 500 });
-    const first = enqueue(booking("b-a", BookingStatus.CONFIRMED));
-    const second = enqueue(booking("b-a", BookingStatus.CANCELED));
-    const other = enqueue(booking("b-b", BookingStatus.CONFIRMED));
+    const first = await enqueue(booking("b-a", BookingStatus.CONFIRMED));
+    const second = await enqueue(booking("b-a", BookingStatus.CANCELED));
+    const other = await enqueue(booking("b-b", BookingStatus.CONFIRMED));
     const n = notifier();
 
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 1, dead: 0 });
-    expect(store.outbox.get(other)!.state).toBe("delivered"); // b-b did not wait for b-a
-    expect(store.outbox.get(second)).toMatchObject({ state: "pending", attempts: 0 });
-    expect(store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10).map((e) => e.id)).toEqual([first]);
+    expect((await store.read.outbox.get(other))!.state).toBe("delivered"); // b-b did not wait for b-a
+    expect(await store.read.outbox.get(second)).toMatchObject({ state: "pending", attempts: 0 });
+    expect((await store.read.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).map((e) => e.id)).toEqual([first]);
 
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 }); // first is backing off
     expect(google.for("b-a")).toHaveLength(1);
@@ -460,19 +460,19 @@ describe("order", () => {
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
     expect(await n.deliverDue()).toEqual({ delivered: 1, retried: 0, dead: 0 });
     expect(google.for("b-a").map((r) => r.body.status)).toEqual(["CONFIRMED", "CONFIRMED", "CANCELED"]);
-    expect(store.outbox.get(second)!.state).toBe("delivered");
+    expect((await store.read.outbox.get(second))!.state).toBe("delivered");
   });
 });
 
 describe("durability and the worker", () => {
   test("a reopened store still has the pending entries and delivers them", async () => {
-    enqueue(booking("b-x", BookingStatus.CONFIRMED));
-    enqueue(booking("b-y", BookingStatus.DECLINED_BY_MERCHANT));
+    await enqueue(booking("b-x", BookingStatus.CONFIRMED));
+    await enqueue(booking("b-y", BookingStatus.DECLINED_BY_MERCHANT));
     nowMs += 7_000;
-    store.close();
+    await store.close();
 
     store = openSqliteStore(dbPath);
-    expect(store.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 2, oldestPendingAgeSec: 7, dead: 0 });
+    expect(await store.read.outbox.depth(Math.floor(nowMs / 1000))).toEqual({ pending: 2, oldestPendingAgeSec: 7, dead: 0 });
     expect(await notifier().deliverDue()).toEqual({ delivered: 2, retried: 0, dead: 0 });
     expect(google.requests.map((r) => [r.bookingId, r.body.status])).toEqual(
       expect.arrayContaining([
@@ -480,27 +480,27 @@ describe("durability and the worker", () => {
         ["b-y", "DECLINED_BY_MERCHANT"],
       ]),
     );
-    expect(store.outbox.depth(Math.floor(nowMs / 1000)).pending).toBe(0);
+    expect((await store.read.outbox.depth(Math.floor(nowMs / 1000))).pending).toBe(0);
   });
 
   test("start() polls, notify() wakes it, stop() waits for the delivery in flight", async () => {
     const n = notifier({ now: Date.now, pollIntervalMs: 10_000 });
     expect(n.start()).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 50)); // first (empty) pass
-    enqueue(booking("b-w", BookingStatus.CONFIRMED));
+    await enqueue(booking("b-w", BookingStatus.CONFIRMED));
     n.notify();
     for (let i = 0; i < 100 && google.requests.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     await n.stop();
     expect(google.for("b-w")).toHaveLength(1);
-    expect(store.outbox.listDead(10)).toEqual([]);
-    expect(store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    expect(await store.read.outbox.listDead(10)).toEqual([]);
+    expect(await store.read.outbox.nextDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
   });
 
   test("stop() waits for a slow delivery to finish", async () => {
     google.script("b-slow", "hang");
-    const id = enqueue(booking("b-slow", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-slow", BookingStatus.CONFIRMED));
     const n = notifier({ requestTimeoutMs: 300 });
     n.start();
     for (let i = 0; i < 100 && google.requests.length === 0; i++) {
@@ -508,38 +508,43 @@ describe("durability and the worker", () => {
     }
     await n.stop();
     // The timed-out attempt was recorded before stop() returned.
-    expect(store.outbox.get(id)).toMatchObject({ state: "pending", attempts: 1 });
+    expect(await store.read.outbox.get(id)).toMatchObject({ state: "pending", attempts: 1 });
   });
 
   test("without a partner id nothing starts and the outbox keeps the notifications", async () => {
     const n = notifier({ partnerId: undefined, tokenSource: undefined });
     expect(n.start()).toBe(false);
     expect(n.describe()).toMatch(/outbox keeps .* until NOTIFICATION_PARTNER_ID is set/);
-    enqueue(booking("b-k", BookingStatus.CONFIRMED));
+    await enqueue(booking("b-k", BookingStatus.CONFIRMED));
     expect(await n.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 0 });
     expect(google.requests).toHaveLength(0);
-    expect(store.outbox.depth(Math.floor(nowMs / 1000)).pending).toBe(1);
+    expect((await store.read.outbox.depth(Math.floor(nowMs / 1000))).pending).toBe(1);
   });
 });
 
 describe("store errors in the worker", () => {
-  /** `store` whose outbox method `method` throws `error` the first time it is called. */
-  function failingOnce(method: keyof Store["outbox"], error: Error): Store {
+  /** `store` whose outbox method `method` (a plain read's or a unit's) rejects with `error` the first time it is called. */
+  function failingOnce(method: keyof OutboxRepository, error: Error): Store {
     let failed = false;
-    const outbox = new Proxy(store.outbox, {
-      get(target, property) {
-        const value = Reflect.get(target, property);
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => {
-          if (property === method && !failed) {
-            failed = true;
-            throw error;
-          }
-          return value.apply(target, args);
-        };
-      },
-    });
-    return { ...store, outbox };
+    const failing = <T extends object>(outbox: T): T =>
+      new Proxy(outbox, {
+        get(target, property) {
+          const value = Reflect.get(target, property);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            if (property === method && !failed) {
+              failed = true;
+              return Promise.reject(error);
+            }
+            return value.apply(target, args);
+          };
+        },
+      });
+    return {
+      ...store,
+      read: { ...store.read, outbox: failing(store.read.outbox) },
+      transaction: (work, options) => store.transaction((tx) => work({ ...tx, outbox: failing(tx.outbox) }), options),
+    };
   }
 
   test.each([
@@ -547,12 +552,12 @@ describe("store errors in the worker", () => {
     ["claim", new Database.SqliteError("database or disk is full", "SQLITE_FULL")],
     ["markDelivered", new Database.SqliteError("attempt to write a readonly database", "SQLITE_READONLY")],
   ] as const)("when %s throws %s once, onTickError hears of it and a later tick delivers", async (method, error) => {
-    const id = enqueue(booking(`b-${method}`, BookingStatus.CONFIRMED));
+    const id = await enqueue(booking(`b-${method}`, BookingStatus.CONFIRMED));
     const tickErrors: unknown[] = [];
     const n = notifier({ store: failingOnce(method, error), now: Date.now, pollIntervalMs: 50, onTickError: (e) => tickErrors.push(e) });
     n.start();
     try {
-      await waitUntil(() => store.outbox.get(id)!.state === "delivered", 5_000, "the delivery");
+      await waitUntil(async () => (await store.read.outbox.get(id))!.state === "delivered", 5_000, "the delivery");
     } finally {
       await n.stop();
     }
@@ -562,18 +567,18 @@ describe("store errors in the worker", () => {
   });
 
   test("a real 'database is locked' (another connection holds the write lock) is survived; delivered once the lock goes", async () => {
-    const id = enqueue(booking("b-locked", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-locked", BookingStatus.CONFIRMED));
     const locker = new Database(dbPath);
     locker.exec("BEGIN IMMEDIATE");
     const tickErrors: unknown[] = [];
     const n = notifier({ now: Date.now, pollIntervalMs: 50, onTickError: (e) => tickErrors.push(e) });
     n.start();
     try {
-      // The claim waits out the store's busy timeout (5 s), then fails.
+      // The claim's unit is retried for the store's busy window (busyRetryWindowMs, 2 s), then fails with StoreBusyError.
       await waitUntil(() => tickErrors.length > 0, 15_000, "a tick error");
       expect((tickErrors[0] as { code?: string }).code).toBe("SQLITE_BUSY");
       locker.exec("ROLLBACK");
-      await waitUntil(() => store.outbox.get(id)!.state === "delivered", 10_000, "the delivery");
+      await waitUntil(async () => (await store.read.outbox.get(id))!.state === "delivered", 10_000, "the delivery");
     } finally {
       await n.stop();
       locker.close();
@@ -584,12 +589,12 @@ describe("store errors in the worker", () => {
 
 describe("entries an older version scheduled too far ahead", () => {
   test("an entry due in 3,175 years is delivered after restart within maxBackoffMs", async () => {
-    const id = enqueue(booking("b-ancient", BookingStatus.CONFIRMED));
+    const id = await enqueue(booking("b-ancient", BookingStatus.CONFIRMED));
     // What an older version stored for Retry-After: 99999999999.
-    store.outbox.scheduleRetry(id, Date.now() + 99_999_999_999_000, 429, "HTTP 429: ");
-    const other = enqueue(booking("b-recent", BookingStatus.CONFIRMED));
-    store.outbox.scheduleRetry(other, Date.now() + 60_000, 503, "HTTP 503: ");
-    store.close();
+    await store.transaction((tx) => tx.outbox.scheduleRetry(id, Date.now() + 99_999_999_999_000, 429, "HTTP 429: "));
+    const other = await enqueue(booking("b-recent", BookingStatus.CONFIRMED));
+    await store.transaction((tx) => tx.outbox.scheduleRetry(other, Date.now() + 60_000, 503, "HTTP 503: "));
+    await store.close();
     store = openSqliteStore(dbPath);
 
     const maxBackoffMs = 500;
@@ -602,7 +607,7 @@ describe("entries an older version scheduled too far ahead", () => {
       await n.stop();
     }
     console.log(`entry due in 3,175 years: delivered ${Date.now() - started} ms after start (maxBackoffMs ${maxBackoffMs})`);
-    expect(store.outbox.get(id)!.state).toBe("delivered");
+    expect((await store.read.outbox.get(id))!.state).toBe("delivered");
     expect(Date.now() - started).toBeLessThan(maxBackoffMs + 3_000);
   });
 });

@@ -45,10 +45,12 @@ function notification(queueKey = `booking-${++nextBooking}`): OutboxEntryInput {
 }
 
 /** A notification the notifier gave up on after Google answered 400. */
-function deadEntry(store: Store, nowSec: number, queueKey?: string): number {
-  const id = store.outbox.enqueue(notification(queueKey), nowSec);
-  store.outbox.markDead(id, 400, googleRefusal);
-  return id;
+function deadEntry(store: Store, nowSec: number, queueKey?: string): Promise<number> {
+  return store.transaction(async (tx) => {
+    const id = await tx.outbox.enqueue(notification(queueKey), nowSec);
+    await tx.outbox.markDead(id, 400, googleRefusal);
+    return id;
+  });
 }
 
 /** The Connect code a call failed with (fails the test when it succeeded). */
@@ -79,9 +81,9 @@ describe("GetOutboxStatus", () => {
   });
 
   test("when entries are pending and dead, then it counts both and ages the oldest pending one", async () => {
-    server.store.outbox.enqueue(notification(), startSec);
-    server.store.outbox.enqueue(notification(), startSec + 30);
-    deadEntry(server.store, startSec);
+    await server.store.transaction((tx) => tx.outbox.enqueue(notification(), startSec));
+    await server.store.transaction((tx) => tx.outbox.enqueue(notification(), startSec + 30));
+    await deadEntry(server.store, startSec);
     clock.advance(90);
 
     const status = await admin.getOutboxStatus({}, as(adminToken));
@@ -92,8 +94,8 @@ describe("GetOutboxStatus", () => {
 
 describe("ListDeadNotifications", () => {
   test("when an entry is dead, then it shows Google's status and response body with the request it refused", async () => {
-    const id = deadEntry(server.store, startSec, "booking-refused");
-    server.store.outbox.enqueue(notification(), startSec); // pending: not listed
+    const id = await deadEntry(server.store, startSec, "booking-refused");
+    await server.store.transaction((tx) => tx.outbox.enqueue(notification(), startSec)); // pending: not listed
 
     const { deadNotifications, nextPageToken } = await admin.listDeadNotifications({}, as(adminToken));
 
@@ -105,7 +107,7 @@ describe("ListDeadNotifications", () => {
       updateMask: "status",
       payloadJson: '{"status":"CANCELED"}',
       queryJson: "{}",
-      attempts: server.store.outbox.get(id)!.attempts,
+      attempts: (await server.store.read.outbox.get(id))!.attempts,
       lastStatus: 400,
       lastError: googleRefusal,
       createdAtSec: BigInt(startSec),
@@ -114,7 +116,8 @@ describe("ListDeadNotifications", () => {
   });
 
   test("when there are more dead entries than page_size, then the pages cover each one once, oldest first", async () => {
-    const ids = [1, 2, 3, 4, 5].map(() => BigInt(deadEntry(server.store, startSec)));
+    const ids: bigint[] = [];
+    for (let i = 0; i < 5; i++) ids.push(BigInt(await deadEntry(server.store, startSec)));
 
     const seen: bigint[] = [];
     let pageToken = "";
@@ -140,7 +143,7 @@ describe("ListDeadNotifications", () => {
 
 describe("RequeueNotification", () => {
   test("when a dead entry is re-queued, then it is pending and due now, and no longer listed as dead", async () => {
-    const id = deadEntry(server.store, startSec);
+    const id = await deadEntry(server.store, startSec);
     const before = Date.now();
 
     await admin.requeueNotification({ id: BigInt(id) }, as(adminToken));
@@ -148,25 +151,25 @@ describe("RequeueNotification", () => {
     const status = await admin.getOutboxStatus({}, as(adminToken));
     expect(status).toMatchObject({ pendingCount: 1n, deadCount: 0n });
     expect((await admin.listDeadNotifications({}, as(adminToken))).deadNotifications).toEqual([]);
-    const entry = server.store.outbox.get(id);
+    const entry = await server.store.read.outbox.get(id);
     expect(entry).toMatchObject({ state: "pending", lastStatus: 400, lastError: googleRefusal });
     expect(entry!.nextAttemptAtMs).toBeLessThanOrEqual(Date.now());
     expect(entry!.nextAttemptAtMs).toBeGreaterThanOrEqual(before);
   });
 
   test("when the entry is pending, not dead, then it answers failed_precondition and leaves it as it is", async () => {
-    const id = server.store.outbox.enqueue(notification(), startSec);
+    const id = await server.store.transaction((tx) => tx.outbox.enqueue(notification(), startSec));
 
     expect(await codeOf(admin.requeueNotification({ id: BigInt(id) }, as(adminToken)))).toBe(Code.FailedPrecondition);
-    expect(server.store.outbox.get(id)).toMatchObject({ state: "pending", attempts: 0 });
+    expect(await server.store.read.outbox.get(id)).toMatchObject({ state: "pending", attempts: 0 });
   });
 
   test("when the entry was delivered, then it answers failed_precondition", async () => {
-    const id = server.store.outbox.enqueue(notification(), startSec);
-    server.store.outbox.markDelivered(id, startSec, 200);
+    const id = await server.store.transaction((tx) => tx.outbox.enqueue(notification(), startSec));
+    await server.store.transaction((tx) => tx.outbox.markDelivered(id, startSec, 200));
 
     expect(await codeOf(admin.requeueNotification({ id: BigInt(id) }, as(adminToken)))).toBe(Code.FailedPrecondition);
-    expect(server.store.outbox.get(id)).toMatchObject({ state: "delivered" });
+    expect(await server.store.read.outbox.get(id)).toMatchObject({ state: "delivered" });
   });
 
   test("when no entry has the id, then it answers not_found", async () => {
@@ -181,7 +184,7 @@ describe("RequeueNotification", () => {
     const own = createBookingServer({ store, credentials: undefined, merchantAuth, notifier });
     const { port } = await own.listen(0, "127.0.0.1");
     try {
-      const id = deadEntry(store, startSec);
+      const id = await deadEntry(store, startSec);
       const client = adminClient(`http://127.0.0.1:${port}`);
 
       await client.requeueNotification({ id: BigInt(id) }, as(adminToken));
@@ -191,7 +194,7 @@ describe("RequeueNotification", () => {
       expect(notify).toHaveBeenCalledTimes(1); // a refused re-queue wakes nobody
     } finally {
       await own.close();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -205,10 +208,10 @@ describe("authentication", () => {
   ];
 
   test.each(calls)("when a merchant's token calls %s, then it answers permission_denied", async (_name, call) => {
-    const id = deadEntry(server.store, startSec);
+    const id = await deadEntry(server.store, startSec);
 
     expect(await codeOf(call(admin, merchantToken))).toBe(Code.PermissionDenied);
-    expect(server.store.outbox.get(id)).toMatchObject({ state: "dead" });
+    expect(await server.store.read.outbox.get(id)).toMatchObject({ state: "dead" });
   });
 
   test.each(calls)("when %s is called without a token, then it answers unauthenticated", async (_name, call) => {
@@ -236,7 +239,7 @@ describe("buf curl over gRPC", () => {
   const buf = join(repoRoot, "node_modules/.bin/buf");
 
   test("when buf curl lists dead notifications with the admin token, then it prints Google's answer", async () => {
-    const id = deadEntry(server.store, startSec, "booking-curl");
+    const id = await deadEntry(server.store, startSec, "booking-curl");
     const args = ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--schema", "proto"];
     args.push("-H", `Authorization: Bearer ${adminToken}`);
     args.push("-d", JSON.stringify({ pageSize: 10 }));

@@ -19,26 +19,35 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "background-jobs-"));
   store = openSqliteStore(join(dir, "booking.db"));
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A store whose reads for `method` of `repository` throw `error` the first `times` calls. */
+/** A store whose calls of `method` of `repository` (plain reads and units alike) reject with `error` the first `times` calls. */
 function failingFirst(repository: "payments" | "bookings", method: string, error: Error, times: number): { store: Store; calls: () => number } {
   let calls = 0;
-  const target = store[repository] as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const wrapped = new Proxy(target, {
-    get: (object, name) =>
-      name === method
-        ? (...args: unknown[]) => {
-            calls += 1;
-            if (calls <= times) throw error;
-            return object[method](...args);
-          }
-        : Reflect.get(object, name).bind(object),
-  });
-  return { store: { ...store, [repository]: wrapped }, calls: () => calls };
+  const failing = <T extends object>(repositoryOf: T): T => {
+    const target = repositoryOf as unknown as Record<string, (...args: unknown[]) => unknown>;
+    return new Proxy(target, {
+      get: (object, name) =>
+        name === method
+          ? (...args: unknown[]) => {
+              calls += 1;
+              if (calls <= times) return Promise.reject(error);
+              return object[method](...args);
+            }
+          : Reflect.get(object, name).bind(object),
+    }) as unknown as T;
+  };
+  return {
+    store: {
+      ...store,
+      read: { ...store.read, [repository]: failing(store.read[repository]) },
+      transaction: (work, options) => store.transaction((tx) => work({ ...tx, [repository]: failing(tx[repository]) }), options),
+    },
+    calls: () => calls,
+  };
 }
 
 const busy = () => Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" });
@@ -61,7 +70,7 @@ test("when payment reconciliation fails at start, then it is reported, the start
   expect(calls()).toBe(3);
   await sleep(100);
   expect(calls()).toBe(3); // done: no more runs
-  jobs.stop();
+  await jobs.stop();
 });
 
 test("when the auto-decline finds the database locked, then each tick reports it and the next tick runs again", async () => {
@@ -76,7 +85,7 @@ test("when the auto-decline finds the database locked, then each tick reports it
   const jobs = backgroundJobs(ctx, { autoDeclineCheckMs: 20, onReconciled: () => {} });
   await jobs.start();
   for (let waited = 0; calls() < 3 && waited < 2_000; waited += 20) await sleep(20);
-  jobs.stop();
+  await jobs.stop();
   expect(failures).toEqual(["auto_decline", "auto_decline"]);
   expect(calls()).toBeGreaterThanOrEqual(3);
 });

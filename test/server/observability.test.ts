@@ -28,7 +28,7 @@ describe("logs and metrics", () => {
       observability: (store) => new Observability(createLogger({ level: "info", destination: log.destination }), store, () => 0),
       metricsToken: "scrape-me",
     });
-    seedSlots(server.store, [{ merchantId: "obs", serviceId: "s", startSec: futureStartSec, spotsTotal: 1 }]);
+    await seedSlots(server.store, [{ merchantId: "obs", serviceId: "s", startSec: futureStartSec, spotsTotal: 1 }]);
   });
   afterAll(() => server.close());
 
