@@ -2,7 +2,6 @@ import type { OutboxEntry, Repositories, Store } from "../store/repositories.js"
 import { availabilityReplaceRequest } from "./availability-notification.js";
 import { notificationRequest } from "./booking-notification.js";
 import { readResponsePrefix } from "./response-prefix.js";
-import { ServiceAccountTokenSource } from "./service-account-token-source.js";
 
 /**
  * Delivers the notification outbox to Google's Booking Notification API.
@@ -46,47 +45,12 @@ export class NotifierConfigError extends Error {
   override name = "NotifierConfigError";
 }
 
+/** Read from the environment by notifierConfigFromEnv (src/config/notifier-config.ts). */
 export interface NotifierConfig {
   baseUrl: string;
   /** Absent: the outbox keeps notifications and nothing is sent. */
   partnerId?: string;
   tokenSource?: AccessTokenSource;
-}
-
-/**
- * Reads NOTIFICATION_API_URL, NOTIFICATION_PARTNER_ID and the credentials:
- * NOTIFICATION_BEARER_TOKEN (a static token, for stand-ins) wins over
- * GOOGLE_APPLICATION_CREDENTIALS (a service-account key file).
- */
-export function notifierConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NotifierConfig {
-  const rawUrl = env.NOTIFICATION_API_URL?.trim() || DEFAULT_NOTIFICATION_API_URL;
-  let url: URL;
-  try {
-    url = new URL(rawUrl);
-  } catch {
-    throw new NotifierConfigError(`NOTIFICATION_API_URL is not a URL: ${JSON.stringify(rawUrl)}`);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new NotifierConfigError(`NOTIFICATION_API_URL must be http(s): ${JSON.stringify(rawUrl)}`);
-  }
-  const baseUrl = url.toString().replace(/\/+$/, "");
-  const partnerId = env.NOTIFICATION_PARTNER_ID?.trim() || undefined;
-  const bearer = env.NOTIFICATION_BEARER_TOKEN?.trim() || undefined;
-  const keyFile = env.GOOGLE_APPLICATION_CREDENTIALS?.trim() || undefined;
-
-  let tokenSource: AccessTokenSource | undefined;
-  if (bearer) {
-    tokenSource = new StaticTokenSource(bearer);
-  } else if (keyFile) {
-    tokenSource = new ServiceAccountTokenSource(keyFile);
-  }
-  if (partnerId && !tokenSource) {
-    throw new NotifierConfigError(
-      "NOTIFICATION_PARTNER_ID is set but no credentials are: set GOOGLE_APPLICATION_CREDENTIALS " +
-        "(service-account key file) or NOTIFICATION_BEARER_TOKEN",
-    );
-  }
-  return { baseUrl, partnerId, tokenSource };
 }
 
 export interface NotifierOptions {

@@ -2,7 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import pino, { type Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { BookingFailure_Cause } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
-import type { Store } from "../store/repositories.js";
+import { StoreBusyError, type Store } from "../store/repositories.js";
 import { needsLogging, publicError } from "./domain-errors.js";
 import type { NodeResponse } from "./rest-gateway.js";
 
@@ -42,7 +42,7 @@ const redactedPaths = [
 
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
   return pino(
-    { level: options.level ?? process.env.LOG_LEVEL ?? "info", redact: { paths: redactedPaths, censor: "[redacted]" } },
+    { level: options.level ?? "info", redact: { paths: redactedPaths, censor: "[redacted]" } },
     options.destination,
   );
 }
@@ -60,7 +60,7 @@ export class Observability {
   private readonly calls: Counter<"method" | "protocol" | "outcome">;
   private readonly bookingFailures: Counter<"method" | "cause">;
   private readonly deliveryFailures: Counter<"kind" | "reason">;
-  private readonly sqliteBusy: Counter;
+  private readonly storeBusy: Counter;
   private readonly jobFailures: Counter<"job">;
   private readonly jobFailureLogged = new Map<string, { atMs: number; suppressed: number }>();
   private readonly callLog: Logger;
@@ -104,34 +104,34 @@ export class Observability {
       labelNames: ["job"],
       registers,
     });
-    this.sqliteBusy = new Counter({
-      name: "booking_sqlite_busy_total",
-      help: "Calls that failed because the database stayed locked past busy_timeout",
+    this.storeBusy = new Counter({
+      name: "booking_store_busy_total",
+      help: "Calls that failed because the database stayed busy (locked by another process) for longer than the store waits",
       registers,
     });
-    const depth = () => store.outbox.depth(nowSec());
+    const depth = () => store.read.outbox.depth(nowSec());
     new Gauge({
       name: "booking_outbox_pending",
       help: "Notifications waiting to be delivered",
       registers,
-      collect() {
-        this.set(depth().pending);
+      async collect() {
+        this.set((await depth()).pending);
       },
     });
     new Gauge({
       name: "booking_outbox_oldest_pending_age_seconds",
       help: "Age of the oldest notification waiting to be delivered",
       registers,
-      collect() {
-        this.set(depth().oldestPendingAgeSec);
+      async collect() {
+        this.set((await depth()).oldestPendingAgeSec);
       },
     });
     new Gauge({
       name: "booking_outbox_dead",
       help: "Notifications Google refused for good (see AdminService)",
       registers,
-      collect() {
-        this.set(depth().dead);
+      async collect() {
+        this.set((await depth()).dead);
       },
     });
   }
@@ -151,11 +151,11 @@ export class Observability {
   /**
    * Logs what a caller was answered only generically (`internal`, `unavailable`):
    * the underlying error, with its message and stack, stays on the server.
-   * A database lock counts in `booking_sqlite_busy_total`.
+   * A busy database (`StoreBusyError`) counts in `booking_store_busy_total`.
    */
   logFailedCall(requestId: string, method: string, answered: ConnectError): void {
     const cause = answered.cause ?? answered;
-    if ((cause as { code?: string }).code === "SQLITE_BUSY") this.sqliteBusy.inc();
+    if (isStoreBusy(cause)) this.storeBusy.inc();
     this.logger.error({ requestId, method, code: codeName(answered.code), err: cause }, "call failed");
   }
 
@@ -218,6 +218,14 @@ export class Observability {
       }
     };
   }
+}
+
+/** Whether `error`, or an error of its cause chain, is the store saying it is busy. */
+function isStoreBusy(error: unknown): boolean {
+  for (let depth = 0; error instanceof Error && depth < 10; depth++, error = error.cause) {
+    if (error instanceof StoreBusyError) return true;
+  }
+  return false;
 }
 
 /** The cause of a response's `booking_failure`, if it has one. */

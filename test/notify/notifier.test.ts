@@ -18,11 +18,11 @@ import { bookingPatch, type BookingPatchOptions } from "../../src/notify/booking
 import {
   Notifier,
   NotifierConfigError,
-  notifierConfigFromEnv,
   parseRetryAfter,
   StaticTokenSource,
   type NotifierOptions,
 } from "../../src/notify/notifier.js";
+import { notifierConfigFromEnv } from "../../src/config/notifier-config.js";
 import { MAX_RESPONSE_BYTES } from "../../src/notify/response-prefix.js";
 import type { OutboxRepository, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
