@@ -15,6 +15,7 @@ import { createBookingServer, type BookingServer } from "../../src/server/bookin
 import { createLogger, Observability } from "../../src/server/observability";
 import type { Store } from "../../src/store/repositories";
 import { openSqliteStore } from "../../src/store/sqlite-store";
+import { storeError } from "../../src/store/sqlite/store-errors";
 import { takeServingLock } from "../../src/store/sqlite/serving-lock";
 import { importOpsInventory } from "../support/operations";
 import { killHard, startServerProcess } from "../support/server-process";
@@ -32,7 +33,9 @@ test("when the database, its WAL and SHM, its lock and a backup are made under u
   try {
     const lock = takeServingLock(dbPath);
     const store = openSqliteStore(dbPath);
-    store.transaction(() => store.users.setMarketingPreference("someone", true, 1));
+    await store.transaction(async (tx) => {
+      await tx.users.setMarketingPreference("someone", true, 1);
+    });
     await store.backup(join(dir, "data", "backup.db"));
     expect({
       directory: modeOf(join(dir, "data", "nested")),
@@ -44,7 +47,7 @@ test("when the database, its WAL and SHM, its lock and a backup are made under u
       holder: modeOf(`${dbPath}.lock-holder`),
       backup: modeOf(join(dir, "data", "backup.db")),
     }).toEqual({ directory: "700", parent: "700", database: "600", wal: "600", shm: "600", lock: "600", holder: "600", backup: "600" });
-    store.close();
+    await store.close();
     lock.release();
   } finally {
     process.umask(previous);
@@ -61,18 +64,19 @@ describe("failures that are not the caller's", () => {
 
   beforeAll(async () => {
     store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "booking-exposure-")), "booking.db"));
-    const bookings = new Proxy(store.bookings, {
+    // The failure comes back from the store as the SQLite store gives what better-sqlite3 throws (storeError).
+    const bookings = new Proxy(store.read.bookings, {
       get: (target, name) =>
         name === "get"
           ? (bookingId: string) => {
-              if (failure) throw failure;
+              if (failure) return Promise.reject(storeError(failure));
               return target.get(bookingId);
             }
           : Reflect.get(target, name).bind(target),
     });
     const log = new Writable({ write: (chunk, _encoding, done) => ((logged += chunk), done()) });
     server = createBookingServer({
-      store: { ...store, bookings },
+      store: { ...store, read: { ...store.read, bookings } },
       credentials,
       observability: new Observability(createLogger({ destination: log }), store, () => 0),
     });
@@ -81,7 +85,7 @@ describe("failures that are not the caller's", () => {
   });
   afterAll(async () => {
     await server.close();
-    store.close();
+    await store.close();
   });
 
   const getStatusOverRest = async () => {

@@ -23,9 +23,9 @@ test("when a service's payment terms are malformed, then the import is refused n
     expect(error).toBeInstanceOf(FeedError);
     expect(error.message).toContain("s.json: record 1");
     expect(error.message).toContain("deposit.deposit.price_micros");
-    expect(store.inventory.hasMerchant("m")).toBe(false);
+    expect(await store.read.inventory.hasMerchant("m")).toBe(false);
   } finally {
-    store.close();
+    await store.close();
   }
 });
 
@@ -43,6 +43,6 @@ test("when a slot overrides the payment terms with a malformed value, then the i
     expect(error).toBeInstanceOf(FeedError);
     expect(error.message).toMatch(/a\.json: record 1.*no_show_fee/);
   } finally {
-    store.close();
+    await store.close();
   }
 });

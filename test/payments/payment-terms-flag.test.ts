@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { importFeeds } from "../../src/inventory/feed-import";
-import { chargesAtBooking, effectivePaymentPolicy } from "../../src/payments/payment-policy";
+import { chargesAtBooking } from "../../src/payments/payment-amounts";
+import { effectivePaymentPolicy } from "../../src/payments/payment-policy";
 import { openSqliteStore } from "../../src/store/sqlite-store";
 
 let dir: string;
@@ -42,11 +43,11 @@ test("when a slot or its service has a term that takes money or keeps a card, th
     ]);
     let flagged = 0;
     for (const slot of slots) {
-      const [record] = store.inventory.findSlots(
+      const [record] = await store.read.inventory.findSlots(
         { merchantId: "m", serviceId: slot.service_id, startSec: slot.start_sec, durationSec: 0, staffId: "", roomId: "", partySize: 0 },
         1,
       );
-      const policy = effectivePaymentPolicy(store.inventory.feedsOf(record.slotId));
+      const policy = effectivePaymentPolicy(await store.read.inventory.feedsOf(record.slotId));
       const charges = chargesAtBooking(policy, { partySize: 1 });
       const planned = Boolean(charges.prepayment || charges.deposit || policy.cardRequired || policy.noShowFee);
       if (planned) expect({ slot, mayTakePayment: record.mayTakePayment }).toEqual({ slot, mayTakePayment: true });
@@ -55,6 +56,6 @@ test("when a slot or its service has a term that takes money or keeps a card, th
     // Only the slots without any term, of the services without any (none, priceOnly), skip the policy.
     expect(slots.length - flagged).toBe(2);
   } finally {
-    store.close();
+    await store.close();
   }
 });

@@ -48,7 +48,7 @@ async function pendingBooking(
   const target = options.target ?? server;
   const merchantId = options.merchantId ?? "merchant-a";
   const startSec = options.startSec ?? futureStartSec + ++nextHour * hour;
-  seedSlots(target.store, [
+  await seedSlots(target.store, [
     {
       merchantId,
       serviceId: "haircut",
@@ -77,7 +77,7 @@ async function codeOf(call: Promise<unknown>): Promise<Code> {
 }
 
 async function statusOf(bookingId: string): Promise<BookingStatus> {
-  return server.store.bookings.get(bookingId)!.booking.status;
+  return (await server.store.read.bookings.get(bookingId))!.booking.status;
 }
 
 describe("decisions on a pending booking", () => {
@@ -91,7 +91,7 @@ describe("decisions on a pending booking", () => {
     expect(response.booking?.status).toBe(BookingStatus.CONFIRMED);
     expect(response.booking?.bookingId).toBe(booking.booking_id);
     expect(await statusOf(booking.booking_id)).toBe(BookingStatus.CONFIRMED);
-    expect(server.store.bookings.get(booking.booking_id)!.holdsSpot).toBe(true);
+    expect((await server.store.read.bookings.get(booking.booking_id))!.holdsSpot).toBe(true);
     expect(await countAvailable(server, slot)).toBe(1);
   });
 
@@ -101,7 +101,7 @@ describe("decisions on a pending booking", () => {
     const response = await merchant.declineBooking({ bookingId: booking.booking_id }, as(tokens.a));
 
     expect(response.booking?.status).toBe(BookingStatus.DECLINED_BY_MERCHANT);
-    expect(server.store.bookings.get(booking.booking_id)!.holdsSpot).toBe(false);
+    expect((await server.store.read.bookings.get(booking.booking_id))!.holdsSpot).toBe(false);
     expect(await countAvailable(server, slot)).toBe(2);
   });
 
@@ -190,12 +190,12 @@ describe("forbidden transitions answer failed_precondition and change nothing", 
   test.each(cases)("when a %s booking gets %s then %s, then failed_precondition", async (_, first, second) => {
     const { booking, slot } = await pendingBooking();
     await decide(first, booking.booking_id);
-    const before = server.store.bookings.get(booking.booking_id)!;
+    const before = (await server.store.read.bookings.get(booking.booking_id))!;
     const open = await countAvailable(server, slot);
 
     expect(await codeOf(decide(second, booking.booking_id))).toBe(Code.FailedPrecondition);
 
-    expect(server.store.bookings.get(booking.booking_id)).toEqual(before);
+    expect(await server.store.read.bookings.get(booking.booking_id)).toEqual(before);
     expect(await countAvailable(server, slot)).toBe(open);
   });
 
@@ -289,7 +289,7 @@ describe("ListBookings", () => {
 
   test("when a request is pending, then the list shows the user's special request and when it will be declined", async () => {
     const startSec = futureStartSec + 400 * hour;
-    seedSlots(server.store, [
+    await seedSlots(server.store, [
       { merchantId: "merchant-special", serviceId: "dinner", startSec, spotsTotal: 1, confirmationMode: ASYNCHRONOUS },
     ]);
     const created = await rest(server, "CreateBooking", {
@@ -391,7 +391,7 @@ describe("cancellation after the slot started", () => {
       expect(await codeOf(client.cancelBooking({ bookingId: booking.booking_id }, as(tokens.a)))).toBe(
         Code.FailedPrecondition,
       );
-      expect(timed.store.bookings.get(booking.booking_id)!.booking.status).toBe(BookingStatus.PENDING_MERCHANT_CONFIRMATION);
+      expect((await timed.store.read.bookings.get(booking.booking_id))!.booking.status).toBe(BookingStatus.PENDING_MERCHANT_CONFIRMATION);
     } finally {
       await timed.close();
     }

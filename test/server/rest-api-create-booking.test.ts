@@ -27,7 +27,7 @@ describe("CreateBooking", () => {
 
   describe("request encodings", () => {
     test("when the body is snake_case with int64 as strings and enums as names, then the slot is booked", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const response = await rest(server, "CreateBooking", {
         slot: { ...slots[0], confirmation_mode: "CONFIRMATION_MODE_SYNCHRONOUS" },
         user_information: newUser(),
@@ -40,7 +40,7 @@ describe("CreateBooking", () => {
     });
 
     test("when the body is lowerCamelCase, then it is understood and answered in snake_case", async () => {
-      const { merchantId, slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { merchantId, slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const userId = uniqueId("user");
       const response = await rest(server, "CreateBooking", {
         slot: { merchantId, serviceId: "haircut", startSec: String(at(1)), durationSec: "3600" },
@@ -61,7 +61,7 @@ describe("CreateBooking", () => {
     });
 
     test("when int64 fields are JSON numbers, then they are read like strings and answered as strings", async () => {
-      const { merchantId } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { merchantId } = await seedMerchant(server, [{ startSec: at(1) }]);
       const slot = { merchant_id: merchantId, service_id: "haircut", start_sec: at(1), duration_sec: 3600 };
       const response = await createBooking(server, slot);
       expect(response.status).toBe(200);
@@ -70,7 +70,7 @@ describe("CreateBooking", () => {
     });
 
     test("when enums are given as numbers, then they are read like their names", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), partySize: 2, confirmationMode: SYNCHRONOUS }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), partySize: 2, confirmationMode: SYNCHRONOUS }]);
       const response = await createBooking(server, { ...slots[0], confirmation_mode: 1 }, newUser(), uniqueId("token"), {
         payment_information: { prepayment_status: 2 },
       });
@@ -82,7 +82,7 @@ describe("CreateBooking", () => {
     });
 
     test("when a request is Google-shaped at generous real sizes (200-character name, 1 KiB request, 2 KiB payment token), then it books", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const user = {
         ...newUser(),
         given_name: "Ä".repeat(200),
@@ -108,7 +108,7 @@ describe("CreateBooking", () => {
     });
 
     test("when unknown fields appear at any level, then they are ignored (forward compatibility)", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const user = newUser();
       const response = await rest(server, "CreateBooking", {
         ...bookingRequest({ ...slots[0], future_slot_field: "x" }, { ...user, loyalty_tier: "gold" }),
@@ -124,7 +124,7 @@ describe("CreateBooking", () => {
 
   describe("answers", () => {
     test("when a synchronous slot is booked, then the answer uses proto field names, int64 strings and enum names only", async () => {
-      const { merchantId, slots } = seedMerchant(server, [{ startSec: at(1), confirmationMode: SYNCHRONOUS }]);
+      const { merchantId, slots } = await seedMerchant(server, [{ startSec: at(1), confirmationMode: SYNCHRONOUS }]);
       const user = newUser();
       const response = await createBooking(server, slots[0], user);
       expect(response.status).toBe(200);
@@ -147,14 +147,14 @@ describe("CreateBooking", () => {
     });
 
     test("when two bookings are made, then their booking ids differ", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const first = await book(server, slots[0]);
       const second = await book(server, slots[0]);
       expect(first.booking_id).not.toBe(second.booking_id);
     });
 
     test("when the slot is asynchronous, then the booking is PENDING_MERCHANT_CONFIRMATION with the asynchronous mode", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2, confirmationMode: ASYNCHRONOUS }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2, confirmationMode: ASYNCHRONOUS }]);
       const response = await createBooking(server, { ...slots[0], confirmation_mode: "CONFIRMATION_MODE_ASYNCHRONOUS" });
       expect(response.status).toBe(200);
       expect(response.body.booking.status).toBe("PENDING_MERCHANT_CONFIRMATION");
@@ -165,7 +165,7 @@ describe("CreateBooking", () => {
 
   describe("business failures", () => {
     test("when the slot is not in inventory, then HTTP 200 with only booking_failure SLOT_UNAVAILABLE", async () => {
-      const { merchantId } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { merchantId } = await seedMerchant(server, [{ startSec: at(1) }]);
       const user = newUser();
       const unknown = { merchant_id: merchantId, service_id: "haircut", start_sec: String(at(7)), duration_sec: "3600" };
       expectBookingFailure(await createBooking(server, unknown, user), "SLOT_UNAVAILABLE");
@@ -177,32 +177,34 @@ describe("CreateBooking", () => {
     });
 
     test("when the slot has no open spot, then SLOT_UNAVAILABLE", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2, spotsOpen: 0 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2, spotsOpen: 0 }]);
       expectBookingFailure(await createBooking(server, slots[0]), "SLOT_UNAVAILABLE");
     });
 
     test("when another user took the last spot, then SLOT_UNAVAILABLE and the count stays 0", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       await book(server, slots[0]);
       expectBookingFailure(await createBooking(server, slots[0]), "SLOT_UNAVAILABLE");
       expect(await countAvailable(server, slots[0])).toBe(0);
     });
 
     test("when the slot has already started, then SLOT_UNAVAILABLE", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: Math.floor(Date.now() / 1000) - 600 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: Math.floor(Date.now() / 1000) - 600 }]);
       expectBookingFailure(await createBooking(server, slots[0]), "SLOT_UNAVAILABLE");
     });
 
     test("when the offer_id is unknown, then OFFER_UNAVAILABLE and no spot is taken", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
       const response = await createBooking(server, slots[0], newUser(), uniqueId("token"), { offer_id: "no-such-offer" });
       expectBookingFailure(response, "OFFER_UNAVAILABLE");
       expect(await countAvailable(server, slots[0])).toBe(2);
     });
 
     test("when the offer_id is an offer of the merchant, then booking.offer_info.offer_id echoes it", async () => {
-      const { merchantId, slots } = seedMerchant(server, [{ startSec: at(1) }]);
-      server.store.inventory.upsertOffer({ merchantId, offerId: "spring-10", serviceId: "", feedJson: "{}" });
+      const { merchantId, slots } = await seedMerchant(server, [{ startSec: at(1) }]);
+      await server.store.transaction(async (tx) => {
+        await tx.inventory.upsertOffer({ merchantId, offerId: "spring-10", serviceId: "", feedJson: "{}" });
+      });
       const response = await createBooking(server, slots[0], newUser(), uniqueId("token"), { offer_id: "spring-10" });
       expect(response.status).toBe(200);
       expect(response.body.booking.status).toBe("CONFIRMED");
@@ -212,7 +214,7 @@ describe("CreateBooking", () => {
 
   describe("idempotency and duplicates", () => {
     test("when the same token is replayed, then the same booking comes back and no second spot is taken", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 3 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 3 }]);
       const body = bookingRequest(slots[0], newUser());
       const first = await rest(server, "CreateBooking", body);
       const replay = await rest(server, "CreateBooking", body);
@@ -223,7 +225,7 @@ describe("CreateBooking", () => {
     });
 
     test("when a new token comes for the same user email and slot, then OVERLAPPING_RESERVATION and no spot is taken", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 3 }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 3 }]);
       const user = newUser();
       await book(server, slots[0], user);
       const sameEmail = { ...user, user_id: uniqueId("other-id"), email: user.email.toUpperCase() };
@@ -234,7 +236,7 @@ describe("CreateBooking", () => {
     });
 
     test("when a failed attempt is retried with the same token after a spot frees up, then it succeeds", async () => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const holder = await book(server, slots[0]);
       const retried = bookingRequest(slots[0], newUser());
       expectBookingFailure(await rest(server, "CreateBooking", retried), "SLOT_UNAVAILABLE");
@@ -296,7 +298,7 @@ describe("CreateBooking", () => {
     ];
 
     test.each(cases)("when %s, then 400 invalid_argument naming it and nothing changes", async (_, malform, field) => {
-      const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+      const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
       const user = newUser();
       const valid = bookingRequest(slots[0], user);
       const sent = malform(valid);

@@ -26,7 +26,7 @@ describe("GetBookingStatus", () => {
   afterAll(() => server.close());
 
   test("when the booking is confirmed, then booking_status CONFIRMED and prepayment_status PREPAYMENT_NOT_PROVIDED", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const booking = await book(server, slots[0]);
     const response = await rest(server, "GetBookingStatus", { booking_id: booking.booking_id });
     expect(response.status).toBe(200);
@@ -39,14 +39,14 @@ describe("GetBookingStatus", () => {
   });
 
   test("when the booking awaits the merchant, then booking_status PENDING_MERCHANT_CONFIRMATION", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), confirmationMode: ASYNCHRONOUS }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), confirmationMode: ASYNCHRONOUS }]);
     const booking = await book(server, slots[0]);
     const response = await rest(server, "GetBookingStatus", { bookingId: booking.booking_id });
     expect(response.body.booking_status).toBe("PENDING_MERCHANT_CONFIRMATION");
   });
 
   test("when the booking was canceled, then booking_status CANCELED", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const booking = await book(server, slots[0]);
     await rest(server, "UpdateBooking", { booking: { booking_id: booking.booking_id, status: "CANCELED" } });
     const response = await rest(server, "GetBookingStatus", { booking_id: booking.booking_id });
@@ -74,8 +74,8 @@ describe("ListBookings", () => {
   const list = (userId: string) => rest(server, "ListBookings", { user_id: userId });
 
   test("when the user has bookings at several merchants, then the future active ones come back, canceled ones left out", async () => {
-    const first = seedMerchant(server, [{ startSec: at(5) }, { startSec: at(6) }]);
-    const second = seedMerchant(server, [{ startSec: at(2), spotsTotal: 2 }]);
+    const first = await seedMerchant(server, [{ startSec: at(5) }, { startSec: at(6) }]);
+    const second = await seedMerchant(server, [{ startSec: at(2), spotsTotal: 2 }]);
     const user = newUser();
     const later = await book(server, first.slots[0], user);
     const canceled = await book(server, first.slots[1], user);
@@ -96,7 +96,7 @@ describe("ListBookings", () => {
   });
 
   test("when a known user has no active booking left, then 200 with no bookings", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const user = newUser();
     const booking = await book(server, slots[0], user);
     await rest(server, "UpdateBooking", { booking: { booking_id: booking.booking_id, status: "CANCELED" } });
@@ -110,7 +110,7 @@ describe("ListBookings", () => {
     const timed = await startTestServer({ clock });
     try {
       const merchantId = uniqueId("merchant");
-      seedSlots(timed.store, [
+      await seedSlots(timed.store, [
         { merchantId, serviceId: "haircut", startSec: futureStartSec },
         { merchantId, serviceId: "haircut", startSec: futureStartSec + 3 * 3600 },
       ]);
@@ -146,7 +146,7 @@ describe("SetMarketingPreference", () => {
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ user_information: user, user_to_receive_marketing: true });
     expect(keysOutsideProto(SetMarketingPreferenceResponseSchema, response.body)).toEqual([]);
-    expect(server.store.users.getMarketingPreference(user.user_id)).toBe(true);
+    expect(await server.store.read.users.getMarketingPreference(user.user_id)).toBe(true);
   });
 
   test("when the user opts out later, then the stored preference becomes false", async () => {
@@ -155,7 +155,7 @@ describe("SetMarketingPreference", () => {
     const response = await rest(server, "SetMarketingPreference", { userInformation: user, userToReceiveMarketing: false });
     expect(response.status).toBe(200);
     expect(response.body.user_to_receive_marketing ?? false).toBe(false);
-    expect(server.store.users.getMarketingPreference(user.user_id)).toBe(false);
+    expect(await server.store.read.users.getMarketingPreference(user.user_id)).toBe(false);
   });
 
   test("when each user sets a preference, then it is stored per user", async () => {
@@ -163,9 +163,9 @@ describe("SetMarketingPreference", () => {
     const no = newUser();
     await rest(server, "SetMarketingPreference", { user_information: yes, user_to_receive_marketing: true });
     await rest(server, "SetMarketingPreference", { user_information: no, user_to_receive_marketing: false });
-    expect(server.store.users.getMarketingPreference(yes.user_id)).toBe(true);
-    expect(server.store.users.getMarketingPreference(no.user_id)).toBe(false);
-    expect(server.store.users.getMarketingPreference(uniqueId("never-asked"))).toBeUndefined();
+    expect(await server.store.read.users.getMarketingPreference(yes.user_id)).toBe(true);
+    expect(await server.store.read.users.getMarketingPreference(no.user_id)).toBe(false);
+    expect(await server.store.read.users.getMarketingPreference(uniqueId("never-asked"))).toBeUndefined();
   });
 
   test("when a user is known only by a preference, then ListBookings answers 200 with no bookings", async () => {
@@ -197,6 +197,6 @@ describe("SetMarketingPreference", () => {
       await rest(server, "SetMarketingPreference", { user_information: user, user_to_receive_marketing: "yes" }),
       "user_to_receive_marketing",
     );
-    expect(server.store.users.getMarketingPreference(user.user_id)).toBeUndefined();
+    expect(await server.store.read.users.getMarketingPreference(user.user_id)).toBeUndefined();
   });
 });

@@ -53,10 +53,10 @@ let nextId = 0;
 const unique = (prefix: string) => `${prefix}-${++nextId}`;
 
 /** Seeds one slot (one hour long) and answers it as a proto3 JSON Slot. */
-function seedSlot(store: Store, options: { merchantId?: string; startSec?: number; spots?: number } = {}) {
+async function seedSlot(store: Store, options: { merchantId?: string; startSec?: number; spots?: number } = {}) {
   const merchantId = options.merchantId ?? unique("merchant");
   const startSec = options.startSec ?? futureStartSec;
-  seedSlots(store, [{ merchantId, serviceId: "haircut", startSec, spotsTotal: options.spots ?? 1 }]);
+  await seedSlots(store, [{ merchantId, serviceId: "haircut", startSec, spotsTotal: options.spots ?? 1 }]);
   return { merchantId, serviceId: "haircut", startSec: String(startSec), durationSec: String(hour) };
 }
 
@@ -65,8 +65,8 @@ function unknownSlot() {
   return { merchantId: unique("nowhere"), serviceId: "haircut", startSec: String(futureStartSec), durationSec: String(hour) };
 }
 
-function spotsOpen(store: Store, slot: ReturnType<typeof seedSlot>): number {
-  const [record] = store.inventory.findSlots(
+async function spotsOpen(store: Store, slot: Awaited<ReturnType<typeof seedSlot>>): Promise<number> {
+  const [record] = await store.read.inventory.findSlots(
     {
       merchantId: slot.merchantId,
       serviceId: slot.serviceId,
@@ -119,7 +119,7 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
   });
 
   test("when BatchAvailabilityLookup asks for a seeded and an unseeded slot time, then it answers them in request order", async () => {
-    const slot = seedSlot(server.store);
+    const slot = await seedSlot(server.store);
     const seeded = { serviceId: slot.serviceId, startSec: slot.startSec, durationSec: slot.durationSec };
     const unseeded = { ...seeded, startSec: String(futureStartSec + 5 * hour) };
 
@@ -137,7 +137,7 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
   });
 
   test("when CheckAvailability asks for a seeded slot, then it counts the open spots", async () => {
-    const slot = seedSlot(server.store, { spots: 3 });
+    const slot = await seedSlot(server.store, { spots: 3 });
 
     const response = await client.call("checkAvailability", { slot });
 
@@ -145,13 +145,13 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
   });
 
   test("when CreateLease holds a spot and CreateBooking uses the lease, then the booking is confirmed on that spot", async () => {
-    const slot = seedSlot(server.store, { spots: 2 });
+    const slot = await seedSlot(server.store, { spots: 2 });
 
     const leased = await client.call("createLease", { lease: { slot, userReference: unique("lease") } });
     expect(leased.bookingFailure).toBeUndefined();
     expect(leased.lease).toMatchObject({ leaseId: expect.any(String), slot: { merchantId: slot.merchantId } });
     expect(Number(leased.lease.leaseExpirationTimeSec)).toBeGreaterThan(Date.now() / 1000);
-    expect(spotsOpen(server.store, slot)).toBe(1);
+    expect(await spotsOpen(server.store, slot)).toBe(1);
 
     const booked = await client.call("createBooking", {
       ...bookingRequest(slot),
@@ -160,18 +160,18 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
 
     expect(booked.bookingFailure).toBeUndefined();
     expect(booked.booking).toMatchObject({ bookingId: expect.any(String), status: "CONFIRMED" });
-    expect(spotsOpen(server.store, slot)).toBe(1);
-    expect(server.store.leases.get(leased.lease.leaseId)?.state).toBe("consumed");
+    expect(await spotsOpen(server.store, slot)).toBe(1);
+    expect((await server.store.read.leases.get(leased.lease.leaseId))?.state).toBe("consumed");
   });
 
   test("when UpdateBooking cancels a booking, then GetBookingStatus answers CANCELED and the spot is open again", async () => {
-    const slot = seedSlot(server.store);
+    const slot = await seedSlot(server.store);
     const { booking } = await client.call("createBooking", bookingRequest(slot));
     expect(await client.call("getBookingStatus", { bookingId: booking.bookingId })).toMatchObject({
       bookingId: booking.bookingId,
       bookingStatus: "CONFIRMED",
     });
-    expect(spotsOpen(server.store, slot)).toBe(0);
+    expect(await spotsOpen(server.store, slot)).toBe(0);
 
     const updated = await client.call("updateBooking", { booking: { bookingId: booking.bookingId, status: "CANCELED" } });
 
@@ -180,13 +180,13 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
     expect(await client.call("getBookingStatus", { bookingId: booking.bookingId })).toMatchObject({
       bookingStatus: "CANCELED",
     });
-    expect(spotsOpen(server.store, slot)).toBe(1);
+    expect(await spotsOpen(server.store, slot)).toBe(1);
   });
 
   test("when a user holds two bookings, then ListBookings answers both", async () => {
     const merchantId = unique("merchant");
-    const early = seedSlot(server.store, { merchantId });
-    const late = seedSlot(server.store, { merchantId, startSec: futureStartSec + 2 * hour });
+    const early = await seedSlot(server.store, { merchantId });
+    const late = await seedSlot(server.store, { merchantId, startSec: futureStartSec + 2 * hour });
     const user = newUser();
     const first = await client.call("createBooking", bookingRequest(early, user));
     const second = await client.call("createBooking", bookingRequest(late, user));
@@ -208,7 +208,7 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
     });
 
     expect(response).toMatchObject({ userInformation: { userId: user.userId }, userToReceiveMarketing: true });
-    expect(server.store.users.getMarketingPreference(user.userId)).toBe(true);
+    expect(await server.store.read.users.getMarketingPreference(user.userId)).toBe(true);
   });
 
   test("when CreateBooking or CreateLease names an unknown slot, then SLOT_UNAVAILABLE travels in booking_failure, not as an error", async () => {
@@ -220,19 +220,19 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
 
     expect(booked).toEqual({ bookingFailure: expect.objectContaining({ cause: "SLOT_UNAVAILABLE" }) });
     expect(leased).toEqual({ bookingFailure: expect.objectContaining({ cause: "SLOT_UNAVAILABLE" }) });
-    expect(server.store.idempotency.findBookingId(request.idempotencyToken)).toBeUndefined();
+    expect(await server.store.read.idempotency.findBookingId(request.idempotencyToken)).toBeUndefined();
   });
 
   test("when CreateBooking lacks idempotency_token, then it fails invalid_argument naming the field and books nothing", async () => {
-    const slot = seedSlot(server.store);
+    const slot = await seedSlot(server.store);
     const { idempotencyToken: _omitted, ...request } = bookingRequest(slot);
 
     const error = await rejectionOf(client.call("createBooking", request));
 
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.rawMessage).toContain("idempotency_token");
-    expect(spotsOpen(server.store, slot)).toBe(1);
-    expect(server.store.bookings.hasUser(request.userInformation.userId)).toBe(false);
+    expect(await spotsOpen(server.store, slot)).toBe(1);
+    expect(await server.store.read.bookings.hasUser(request.userInformation.userId)).toBe(false);
   });
 
   test("when GetBookingStatus names an unknown booking, then it fails not_found", async () => {
@@ -245,15 +245,15 @@ describe.each(rpcProtocols)("BookingService over $name", (protocol) => {
   test.each(badCredentials)(
     "when credentials are %s, then CreateBooking fails unauthenticated and changes nothing",
     async (_kind, authorization) => {
-      const slot = seedSlot(server.store);
+      const slot = await seedSlot(server.store);
       const request = bookingRequest(slot);
 
       const error = await rejectionOf(client.call("createBooking", request, { authorization }));
 
       expect(error.code).toBe(Code.Unauthenticated);
-      expect(spotsOpen(server.store, slot)).toBe(1);
-      expect(server.store.idempotency.findBookingId(request.idempotencyToken)).toBeUndefined();
-      expect(server.store.bookings.hasUser(request.userInformation.userId)).toBe(false);
+      expect(await spotsOpen(server.store, slot)).toBe(1);
+      expect(await server.store.read.idempotency.findBookingId(request.idempotencyToken)).toBeUndefined();
+      expect(await server.store.read.bookings.hasUser(request.userInformation.userId)).toBe(false);
     },
   );
 });
@@ -289,7 +289,7 @@ describe("buf curl over gRPC", () => {
   }
 
   test("when buf curl calls CheckAvailability with credentials, then it prints the open spots", async () => {
-    const slot = seedSlot(server.store, { spots: 2 });
+    const slot = await seedSlot(server.store, { spots: 2 });
 
     const { stdout } = await bufCurl("CheckAvailability", { slot }, authHeader);
 
@@ -311,7 +311,7 @@ describe("buf curl over gRPC", () => {
 
 describe("raw Connect JSON with fetch", () => {
   test("when fetch POSTs CreateBooking as JSON, then the booking comes back in lowerCamelCase JSON", async () => {
-    const slot = seedSlot(server.store);
+    const slot = await seedSlot(server.store);
     const user = newUser();
 
     const response = await connectJsonPost(server.baseUrl, "CreateBooking", {
@@ -329,19 +329,19 @@ describe("raw Connect JSON with fetch", () => {
       userInformation: { userId: user.userId, email: user.email },
     });
     expect(JSON.stringify(response.body)).not.toMatch(/"[a-z]+_[a-z_]+":/);
-    expect(spotsOpen(server.store, slot)).toBe(0);
+    expect(await spotsOpen(server.store, slot)).toBe(0);
   });
 
   test("when fetch POSTs CreateBooking without idempotency_token, then HTTP 400 invalid_argument names the field and books nothing", async () => {
-    const slot = seedSlot(server.store);
+    const slot = await seedSlot(server.store);
     const user = newUser();
 
     const response = await connectJsonPost(server.baseUrl, "CreateBooking", { slot, userInformation: user });
 
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("idempotency_token") });
-    expect(spotsOpen(server.store, slot)).toBe(1);
-    expect(server.store.bookings.hasUser(user.userId)).toBe(false);
+    expect(await spotsOpen(server.store, slot)).toBe(1);
+    expect(await server.store.read.bookings.hasUser(user.userId)).toBe(false);
   });
 
   test("when fetch POSTs GetBookingStatus for an unknown booking, then HTTP 404 not_found", async () => {
@@ -361,7 +361,7 @@ describe("raw Connect JSON with fetch", () => {
   test.each(badCredentials)(
     "when fetch POSTs CreateBooking with %s credentials, then HTTP 401 with a Basic WWW-Authenticate challenge and nothing changes",
     async (_kind, authorization) => {
-      const slot = seedSlot(server.store);
+      const slot = await seedSlot(server.store);
       const request = bookingRequest(slot);
 
       const response = await connectJsonPost(server.baseUrl, "CreateBooking", request, { authorization });
@@ -369,8 +369,8 @@ describe("raw Connect JSON with fetch", () => {
       expect(response.status).toBe(401);
       expect(response.headers.get("www-authenticate")).toMatch(/^Basic realm=/);
       expect(response.body).toMatchObject({ code: "unauthenticated" });
-      expect(spotsOpen(server.store, slot)).toBe(1);
-      expect(server.store.idempotency.findBookingId(request.idempotencyToken)).toBeUndefined();
+      expect(await spotsOpen(server.store, slot)).toBe(1);
+      expect(await server.store.read.idempotency.findBookingId(request.idempotencyToken)).toBeUndefined();
     },
   );
 });
@@ -421,7 +421,7 @@ describe("one plaintext port", () => {
     }
 
     // A booking made over Google's REST path (HTTP/1.1) is visible over gRPC (HTTP/2).
-    const slot = seedSlot(server.store);
+    const slot = await seedSlot(server.store);
     const created = await rest(server, "CreateBooking", {
       slot: { merchant_id: slot.merchantId, service_id: slot.serviceId, start_sec: slot.startSec, duration_sec: slot.durationSec },
       idempotency_token: unique("token"),
@@ -443,7 +443,7 @@ describe("one plaintext port", () => {
   });
 
   test("when Google's REST paths are called, then GET HealthCheck and POST CheckAvailability answer with proto field names", async () => {
-    const slot = seedSlot(server.store, { spots: 2 });
+    const slot = await seedSlot(server.store, { spots: 2 });
 
     const health = await fetch(`${server.baseUrl}/v3/HealthCheck`, { headers: { authorization: authHeader } });
     const checked = await rest(server, "CheckAvailability", {
@@ -465,7 +465,7 @@ describe("an open server (no credentials configured)", () => {
   afterAll(() => open.close());
 
   test.each(rpcProtocols)("when $name calls without credentials, then it is answered", async (protocol) => {
-    const slot = seedSlot(open.store, { spots: 2 });
+    const slot = await seedSlot(open.store, { spots: 2 });
     const client = protocol.connect(open.baseUrl);
     try {
       expect(await client.call("healthCheck", {}, { authorization: null })).toEqual({ status: "SERVING" });
@@ -514,7 +514,7 @@ if (!opensslAvailable) {
   });
   afterAll(async () => {
     await tlsServer?.close();
-    store?.close();
+    await store?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
