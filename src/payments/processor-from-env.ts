@@ -1,5 +1,5 @@
 import { fromEnv, settings } from "../config/settings.js";
-import { openDatabase } from "../store/database.js";
+import type { Store } from "../store/repositories.js";
 import type { PaymentProcessor } from "./payment-processor.js";
 import { SandboxProcessor } from "./sandbox-processor.js";
 
@@ -7,18 +7,18 @@ export class PaymentConfigError extends Error {}
 
 /**
  * PAYMENT_PROCESSOR selects the processor: `sandbox` (default; moves no money,
- * keeps its ledger in the booking database) or `stripe` (STRIPE_SECRET_KEY;
+ * keeps its ledger in `store`, the server's own) or `stripe` (STRIPE_SECRET_KEY;
  * STRIPE_API_URL points the SDK elsewhere, e.g. at a stand-in). The three
  * are in `settings` (src/config/settings.ts) with the server's other settings.
  */
 export function paymentProcessorFromEnv(
   env: Record<string, string | undefined>,
-  dbPath: string,
+  store: Store,
 ): { processor: PaymentProcessor; description: string } {
   const kind = fromEnv(env, settings.paymentProcessor) || settings.paymentProcessor.default;
   if (kind === "sandbox") {
     return {
-      processor: new SandboxProcessor(openDatabase(dbPath)),
+      processor: new SandboxProcessor(store),
       description: "the sandbox processor (no money moves; tokens containing 'decline' or 'cardtype' are refused)",
     };
   }

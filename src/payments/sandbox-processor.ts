@@ -1,7 +1,8 @@
 /**
  * A local stand-in processor for `make run` and tests. It moves no money; it
- * keeps a ledger in SQLite (`payment_ledger`, migration 4) with one row per
- * money movement, keyed by the caller's idempotency key.
+ * keeps a ledger in the server's store (`PaymentLedgerRepository`; on SQLite
+ * `payment_ledger`, migration 4) with one row per money movement, keyed by
+ * the caller's idempotency key.
  *
  * Tokens: any non-empty token is accepted, except one containing `decline`
  * (card declined) or `cardtype` (card type rejected, American Express).
@@ -11,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
-import type { SqliteDatabase } from "../store/database.js";
+import type { PaymentLedgerEntry, PaymentLedgerReads, Store } from "../store/repositories.js";
 import { microsToMinorUnits, normalizeCurrency, type Money } from "./money.js";
 import {
   PaymentDeclinedError,
@@ -25,7 +26,7 @@ import {
   type StoreCardResult,
 } from "./payment-processor.js";
 
-export type LedgerOperation = "charge" | "store_card" | "charge_stored" | "refund";
+export type LedgerOperation = PaymentLedgerEntry["operation"];
 
 /** One row of the payments ledger. */
 export interface LedgerEntry {
@@ -46,21 +47,6 @@ export interface LedgerEntry {
   readonly createdAtSec: number;
 }
 
-interface LedgerRow {
-  id: bigint;
-  idempotency_key: string;
-  booking_id: string | null;
-  merchant_id: string;
-  operation: LedgerOperation;
-  amount_micros: bigint | null;
-  currency: string | null;
-  amount_minor: bigint | null;
-  transaction_id: string;
-  refers_to: string | null;
-  description: string;
-  created_at_sec: bigint;
-}
-
 interface NewRow {
   idempotencyKey: string;
   bookingId: string | null;
@@ -72,38 +58,24 @@ interface NewRow {
   description: string;
 }
 
-export class SandboxProcessor implements PaymentProcessor {
-  private readonly byKey;
-  private readonly byTransaction;
-  private readonly byBooking;
-  private readonly refundedMicros;
-  private readonly insertRow;
+/** What a replayed idempotency key must match of the entry it first wrote. */
+interface Expected {
+  operation: LedgerOperation;
+  merchantId: string | undefined;
+  amount: Money | null | "any";
+  refersTo?: string;
+}
 
+export class SandboxProcessor implements PaymentProcessor {
+  /** `store`: the ledger's store (the server's own, `payment_ledger`). */
   constructor(
-    private readonly db: SqliteDatabase,
+    private readonly store: Store,
     private readonly clock: Clock = systemClock,
-  ) {
-    this.byKey = db.prepare("SELECT * FROM payment_ledger WHERE idempotency_key = ?").safeIntegers(true);
-    this.byTransaction = db.prepare("SELECT * FROM payment_ledger WHERE transaction_id = ?").safeIntegers(true);
-    this.byBooking = db
-      .prepare("SELECT * FROM payment_ledger WHERE booking_id = ? ORDER BY id")
-      .safeIntegers(true);
-    this.refundedMicros = db
-      .prepare(
-        "SELECT COALESCE(SUM(amount_micros), 0) AS total FROM payment_ledger WHERE operation = 'refund' AND refers_to = ?",
-      )
-      .safeIntegers(true);
-    this.insertRow = db.prepare(
-      `INSERT INTO payment_ledger (idempotency_key, processor, booking_id, merchant_id, operation,
-         amount_micros, currency, amount_minor, transaction_id, refers_to, description, created_at_sec)
-       VALUES (@idempotencyKey, 'sandbox', @bookingId, @merchantId, @operation,
-         @amountMicros, @currency, @amountMinor, @transactionId, @refersTo, @description, @createdAtSec)`,
-    );
-  }
+  ) {}
 
   async charge(request: ChargeRequest): Promise<ChargeResult> {
     const amount = checkAmount(request.amount);
-    return this.once(request.idempotencyKey, { operation: "charge", merchantId: request.merchantId, amount }, () => {
+    return this.once(request.idempotencyKey, async () => ({ operation: "charge", merchantId: request.merchantId, amount }), async () => {
       checkToken(request.token);
       return {
         idempotencyKey: request.idempotencyKey,
@@ -115,11 +87,11 @@ export class SandboxProcessor implements PaymentProcessor {
         refersTo: null,
         description: request.description,
       };
-    }, (row) => ({ transactionId: row.transaction_id }));
+    }, (entry) => ({ transactionId: entry.transactionId }));
   }
 
   async storeCard(request: StoreCardRequest): Promise<StoreCardResult> {
-    return this.once(request.idempotencyKey, { operation: "store_card", merchantId: request.merchantId, amount: null }, () => {
+    return this.once(request.idempotencyKey, async () => ({ operation: "store_card", merchantId: request.merchantId, amount: null }), async () => {
       checkToken(request.token);
       return {
         idempotencyKey: request.idempotencyKey,
@@ -131,17 +103,17 @@ export class SandboxProcessor implements PaymentProcessor {
         refersTo: null,
         description: "",
       };
-    }, (row) => ({ paymentMethodRef: row.transaction_id }));
+    }, (entry) => ({ paymentMethodRef: entry.transactionId }));
   }
 
   async chargeStored(request: ChargeStoredRequest): Promise<ChargeResult> {
     const amount = checkAmount(request.amount);
     return this.once(
       request.idempotencyKey,
-      { operation: "charge_stored", merchantId: request.merchantId, amount, refersTo: request.paymentMethodRef },
-      () => {
-        const stored = this.byTransaction.get(request.paymentMethodRef) as LedgerRow | undefined;
-        if (stored === undefined || stored.operation !== "store_card" || stored.merchant_id !== request.merchantId) {
+      async () => ({ operation: "charge_stored", merchantId: request.merchantId, amount, refersTo: request.paymentMethodRef }),
+      async (ledger) => {
+        const stored = await ledger.findByTransactionId(request.paymentMethodRef);
+        if (stored === undefined || stored.operation !== "store_card" || stored.merchantId !== request.merchantId) {
           throw new PaymentDeclinedError("invalid_token", `unknown stored payment method ${request.paymentMethodRef}`);
         }
         return {
@@ -155,28 +127,28 @@ export class SandboxProcessor implements PaymentProcessor {
           description: request.description,
         };
       },
-      (row) => ({ transactionId: row.transaction_id }),
+      (entry) => ({ transactionId: entry.transactionId }),
     );
   }
 
   async refund(request: RefundRequest): Promise<RefundResult> {
     const requested = request.amount === undefined ? undefined : checkAmount(request.amount);
-    const charge = this.byTransaction.get(request.transactionId) as LedgerRow | undefined;
     return this.once(
       request.idempotencyKey,
-      {
+      async (ledger) => ({
         operation: "refund",
-        merchantId: charge?.merchant_id,
+        merchantId: (await ledger.findByTransactionId(request.transactionId))?.merchantId,
         amount: requested ?? "any",
         refersTo: request.transactionId,
-      },
-      () => {
+      }),
+      async (ledger) => {
+        const charge = await ledger.findByTransactionId(request.transactionId);
         if (charge === undefined || (charge.operation !== "charge" && charge.operation !== "charge_stored")) {
           throw new PaymentDeclinedError("processor_error", `no charge ${request.transactionId} to refund`);
         }
         const chargeCurrency = charge.currency as string;
-        const chargeMicros = charge.amount_micros as bigint;
-        const refunded = (this.refundedMicros.get(charge.transaction_id) as { total: bigint }).total;
+        const chargeMicros = charge.amountMicros as bigint;
+        const refunded = await ledger.refundedMicros(charge.transactionId);
         const remaining = chargeMicros - refunded;
         if (requested !== undefined && requested.currency !== chargeCurrency) {
           throw new PaymentDeclinedError(
@@ -188,62 +160,64 @@ export class SandboxProcessor implements PaymentProcessor {
         if (micros <= 0n || micros > remaining) {
           throw new PaymentDeclinedError(
             "processor_error",
-            `refund of ${micros} micros exceeds what is left of charge ${charge.transaction_id} (${remaining} of ${chargeMicros} micros)`,
+            `refund of ${micros} micros exceeds what is left of charge ${charge.transactionId} (${remaining} of ${chargeMicros} micros)`,
           );
         }
         return {
           idempotencyKey: request.idempotencyKey,
-          bookingId: charge.booking_id,
-          merchantId: charge.merchant_id,
+          bookingId: charge.bookingId,
+          merchantId: charge.merchantId,
           operation: "refund",
           amount: { micros, currency: chargeCurrency },
           transactionId: newId("sbx_re_"),
-          refersTo: charge.transaction_id,
+          refersTo: charge.transactionId,
           description: "",
         };
       },
-      (row) => ({ refundId: row.transaction_id }),
+      (entry) => ({ refundId: entry.transactionId }),
     );
   }
 
   /** Every ledger row of a booking, oldest first. */
-  ledgerFor(bookingId: string): LedgerEntry[] {
-    return (this.byBooking.all(bookingId) as LedgerRow[]).map(toEntry);
+  async ledgerFor(bookingId: string): Promise<LedgerEntry[]> {
+    return (await this.store.read.ledger.forBooking(bookingId)).map(toLedgerEntry);
   }
 
   /** The ledger row written under an idempotency key, if any. */
   async findCharge(idempotencyKey: string): Promise<ChargeResult | undefined> {
-    const entry = this.entryForKey(idempotencyKey);
+    const entry = await this.entryForKey(idempotencyKey);
     return entry && (entry.operation === "charge" || entry.operation === "charge_stored")
       ? { transactionId: entry.transactionId }
       : undefined;
   }
 
-  entryForKey(idempotencyKey: string): LedgerEntry | undefined {
-    const row = this.byKey.get(idempotencyKey) as LedgerRow | undefined;
-    return row === undefined ? undefined : toEntry(row);
+  async entryForKey(idempotencyKey: string): Promise<LedgerEntry | undefined> {
+    const entry = await this.store.read.ledger.findByIdempotencyKey(idempotencyKey);
+    return entry === undefined ? undefined : toLedgerEntry(entry);
   }
 
   /**
-   * Runs `decide` and writes its row unless a row with the key exists, in one
-   * immediate transaction (so two processes cannot both write); a replay must
-   * match the original request.
+   * Runs `decide` and writes its row unless a row with the key exists, as one
+   * unit of work (serializable: two calls with one key, from this process or
+   * another, cannot both write); a replay must match the original request
+   * (`expected`). The unit touches nothing outside the store (a fresh id and
+   * the clock's time are all it makes), so the store may run it again.
    */
-  private once<T>(
+  private async once<T>(
     idempotencyKey: string,
-    expected: { operation: LedgerOperation; merchantId: string | undefined; amount: Money | null | "any"; refersTo?: string },
-    decide: () => NewRow,
-    result: (row: LedgerRow) => T,
-  ): T {
+    expected: (ledger: PaymentLedgerReads) => Promise<Expected>,
+    decide: (ledger: PaymentLedgerReads) => Promise<NewRow>,
+    result: (entry: PaymentLedgerEntry) => T,
+  ): Promise<T> {
     if (idempotencyKey === "") throw new RangeError("idempotencyKey must not be empty");
-    const run = this.db.transaction((): T => {
-      const existing = this.byKey.get(idempotencyKey) as LedgerRow | undefined;
+    const entry = await this.store.transaction(async ({ ledger }) => {
+      const existing = await ledger.findByIdempotencyKey(idempotencyKey);
       if (existing !== undefined) {
-        checkReplay(existing, expected);
-        return result(existing);
+        checkReplay(existing, await expected(ledger));
+        return existing;
       }
-      const row = decide();
-      this.insertRow.run({
+      const row = await decide(ledger);
+      await ledger.insert({
         idempotencyKey: row.idempotencyKey,
         bookingId: row.bookingId,
         merchantId: row.merchantId,
@@ -256,30 +230,27 @@ export class SandboxProcessor implements PaymentProcessor {
         description: row.description,
         createdAtSec: this.clock.nowSec(),
       });
-      return result(this.byKey.get(idempotencyKey) as LedgerRow);
+      return (await ledger.findByIdempotencyKey(idempotencyKey)) as PaymentLedgerEntry;
     });
-    return run.immediate();
+    return result(entry);
   }
 }
 
-function checkReplay(
-  existing: LedgerRow,
-  expected: { operation: LedgerOperation; merchantId: string | undefined; amount: Money | null | "any"; refersTo?: string },
-): void {
+function checkReplay(existing: PaymentLedgerEntry, expected: Expected): void {
   const sameAmount =
     expected.amount === "any" ||
     (expected.amount === null
-      ? existing.amount_micros === null
-      : existing.amount_micros === expected.amount.micros && existing.currency === expected.amount.currency);
+      ? existing.amountMicros === null
+      : existing.amountMicros === expected.amount.micros && existing.currency === expected.amount.currency);
   const same =
     existing.operation === expected.operation &&
-    (expected.merchantId === undefined || existing.merchant_id === expected.merchantId) &&
+    (expected.merchantId === undefined || existing.merchantId === expected.merchantId) &&
     sameAmount &&
-    (expected.refersTo === undefined || existing.refers_to === expected.refersTo);
+    (expected.refersTo === undefined || existing.refersTo === expected.refersTo);
   if (!same) {
     throw new PaymentDeclinedError(
       "processor_error",
-      `idempotency key ${existing.idempotency_key} was already used for a different ${existing.operation} request`,
+      `idempotency key ${existing.idempotencyKey} was already used for a different ${existing.operation} request`,
     );
   }
 }
@@ -309,18 +280,18 @@ function newId(prefix: string): string {
   return prefix + randomBytes(12).toString("hex");
 }
 
-function toEntry(row: LedgerRow): LedgerEntry {
+function toLedgerEntry(entry: PaymentLedgerEntry): LedgerEntry {
   return {
-    id: Number(row.id),
-    idempotencyKey: row.idempotency_key,
-    bookingId: row.booking_id,
-    merchantId: row.merchant_id,
-    operation: row.operation,
-    amount: row.amount_micros === null ? null : { micros: row.amount_micros, currency: row.currency as string },
-    amountMinor: row.amount_minor,
-    transactionId: row.transaction_id,
-    refersTo: row.refers_to,
-    description: row.description,
-    createdAtSec: Number(row.created_at_sec),
+    id: entry.id,
+    idempotencyKey: entry.idempotencyKey,
+    bookingId: entry.bookingId,
+    merchantId: entry.merchantId,
+    operation: entry.operation,
+    amount: entry.amountMicros === null ? null : { micros: entry.amountMicros, currency: entry.currency as string },
+    amountMinor: entry.amountMinor,
+    transactionId: entry.transactionId,
+    refersTo: entry.refersTo,
+    description: entry.description,
+    createdAtSec: entry.createdAtSec,
   };
 }
