@@ -45,7 +45,10 @@ function sqliteRepositories(db: SqliteDatabase) {
 }
 
 /** Wraps each repository of `repositories` with `promised`, behind the same `enter`. */
-function promisedAll<T extends object>(repositories: ReturnType<typeof sqliteRepositories>, enter: () => Promise<void> | undefined): T {
+function promisedAll<T extends object>(
+  repositories: ReturnType<typeof sqliteRepositories>,
+  enter: (self: unknown) => Promise<void> | undefined,
+): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, repository] of Object.entries(repositories)) wrapped[name] = promised(repository as never, enter);
   return wrapped as T;
@@ -65,14 +68,37 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const wal = db.memory ? undefined : walSyncer(`${db.name}-wal`);
   const runner = unitRunner(db, { syncWal: wal?.sync });
   const repositories = sqliteRepositories(db);
-  const tx = promisedAll<Repositories>(repositories, () => {
-    if (!db.inTransaction) throw new Error("a unit of work's repositories were used outside its transaction (after the unit ended?)");
+  // Each unit gets its own handle (one object per repository, made from the
+  // shared wrappers), marked with the unit: a handle kept after its unit
+  // ended is refused, even while another unit is under way.
+  const unitOf = Symbol("unit");
+  let runningUnit: object | undefined;
+  const shared = promisedAll<Repositories>(repositories, (self) => {
+    const unit = (self as { [unitOf]?: object } | undefined)?.[unitOf];
+    if (unit === undefined || unit !== runningUnit) {
+      throw new Error("a unit of work's repositories were used outside the unit (after it ended, or by another unit)");
+    }
     return undefined;
   });
+  const handleFor = (unit: object): Repositories => {
+    const handle: Record<string, unknown> = {};
+    for (const [name, repository] of Object.entries(shared)) handle[name] = Object.assign(Object.create(repository as object), { [unitOf]: unit });
+    return handle as unknown as Repositories;
+  };
   // A read waits while a transaction is open: it never sees a unit's uncommitted writes.
   const read = promisedAll<ReadRepositories>(repositories, () => (db.inTransaction ? runner.transactionEnded() : undefined));
   const store: Store = {
-    transaction: (work, transactionOptions) => runner.run(() => work(tx), transactionOptions?.batch ?? false),
+    transaction: (work, transactionOptions) =>
+      runner.run(async () => {
+        // The runner runs one unit at a time, to its end: `runningUnit` is this one until it settles.
+        const unit = {};
+        runningUnit = unit;
+        try {
+          return await work(handleFor(unit));
+        } finally {
+          runningUnit = undefined;
+        }
+      }, transactionOptions?.batch ?? false),
     read,
     stageFeeds: () => runner.exclusive(() => new SqliteFeedStaging(db, runner, wal?.sync)),
     readiness: readinessProbe({ db, path, schemaVersion, commitProbe: (write) => runner.run(async () => write(), true) }),

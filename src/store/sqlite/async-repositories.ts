@@ -15,12 +15,13 @@ export type Synchronous<T> = {
  * costs a microtask, not a turn of the event loop, so a unit of work that
  * awaits only repositories still runs from start to commit in one turn.
  *
- * `enter` decides how a call may run: it throws when the call must not run
- * (a unit's repositories used after the unit ended), or returns a promise to
- * wait for first (a plain read while a unit is under way); undefined runs it now.
+ * `enter` decides how a call may run, given the object the method was called
+ * on: it throws when the call must not run (a unit's repositories used after
+ * the unit ended), or returns a promise to wait for first (a plain read while
+ * a unit is under way); undefined runs it now.
  * Errors come back in the store's terms (`storeError`).
  */
-export function promised<T extends object>(impl: Synchronous<T>, enter: () => Promise<void> | undefined): T {
+export function promised<T extends object>(impl: Synchronous<T>, enter: (self: unknown) => Promise<void> | undefined): T {
   const wrapped: Record<string, unknown> = {};
   for (const name of methodNames(impl)) {
     const method = (impl as Record<string, (...args: unknown[]) => unknown>)[name].bind(impl);
@@ -31,10 +32,10 @@ export function promised<T extends object>(impl: Synchronous<T>, enter: () => Pr
         return Promise.reject(storeError(error));
       }
     };
-    wrapped[name] = (...args: unknown[]) => {
+    wrapped[name] = function (this: unknown, ...args: unknown[]) {
       let wait: Promise<void> | undefined;
       try {
-        wait = enter();
+        wait = enter(this);
       } catch (error) {
         return Promise.reject(error);
       }
