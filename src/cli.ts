@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { AddressInfo } from "node:net";
-import { ConfigError, credentialsFrom, dbPathFrom, parseServeConfig, type MetricsExposure } from "./config.js";
+import { ConfigError, credentialsFrom, dbPathFrom, flagOptions, fromFlag, parseServeConfig, settings, type MetricsExposure } from "./config.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { systemClock } from "./clock.js";
 import { Notifier } from "./notify/notifier.js";
@@ -40,13 +40,13 @@ async function serve(args: string[]): Promise<void> {
   // Buffered, written off the request path (a synchronous write per call costs ~3% of CreateBooking);
   // flushed at shutdown, so only a crash can lose the last few lines.
   const logDestination = pino.destination({ dest: 1, sync: false });
-  const logger = createLogger({ destination: logDestination });
+  const logger = createLogger({ level: config.logLevel, destination: logDestination });
   // Checkpoint failures arrive from a worker thread, after `observability` exists.
   const store = openSqliteStore(config.dbPath, {
     onCheckpointError: (error) => observability.recordJobFailure("checkpoint", error),
   });
   if (createsDatabase) console.log(`created a new, empty database at ${config.dbPath} (--create-db)`);
-  const payments = paymentProcessorFromEnv(process.env, config.dbPath);
+  const payments = paymentProcessorFromEnv(process.env, store);
   const observability = new Observability(logger, store, systemClock.nowSec);
   const notifier = new Notifier({
     store,
@@ -122,7 +122,7 @@ async function serve(args: string[]): Promise<void> {
       process.exit(1);
     }, shutdownBoundMs).unref();
     await server.close();
-    store.close();
+    await store.close();
     logDestination.flushSync();
     console.log("stopped");
     process.exit(0);
@@ -154,11 +154,11 @@ const shutdownBoundMs = 15_000;
 
 /** What a booking paid, was refunded and kept, from its payment records. */
 async function paymentsCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, options: flagOptions([settings.db]), allowPositionals: true });
   if (positionals.length !== 1) throw new ConfigError("payments needs exactly one booking id");
-  const store = openSqliteStore(existingDatabase(dbPathFrom(values.db, process.env)), { busyTimeoutMs: batchBusyTimeoutMs });
+  const store = openSqliteStore(existingDatabase(dbPathFrom(fromFlag(values, settings.db), process.env)), { busyTimeoutMs: batchBusyTimeoutMs });
   try {
-    const records = store.payments.forBooking(positionals[0]);
+    const records = await store.read.payments.forBooking(positionals[0]);
     if (records.length === 0) return void console.log(`no payments recorded for booking ${positionals[0]}`);
     for (const record of records) {
       const micros = record.amountMicros;
@@ -166,23 +166,23 @@ async function paymentsCommand(args: string[]): Promise<void> {
       console.log(`${record.operation.padEnd(22)} ${amount.padEnd(14)} ${record.state.padEnd(8)} ${record.transactionId ?? ""}`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 async function backupCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, options: flagOptions([settings.db]), allowPositionals: true });
   if (positionals.length !== 1) throw new ConfigError("backup needs exactly one destination file");
   const [destination] = positionals;
   if (existsSync(destination)) throw new ConfigError(`${destination} exists already: choose a new file`);
-  const dbPath = existingDatabase(dbPathFrom(values.db, process.env));
+  const dbPath = existingDatabase(dbPathFrom(fromFlag(values, settings.db), process.env));
   const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
   try {
     const started = Date.now();
     await store.backup(destination);
     console.log(`backed up ${dbPath} to ${destination} in ${Date.now() - started} ms`);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -199,9 +199,9 @@ function builtPanelDir(): string | undefined {
 }
 
 async function importCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, options: { db: { type: "string" } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, options: flagOptions([settings.db]), allowPositionals: true });
   if (positionals.length === 0) throw new ConfigError("import needs at least one feed file");
-  const dbPath = dbPathFrom(values.db, process.env);
+  const dbPath = dbPathFrom(fromFlag(values, settings.db), process.env);
   // Importing is how a new inventory starts: the one command that creates a database, and it says so.
   if (!existsSync(dbPath)) console.log(`creating a new database at ${dbPath}`);
   const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
@@ -224,7 +224,7 @@ async function importCommand(args: string[]): Promise<void> {
       ].join("\n  ")}`,
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

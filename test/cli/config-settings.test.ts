@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { ConfigError, credentialsFrom, parseServeConfig } from "../../src/config";
 import { PaymentConfigError, paymentProcessorFromEnv } from "../../src/payments/processor-from-env";
 import { defaultMaxConnections } from "../../src/server/connection-cap";
+import type { Store } from "../../src/store/repositories";
+import { openSqliteStore } from "../../src/store/sqlite-store";
 
 let dir: string;
 beforeAll(() => {
@@ -239,9 +241,14 @@ test("when LOG_LEVEL is set, then serve logs at that level", () => {
 });
 
 describe("paymentProcessorFromEnv", () => {
+  let store: Store;
+  beforeAll(() => {
+    store = openSqliteStore(join(dir, "sandbox.db"));
+  });
+  afterAll(() => store.close());
   const paymentError = (env: Record<string, string>): string => {
     try {
-      paymentProcessorFromEnv(env, join(dir, "payments.db"));
+      paymentProcessorFromEnv(env, store);
     } catch (error) {
       expect(error).toBeInstanceOf(PaymentConfigError);
       return (error as Error).message;
@@ -251,16 +258,16 @@ describe("paymentProcessorFromEnv", () => {
 
   test("when PAYMENT_PROCESSOR is unset or empty, then the sandbox is used", () => {
     for (const env of [{}, { PAYMENT_PROCESSOR: "" }]) {
-      expect(paymentProcessorFromEnv(env, join(dir, "sandbox.db")).description).toMatch(/^the sandbox processor/);
+      expect(paymentProcessorFromEnv(env, store).description).toMatch(/^the sandbox processor/);
     }
   });
 
   test("when PAYMENT_PROCESSOR is stripe, then STRIPE_SECRET_KEY is required and STRIPE_API_URL points the SDK elsewhere", () => {
     expect(paymentError({ PAYMENT_PROCESSOR: "stripe" })).toBe("PAYMENT_PROCESSOR=stripe needs STRIPE_SECRET_KEY");
     expect(paymentError({ PAYMENT_PROCESSOR: "stripe", STRIPE_SECRET_KEY: "" })).toBe("PAYMENT_PROCESSOR=stripe needs STRIPE_SECRET_KEY");
-    expect(paymentProcessorFromEnv({ PAYMENT_PROCESSOR: "stripe", STRIPE_SECRET_KEY: "sk_test_1" }, "unused").description).toBe("Stripe");
+    expect(paymentProcessorFromEnv({ PAYMENT_PROCESSOR: "stripe", STRIPE_SECRET_KEY: "sk_test_1" }, store).description).toBe("Stripe");
     expect(
-      paymentProcessorFromEnv({ PAYMENT_PROCESSOR: "stripe", STRIPE_SECRET_KEY: "sk_test_1", STRIPE_API_URL: "http://127.0.0.1:12111/" }, "unused")
+      paymentProcessorFromEnv({ PAYMENT_PROCESSOR: "stripe", STRIPE_SECRET_KEY: "sk_test_1", STRIPE_API_URL: "http://127.0.0.1:12111/" }, store)
         .description,
     ).toBe("Stripe at http://127.0.0.1:12111");
   });

@@ -12,6 +12,9 @@
  * - `tok_processing_error`: 402 processing_error; `tok_api_error`: 500 api_error
  * - any other `tok_*` succeeds (brand amex when it starts with `tok_amex`, else visa);
  *   anything not starting with `tok_` is an unknown token (400 resource_missing).
+ *
+ * `GET /v1/payment_intents/search` answers the succeeded PaymentIntents whose
+ * metadata matches a `metadata['key']:'value'` query (the one form the adapter sends).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -104,7 +107,8 @@ export class StripeStandIn {
     const raw = Buffer.concat(chunks).toString("utf8");
     const body: Record<string, string> = {};
     for (const [key, value] of new URLSearchParams(raw)) body[key] = value;
-    const path = (req.url ?? "").split("?")[0]!;
+    const [path, query = ""] = (req.url ?? "").split("?") as [string, string?];
+    if (req.method === "GET") for (const [key, value] of new URLSearchParams(query)) body[key] = value;
     const idempotencyKey = header(req, "idempotency-key");
     const fingerprint = `${req.method} ${path} ${raw}`;
 
@@ -159,6 +163,7 @@ export class StripeStandIn {
   }
 
   private process(method: string, path: string, body: Record<string, string>): Answer {
+    if (method === "GET" && path === "/v1/payment_intents/search") return this.searchPaymentIntents(body["query"] ?? "");
     if (method !== "POST") return stripeError(404, "invalid_request_error", "resource_missing", `Unrecognized request URL (${method}: ${path})`);
     if (path === "/v1/customers") {
       const id = this.nextId("cus");
@@ -242,6 +247,26 @@ export class StripeStandIn {
       metadata: intent.metadata,
       off_session: body["off_session"] === "true",
     });
+  }
+
+  private searchPaymentIntents(query: string): Answer {
+    const match = /^metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'$/.exec(query);
+    if (match === null) return stripeError(400, "invalid_request_error", "parameter_invalid", `Unsupported search query: ${query}`, "query");
+    const [, key, escaped] = match as unknown as [string, string, string];
+    const value = escaped.replace(/\\(.)/g, "$1");
+    const data = this.paymentIntents
+      .filter((intent) => intent.metadata[key] === value)
+      .map((intent) => ({
+        id: intent.id,
+        object: "payment_intent",
+        amount: intent.amount,
+        currency: intent.currency,
+        customer: intent.customer,
+        payment_method: intent.paymentMethod,
+        status: "succeeded",
+        metadata: intent.metadata,
+      }));
+    return ok({ object: "search_result", url: "/v1/payment_intents/search", has_more: false, next_page: null, data });
   }
 
   private createRefund(body: Record<string, string>): Answer {

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { createBookingContext } from "../../src/booking/context";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
 import { backgroundJobs } from "../../src/server/background-jobs";
-import { openDatabase } from "../../src/store/database";
 import type { Store } from "../../src/store/repositories";
 import { openSqliteStore } from "../../src/store/sqlite-store";
 import { sleep } from "../support/operations";
@@ -59,7 +58,7 @@ test("when payment reconciliation fails at start, then it is reported, the start
     store: flaky,
     clock: { nowSec: () => 1_800_000_000 },
     newId: () => "id",
-    payments: new SandboxProcessor(openDatabase(join(dir, "booking.db"))),
+    payments: new SandboxProcessor(store),
     reportJobFailure: (job, error) => failures.push(`${job}: ${(error as { code?: string }).code}`),
   });
   const jobs = backgroundJobs(ctx, { autoDeclineCheckMs: 60_000, reconcileRetryMs: 20, onReconciled: () => {} });
