@@ -1,6 +1,8 @@
-import type { FeedStaging, Store, UpsertOutcome } from "../store/repositories.js";
+import { StagingError, type FeedStaging, type StagedFeedRecord, type Store, type UpsertOutcome } from "../store/repositories.js";
+import { FieldError } from "../feeds/field-error.js";
+import { paymentOverrideFields } from "../payments/feed-terms.js";
 import { effectivePaymentPolicy } from "../payments/payment-policy.js";
-import { FieldError, merchantFromFeed, offerFromFeed, serviceFromFeed, slotFromFeed } from "./feed-records.js";
+import { merchantFromFeed, offerFromFeed, serviceFromFeed, slotFromFeed } from "./feed-records.js";
 import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } from "./json-stream.js";
 
 /**
@@ -94,8 +96,9 @@ const shapeKeyList = shapes.map((shape) => `"${shape.key}"`).join(", ");
 const emptyCounts = (): Counts => ({ inserted: 0, updated: 0, unchanged: 0 });
 
 /**
- * Records staged per transaction: a few milliseconds of work each, so that
- * an import run inside a serving process holds its event loop only that long.
+ * Records handed to the store together: each full chunk is checked and staged
+ * (in one `FeedStaging.stage` call, with any chunk that filled up while the
+ * store was busy with the one before: see `ChunkQueue`).
  */
 export const recordsPerChunk = 1000;
 
@@ -119,19 +122,20 @@ export async function importFeeds(store: Store, files: string[], options: Import
   const feeds: { file: string; shape: FeedShape }[] = [];
   for (const file of files) feeds.push({ file, shape: await detectShape(file) });
 
-  const staging = store.stageFeeds();
+  const staging = await store.stageFeeds();
   try {
     const importer = new RecordImporter(store, staging, report);
     for (const kind of kindOrder) {
       for (const { file, shape } of feeds) {
-        if (shape.kind === kind) await importFile(file, shape, importer, staging);
+        // Every chunk of the file is staged when this resolves: later files' checks see its records.
+        if (shape.kind === kind) await importFile(file, shape, importer);
       }
     }
     const { lockHeldMs } = await staging.apply();
     options.onApplied?.(lockHeldMs);
     return report;
   } finally {
-    staging.discard();
+    await staging.discard();
   }
 }
 
@@ -148,25 +152,33 @@ async function detectShape(file: string): Promise<FeedShape> {
   return shapeByKey.get(key)!;
 }
 
+/** A record read and parsed, waiting in its chunk to be checked against the store and staged. */
+interface ReadRecord {
+  /** Its position among the file's records (`RecordPosition.index`). */
+  index: number;
+  staged: StagedFeedRecord;
+  /** The record as read, kept only where a check still needs it: a service's, a slot's overriding payment terms. */
+  raw?: unknown;
+}
+
 /**
- * Validates each record as it is read and stages the valid ones a chunk at a
- * time (every chunk is staged before the file's end, so later files see it).
+ * Reads a file's records, and checks and stages them a chunk at a time, in
+ * the file's order. Resolves once every chunk is staged (so later files see
+ * them); rejects with the first bad record's (or the file's) `FeedError`.
+ *
+ * The stream hands over each record synchronously: the callback only parses
+ * it (a malformed record stops the file at once) and adds it to the chunk.
+ * What needs the store (the references, a slot's payment overrides, staging
+ * itself) is asynchronous: each full chunk is handed to `ChunkQueue`, which
+ * imports it after the chunk before it (`RecordImporter.importChunk`). A
+ * chunk that fails stops the stream at the callback's next record. Whatever
+ * stops the file, the records read before it are checked first, so the error
+ * reported is the first bad record's, as when every check was synchronous.
  */
-async function importFile(file: string, shape: FeedShape, importer: RecordImporter, staging: FeedStaging): Promise<void> {
-  const validate = importer.forKind(shape.kind);
-  const chunk: { index: number; stage: () => void }[] = [];
-  const stageChunk = () => {
-    staging.chunk(() => {
-      for (const { index, stage } of chunk) {
-        try {
-          stage();
-        } catch (error) {
-          throw recordError(file, index, error);
-        }
-      }
-    });
-    chunk.length = 0;
-  };
+async function importFile(file: string, shape: FeedShape, importer: RecordImporter): Promise<void> {
+  const parse = importer.parserFor(shape.kind);
+  const queue = new ChunkQueue((records, stage) => importer.importChunk(file, records, stage));
+  let chunk: ReadRecord[] = [];
   let lastRecord: number | null = null;
   try {
     await streamRecords(
@@ -174,12 +186,16 @@ async function importFile(file: string, shape: FeedShape, importer: RecordImport
       shape.recordPath,
       (record: unknown, position: RecordPosition) => {
         lastRecord = position.index;
+        queue.throwIfFailed();
         try {
-          chunk.push({ index: position.index, stage: validate(record) });
+          chunk.push(parse(record, position.index));
         } catch (error) {
           throw recordError(file, position.index, error);
         }
-        if (chunk.length === recordsPerChunk) stageChunk();
+        if (chunk.length === recordsPerChunk) {
+          queue.add(chunk, true);
+          chunk = [];
+        }
       },
       (key) => {
         if (key !== shape.key && shapeKeys.has(key)) {
@@ -187,9 +203,75 @@ async function importFile(file: string, shape: FeedShape, importer: RecordImport
         }
       },
     );
-    stageChunk();
   } catch (error) {
+    // The records read before what stopped the file come first: checked (not staged), they may fail before it.
+    queue.add(chunk, false);
+    await queue.drain();
     throw fileError(file, error, lastRecord);
+  }
+  queue.add(chunk, true);
+  await queue.drain();
+}
+
+/**
+ * One file's chunks on their way to the store, imported in the order they
+ * were added, one `importChunk` at a time; after a failure the chunks still
+ * queued are dropped and the failure is kept, for `throwIfFailed` and `drain`.
+ *
+ * Memory stays bounded although the stream cannot be paused from its
+ * callback: staging waits for a turn of the event loop (the store runs it
+ * between its transactions), and in one turn the stream parses a whole read
+ * of the file (1 MiB, see json-stream.ts), several chunks' worth. One chunk
+ * staged per turn would fall further behind with every read (a 200,000-slot
+ * file had 177 of its 200 chunks waiting at once); so whenever the store is
+ * done with a call, every chunk queued meanwhile goes in the next one. What is
+ * held is then at most the records of about two reads of the file: those
+ * being staged, and those parsed while they are (a few thousand each, ~16,000
+ * for the smallest valid slot records).
+ */
+class ChunkQueue {
+  private queued: { records: readonly ReadRecord[]; stage: boolean }[] = [];
+  /** The loop importing what is queued, while it runs. */
+  private running: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly importChunk: (records: readonly ReadRecord[], stage: boolean) => Promise<void>) {}
+
+  /** Queues `records` to be checked and, when `stage`, staged. */
+  add(records: readonly ReadRecord[], stage: boolean): void {
+    if (this.failure !== undefined) return;
+    this.queued.push({ records, stage });
+    this.running ??= this.run();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.queued.length > 0 && this.failure === undefined) {
+        // Every chunk queued since the last call (those with the same `stage`: only a file's last chunk may be check-only).
+        const { stage } = this.queued[0];
+        const end = this.queued.findIndex((entry) => entry.stage !== stage);
+        const taken = this.queued.splice(0, end === -1 ? this.queued.length : end);
+        try {
+          await this.importChunk(taken.length === 1 ? taken[0].records : taken.flatMap((entry) => entry.records), stage);
+        } catch (error) {
+          this.failure = { error };
+          this.queued = [];
+        }
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** Throws the error of a chunk that has failed, if one has. */
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+
+  /** Resolves once every queued chunk is done; rejects with the first failure. */
+  async drain(): Promise<void> {
+    await this.running;
+    this.throwIfFailed();
   }
 }
 
@@ -210,62 +292,104 @@ function fileError(file: string, error: unknown, lastRecord: number | null): Err
 }
 
 /**
- * Validates single records, checking that what they refer to exists; each
- * valid record comes back as the function that stages it and counts what it
- * changes.
+ * Parses single records (`parserFor`, synchronous: what the stream's callback
+ * runs) and then, a chunk at a time, checks what needs the store (that what
+ * they refer to exists; a slot's payment overrides against its service),
+ * stages them and counts what they change (`importChunk`).
  */
 class RecordImporter {
-  /** Merchants / services known to exist (in the store, or in a feed of this import). */
+  /** Merchants / services known to exist (in the store, or in a feed of this import): the store is asked once for each. */
   private readonly merchants = new Set<string>();
   private readonly services = new Set<string>();
+  /** The feeds of services whose slots override payment terms, as the import leaves them (the longest kept goes first). */
+  private readonly serviceFeeds = new Map<string, { merchantFeed: string; serviceFeed: string }>();
+
+  /** The report's counts for each kind of staged record. */
+  private readonly counts: Readonly<Record<StagedFeedRecord["kind"], Counts>>;
 
   constructor(
     private readonly store: Store,
     private readonly staging: FeedStaging,
-    private readonly report: ImportReport,
-  ) {}
+    report: ImportReport,
+  ) {
+    this.counts = { merchant: report.merchants, service: report.services, offer: report.offers, slot: report.slots };
+  }
 
-  forKind(kind: FeedKind): (record: unknown) => () => void {
+  /** Parses one record of a file of `kind`; throws when it is malformed. */
+  parserFor(kind: FeedKind): (record: unknown, index: number) => ReadRecord {
     switch (kind) {
       case "merchant":
-        return (record) => {
-          const merchant = merchantFromFeed(record);
-          this.merchants.add(merchant.merchantId);
-          return () => this.count(this.report.merchants, this.staging.stageMerchant(merchant));
-        };
+        return (record, index) => ({ index, staged: { kind: "merchant", record: merchantFromFeed(record) } });
       case "service":
-        return (record) => {
-          const service = serviceFromFeed(record);
-          this.requireMerchant(service.merchantId);
-          // Payment terms are checked now, so a bad one fails the import, not a booking.
-          effectivePaymentPolicy({ serviceFeed: record, slotFeed: {}, merchantFeed: {} });
-          this.services.add(serviceKey(service.merchantId, service.serviceId));
-          return () => this.count(this.report.services, this.staging.stageService(service));
-        };
+        return (record, index) => ({ index, staged: { kind: "service", record: serviceFromFeed(record) }, raw: record });
       case "offer":
-        return (record) => {
-          const offer = offerFromFeed(record);
-          this.requireMerchant(offer.merchantId);
-          if (offer.serviceId !== "") this.requireService(offer.merchantId, offer.serviceId);
-          return () => this.count(this.report.offers, this.staging.stageOffer(offer));
-        };
+        return (record, index) => ({ index, staged: { kind: "offer", record: offerFromFeed(record) } });
       case "availability":
-        return (record) => {
+        return (record, index) => {
           const slot = slotFromFeed(record);
-          this.requireService(slot.merchantId, slot.serviceId);
-          if (paymentOverrideFields.some((field) => field in (record as object))) {
-            // Services are staged with their file, before any availability file is read.
-            const feeds = this.staging.serviceFeeds(slot.merchantId, slot.serviceId)!;
-            effectivePaymentPolicy({ ...feeds, slotFeed: record });
-          }
-          return () => this.count(this.report.slots, this.staging.stageSlot(slot));
+          const overridesTerms = paymentOverrideFields.some((field) => field in (record as object));
+          return { index, staged: { kind: "slot", record: slot }, raw: overridesTerms ? record : undefined };
         };
     }
   }
 
-  private requireMerchant(merchantId: string): void {
+  /**
+   * Checks `records` in order, then (when `stage`) stages them in one
+   * `FeedStaging.stage` call and counts what they change. Rejects with the
+   * first bad record's `FeedError`.
+   */
+  async importChunk(file: string, records: readonly ReadRecord[], stage: boolean): Promise<void> {
+    for (const read of records) {
+      try {
+        await this.check(read);
+      } catch (error) {
+        throw recordError(file, read.index, error);
+      }
+    }
+    if (!stage || records.length === 0) return;
+    let outcomes: UpsertOutcome[];
+    try {
+      outcomes = await this.staging.stage(records.map((read) => read.staged));
+    } catch (error) {
+      // The store's index is the record's place in this chunk.
+      if (error instanceof StagingError && error.index < records.length) throw recordError(file, records[error.index].index, error.cause);
+      throw error;
+    }
+    records.forEach((read, i) => this.count(read.staged, outcomes[i]));
+  }
+
+  /** The checks of one parsed record that may need the store, in the order they were always made. */
+  private async check({ staged, raw }: ReadRecord): Promise<void> {
+    switch (staged.kind) {
+      case "merchant":
+        this.merchants.add(staged.record.merchantId);
+        return;
+      case "service": {
+        const { merchantId, serviceId } = staged.record;
+        await this.requireMerchant(merchantId);
+        // Payment terms are checked now, so a bad one fails the import, not a booking.
+        effectivePaymentPolicy({ serviceFeed: raw, slotFeed: {}, merchantFeed: {} });
+        this.services.add(serviceKey(merchantId, serviceId));
+        return;
+      }
+      case "offer": {
+        const { merchantId, serviceId } = staged.record;
+        await this.requireMerchant(merchantId);
+        if (serviceId !== "") await this.requireService(merchantId, serviceId);
+        return;
+      }
+      case "slot": {
+        const { merchantId, serviceId } = staged.record;
+        await this.requireService(merchantId, serviceId);
+        if (raw !== undefined) effectivePaymentPolicy({ ...(await this.feedsOf(merchantId, serviceId)), slotFeed: raw });
+        return;
+      }
+    }
+  }
+
+  private async requireMerchant(merchantId: string): Promise<void> {
     if (this.merchants.has(merchantId)) return;
-    if (!this.store.inventory.hasMerchant(merchantId)) {
+    if (!(await this.store.read.inventory.hasMerchant(merchantId))) {
       throw new FieldError(
         "merchant_id",
         `unknown merchant ${JSON.stringify(merchantId)}: neither in the database nor in a merchant feed of this import`,
@@ -274,11 +398,11 @@ class RecordImporter {
     this.merchants.add(merchantId);
   }
 
-  private requireService(merchantId: string, serviceId: string): void {
+  private async requireService(merchantId: string, serviceId: string): Promise<void> {
     const key = serviceKey(merchantId, serviceId);
     if (this.services.has(key)) return;
-    this.requireMerchant(merchantId);
-    if (!this.store.inventory.hasService(merchantId, serviceId)) {
+    await this.requireMerchant(merchantId);
+    if (!(await this.store.read.inventory.hasService(merchantId, serviceId))) {
       throw new FieldError(
         "service_id",
         `unknown service ${JSON.stringify(serviceId)} of merchant ${JSON.stringify(merchantId)}: ` +
@@ -288,12 +412,29 @@ class RecordImporter {
     this.services.add(key);
   }
 
-  private count(counts: Counts, outcome: UpsertOutcome): void {
-    counts[outcome]++;
+  /** A service's and its merchant's feeds as the import leaves them: asked of the staging once per service (of the last `serviceFeedsKept`). */
+  private async feedsOf(merchantId: string, serviceId: string): Promise<{ merchantFeed: string; serviceFeed: string }> {
+    const key = serviceKey(merchantId, serviceId);
+    let feeds = this.serviceFeeds.get(key);
+    if (feeds === undefined) {
+      // Services are staged with their file, before any availability file is read.
+      feeds = (await this.staging.serviceFeeds(merchantId, serviceId))!;
+      if (this.serviceFeeds.size >= serviceFeedsKept) this.serviceFeeds.delete(this.serviceFeeds.keys().next().value!);
+      this.serviceFeeds.set(key, feeds);
+    }
+    return feeds;
+  }
+
+  private count(staged: StagedFeedRecord, outcome: UpsertOutcome): void {
+    this.counts[staged.kind][outcome]++;
   }
 }
 
-const serviceKey = (merchantId: string, serviceId: string) => `${merchantId}\u0000${serviceId}`;
+/**
+ * How many services' feeds an import keeps for the payment-override checks:
+ * availability feeds list a service's slots together, so a few suffice, and
+ * memory stays bounded whatever the number of services.
+ */
+const serviceFeedsKept = 256;
 
-/** Availability fields that override a service's payment terms (checked only where present: most slots have none). */
-const paymentOverrideFields = ["no_show_fee", "deposit", "require_credit_card", "payment_option_id", "prepayment", "scheduling_rule_overrides"];
+const serviceKey = (merchantId: string, serviceId: string) => `${merchantId}\u0000${serviceId}`;

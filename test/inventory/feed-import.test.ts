@@ -19,8 +19,8 @@ beforeEach(() => {
   store = openSqliteStore(dbPath);
 });
 
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -83,7 +83,7 @@ const seedAvailability = {
 };
 
 function slotsAt(merchantId: string, serviceId: string, startSec: number, more: Partial<SlotQuery> = {}) {
-  return store.inventory.findSlots(
+  return store.read.inventory.findSlots(
     { merchantId, serviceId, startSec, durationSec: 0, staffId: "", roomId: "", partySize: 0, ...more },
     10,
   );
@@ -114,10 +114,10 @@ describe("importFeeds", () => {
       slots: counts(2),
       offers: counts(0),
     });
-    expect(store.inventory.hasMerchant("10001")).toBe(true);
-    expect(store.inventory.hasService("10002", "1000")).toBe(true);
+    expect(await store.read.inventory.hasMerchant("10001")).toBe(true);
+    expect(await store.read.inventory.hasService("10002", "1000")).toBe(true);
 
-    const [sync] = slotsAt("10001", "1000", 1535806800);
+    const [sync] = await slotsAt("10001", "1000", 1535806800);
     expect(sync).toMatchObject({
       merchantId: "10001",
       serviceId: "1000",
@@ -132,7 +132,7 @@ describe("importFeeds", () => {
       confirmationMode: ConfirmationMode.SYNCHRONOUS,
       durationRequirement: 0,
     });
-    const asyncSlots = slotsAt("10002", "1000", 1535806800);
+    const asyncSlots = await slotsAt("10002", "1000", 1535806800);
     expect(asyncSlots).toHaveLength(1);
     expect(asyncSlots[0]).toMatchObject({ partySize: 2, spotsTotal: 4, spotsOpen: 4, confirmationMode: ConfirmationMode.ASYNCHRONOUS });
   });
@@ -173,13 +173,13 @@ describe("importFeeds", () => {
     const report = await importFeeds(store, [merchantFeed(), serviceFeed(), availability]);
 
     expect(report.slots).toEqual(counts(3));
-    expect(slotsAt("10001", "1000", 1900000000)[0]).toMatchObject({
+    expect((await slotsAt("10001", "1000", 1900000000))[0]).toMatchObject({
       durationSec: 1800,
       spotsTotal: 1,
       spotsOpen: 1,
       confirmationMode: ConfirmationMode.UNSPECIFIED,
     });
-    expect(slotsAt("10001", "1000", 1900003600, { staffId: "anna", roomId: "r1", partySize: 3 })[0]).toMatchObject({
+    expect((await slotsAt("10001", "1000", 1900003600, { staffId: "anna", roomId: "r1", partySize: 3 }))[0]).toMatchObject({
       durationSec: 2700,
       spotsTotal: 5,
       spotsOpen: 2,
@@ -187,13 +187,13 @@ describe("importFeeds", () => {
       confirmationMode: ConfirmationMode.ASYNCHRONOUS,
       durationRequirement: 2,
     });
-    expect(slotsAt("10002", "1000", 1900000000)[0]).toMatchObject({ spotsTotal: 0, spotsOpen: 0 });
+    expect((await slotsAt("10002", "1000", 1900000000))[0]).toMatchObject({ spotsTotal: 0, spotsOpen: 0 });
   });
 
   test("re-importing the same feeds reports everything unchanged and changes nothing", async () => {
     const files = [merchantFeed(), serviceFeed(), feed("availability.json", seedAvailability)];
     await importFeeds(store, files);
-    const before = slotsAt("10001", "1000", 1535806800);
+    const before = await slotsAt("10001", "1000", 1535806800);
 
     const again = await importFeeds(store, files);
 
@@ -204,7 +204,7 @@ describe("importFeeds", () => {
       slots: counts(0, 0, 2),
       offers: counts(0),
     });
-    expect(slotsAt("10001", "1000", 1535806800)).toEqual(before);
+    expect(await slotsAt("10001", "1000", 1535806800)).toEqual(before);
   });
 
   test("a changed record is reported as updated", async () => {
@@ -215,7 +215,7 @@ describe("importFeeds", () => {
     const report = await importFeeds(store, [feed("availability-2.json", changed)]);
 
     expect(report.slots).toEqual(counts(0, 1, 1));
-    expect(slotsAt("10001", "1000", 1535806800)[0]).toMatchObject({ spotsTotal: 3, spotsOpen: 1 });
+    expect((await slotsAt("10001", "1000", 1535806800))[0]).toMatchObject({ spotsTotal: 3, spotsOpen: 1 });
   });
 
   test("feeds given in reverse order still import (merchants, then services, offers, availability)", async () => {
@@ -235,8 +235,8 @@ describe("importFeeds", () => {
       slots: counts(2),
       offers: counts(2),
     });
-    expect(store.inventory.hasOffer("10001", "1000", "happy-hour")).toBe(true);
-    expect(store.inventory.hasOffer("10002", "1000", "all-week")).toBe(true);
+    expect(await store.read.inventory.hasOffer("10001", "1000", "happy-hour")).toBe(true);
+    expect(await store.read.inventory.hasOffer("10002", "1000", "all-week")).toBe(true);
   });
 
   test("merchants and services already in the database satisfy later feeds", async () => {
@@ -282,8 +282,8 @@ describe("importFeeds", () => {
       expect(error.field).toBe(field);
       expect(error.message).toContain(`${availability}: record 2: field "${field}": ${detail}`);
       // Nothing of the import was kept: not the merchants, not the valid slots before the bad one.
-      expect(store.inventory.hasMerchant("10001")).toBe(false);
-      expect(slotsAt("10001", "1000", 1600000000)).toEqual([]);
+      expect(await store.read.inventory.hasMerchant("10001")).toBe(false);
+      expect(await slotsAt("10001", "1000", 1600000000)).toEqual([]);
     });
 
     test("the error message has the documented shape", async () => {
@@ -302,7 +302,7 @@ describe("importFeeds", () => {
       const error = await importError([merchantFeed(), services]);
 
       expect(error.message).toContain(`${services}: record 1: field "merchant_id": unknown merchant "10003"`);
-      expect(store.inventory.hasService("10001", "1000")).toBe(false);
+      expect(await store.read.inventory.hasService("10001", "1000")).toBe(false);
     });
 
     test("an offer for an unknown service", async () => {
@@ -343,7 +343,7 @@ describe("importFeeds", () => {
     expect(error.file).toBe(broken);
     expect(error.recordIndex).toBeNull();
     expect(error.message).toMatch(new RegExp(`^${escapeRegExp(broken)}: invalid JSON: Parser cannot parse input`));
-    expect(store.inventory.hasMerchant("10001")).toBe(false);
+    expect(await store.read.inventory.hasMerchant("10001")).toBe(false);
   });
 
   test("a truncated file is rejected after the records read so far, and nothing is kept", async () => {
@@ -354,7 +354,7 @@ describe("importFeeds", () => {
 
     expect(error.message).toContain(`${truncated}: invalid JSON`);
     expect(error.message).toContain("(after record 0)");
-    expect(slotsAt("10001", "1000", 1535806800)).toEqual([]);
+    expect(await slotsAt("10001", "1000", 1535806800)).toEqual([]);
   });
 
   test("a file without a known feed key is rejected", async () => {
@@ -366,7 +366,7 @@ describe("importFeeds", () => {
     expect(error.message).toBe(
       `${unknown}: not a feed: no top-level "merchant", "service", "offer", "availability", "service_availability" key`,
     );
-    expect(store.inventory.hasMerchant("10001")).toBe(false);
+    expect(await store.read.inventory.hasMerchant("10001")).toBe(false);
   });
 
   test("a top level that is not an object is rejected", async () => {
@@ -414,11 +414,11 @@ describe("importFeeds", () => {
     // 396 days (2026-12-01 .. 2027-12-31) x (6 dinner + 18 haircut slots).
     expect(report.slots).toEqual(counts(396 * 24));
     const dinnerAt20 = Date.UTC(2027, 0, 15, 20) / 1000;
-    expect(slotsAt("demo-restaurant", "dinner", dinnerAt20, { partySize: 4 })[0]).toMatchObject({
+    expect((await slotsAt("demo-restaurant", "dinner", dinnerAt20, { partySize: 4 }))[0]).toMatchObject({
       confirmationMode: ConfirmationMode.ASYNCHRONOUS,
       durationRequirement: 1,
     });
-    const haircut = slotsAt("demo-salon", "haircut", Date.UTC(2027, 11, 31, 17) / 1000);
+    const haircut = await slotsAt("demo-salon", "haircut", Date.UTC(2027, 11, 31, 17) / 1000);
     expect(haircut.map((slot) => slot.staffId).sort()).toEqual(["anna", "ben"]);
     expect(haircut[0]).toMatchObject({ durationSec: 2700, spotsTotal: 1, confirmationMode: ConfirmationMode.SYNCHRONOUS });
   });
@@ -445,8 +445,8 @@ describe("an import into a database in use", () => {
 
   test("whose last record is invalid, after thousands were staged, leaves the live tables exactly as they were and nothing staged", async () => {
     await importFeeds(store, [merchantFeed(), serviceFeed(), feed("availability.json", seedAvailability)]);
-    const [booked] = slotsAt("10001", "1000", 1535806800);
-    store.transaction(() => store.inventory.takeSpot(booked.slotId));
+    const [booked] = await slotsAt("10001", "1000", 1535806800);
+    await store.transaction(async (tx) => tx.inventory.takeSpot(booked.slotId));
     const before = liveSnapshot();
     const merchants = feed("merchants-2.json", { merchant: [{ merchant_id: "10001", name: "Renamed" }, { merchant_id: "10003", name: "New" }] });
     const services = feed("services-2.json", { service: [{ merchant_id: "10003", service_id: "1000", name: "Dinner" }] });
@@ -472,16 +472,16 @@ describe("an import into a database in use", () => {
 
   test("keeps the spots booked here: spots_open counts what was sold elsewhere, and spots held here stay held", async () => {
     await importFeeds(store, [merchantFeed(), serviceFeed(), feed("availability.json", seedAvailability)]);
-    const [slot] = slotsAt("10001", "1000", 1535806800);
+    const [slot] = await slotsAt("10001", "1000", 1535806800);
     expect(slot).toMatchObject({ spotsTotal: 3, spotsOpen: 3 });
-    store.transaction(() => store.inventory.takeSpot(slot.slotId));
+    await store.transaction(async (tx) => tx.inventory.takeSpot(slot.slotId));
     const oneSoldElsewhere = structuredClone(seedAvailability);
     oneSoldElsewhere.availability[0].spots_open = 2;
 
     const report = await importFeeds(store, [feed("availability-2.json", oneSoldElsewhere)]);
 
     expect(report.slots).toEqual(counts(0, 1, 1));
-    expect(slotsAt("10001", "1000", 1535806800)[0]).toMatchObject({ slotId: slot.slotId, spotsTotal: 3, spotsOpen: 1 });
+    expect((await slotsAt("10001", "1000", 1535806800))[0]).toMatchObject({ slotId: slot.slotId, spotsTotal: 3, spotsOpen: 1 });
   });
 
   test("counts a record repeated in one import against the one before it, as record-by-record upserts did", async () => {
@@ -493,8 +493,8 @@ describe("an import into a database in use", () => {
     const report = await importFeeds(store, [availability]);
 
     expect(report.slots).toEqual(counts(1, 2, 1));
-    expect(slotsAt("10001", "1000", good.start_sec)).toHaveLength(1);
-    expect(slotsAt("10001", "1000", good.start_sec)[0]).toMatchObject({ spotsTotal: 3, spotsOpen: 3 });
+    expect(await slotsAt("10001", "1000", good.start_sec)).toHaveLength(1);
+    expect((await slotsAt("10001", "1000", good.start_sec))[0]).toMatchObject({ spotsTotal: 3, spotsOpen: 3 });
   });
 
   test("reports how long it locked the live tables, and a re-import that changes nothing writes nothing", async () => {
