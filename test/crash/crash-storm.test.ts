@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bookingPatches, checkInvariants, readAcks, type Ack, type InvariantReport } from "../support/crash-invariants";
 import { GoogleStandIn } from "../support/google-stand-in";
+import { mulberry32 } from "../support/prng";
 import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
 
 // Not from test-server.ts: this test loads nothing of src/ in-process, only the built server it spawns.
@@ -69,18 +70,8 @@ let google: GoogleStandIn;
 let serverEnv: Record<string, string>;
 let passed = false;
 
-/** mulberry32, seeded: the kill timing of a run can be replayed. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(seed);
+// Seeded: the kill timing of a run can be replayed.
+const random = mulberry32(seed);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const alive = (child: ChildProcess | undefined) => child !== undefined && child.exitCode === null && child.signalCode === null;
 
@@ -131,7 +122,7 @@ beforeAll(() => {
   ackLog = join(dir, "acks.jsonl");
 
   // 21 slots with 1-5 spots (some partly sold elsewhere), synchronous and asynchronous.
-  const slotRandom = prng(seed ^ 0x5eed);
+  const slotRandom = mulberry32(seed ^ 0x5eed);
   const availability: unknown[] = [];
   const stormSlots: StormSlot[] = [];
   merchants.forEach((merchant, m) => {

@@ -37,6 +37,7 @@
 "use strict";
 
 const fs = require("node:fs");
+const { mulberry32 } = require("../support/prng.js");
 
 const env = process.env;
 const urlFile = mustEnv("STORM_URL_FILE");
@@ -58,18 +59,8 @@ function mustEnv(name) {
   return value;
 }
 
-/** mulberry32: a small seeded PRNG, so the mix of operations can be replayed. */
-function prng(s) {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(seed);
+// Seeded, so the mix of operations can be replayed.
+const random = mulberry32(seed);
 const pick = (items) => items[Math.floor(random() * items.length)];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
