@@ -1,8 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -26,120 +24,22 @@ import { notifierConfigFromEnv } from "../../src/config/notifier-config.js";
 import { MAX_RESPONSE_BYTES } from "../../src/notify/response-prefix.js";
 import type { OutboxRepository, Store } from "../../src/store/repositories.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
+import { GoogleStandIn } from "../support/google-stand-in.js";
 
 const PARTNER = "20000123";
 const TOKEN = "test-token-123";
 
-/** What the stand-in for Google's Notification API does with one request. */
-type Action =
-  | { status: number; body?: string; headers?: Record<string, string> }
-  | { status: number; floodBytes: number } // a body this long, written as fast as the client takes it
-  | "drop" // destroys the socket without answering
-  | "hang"; // never answers
-
-interface Recorded {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: IncomingMessage["headers"];
-  body: any;
-  bookingId: string;
-}
-
-/** How much of a flooding answer the stand-in got rid of before the client went away. */
-interface Flood {
-  /** Bytes handed to the socket (what the client read, plus the kernel's buffers). */
-  written: number;
-  closed: boolean;
-}
-
-/** Plays Google's Booking Notification API; scripted per booking id. */
-class FakeGoogle {
-  readonly requests: Recorded[] = [];
-  readonly floods: Flood[] = [];
-  private readonly scripts = new Map<string, Action[]>();
-  private readonly server: Server;
-  private readonly hanging: ServerResponse[] = [];
-  baseUrl = "";
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (chunk: Buffer) => chunks.push(chunk));
-      req.on("end", () => {
-        const url = new URL(req.url ?? "/", "http://localhost");
-        const text = Buffer.concat(chunks).toString("utf8");
-        const bookingId = decodeURIComponent(url.pathname.split("/").pop() ?? "");
-        this.requests.push({
-          method: req.method ?? "",
-          path: url.pathname,
-          query: Object.fromEntries(url.searchParams),
-          headers: req.headers,
-          body: text ? JSON.parse(text) : undefined,
-          bookingId,
-        });
-        const action = this.scripts.get(bookingId)?.shift() ?? { status: 200 };
-        if (action === "drop") {
-          req.socket.destroy();
-        } else if (action === "hang") {
-          this.hanging.push(res);
-        } else if ("floodBytes" in action) {
-          this.flood(res, action.status, action.floodBytes);
-        } else {
-          res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
-          res.end(action.body ?? text);
-        }
-      });
-    });
-  }
-
-  private flood(res: ServerResponse, status: number, bytes: number): void {
-    const flood: Flood = { written: 0, closed: false };
-    this.floods.push(flood);
-    res.on("close", () => (flood.closed = true));
-    res.writeHead(status, { "content-type": "application/json" });
-    const chunk = Buffer.alloc(64 * 1024, "x");
-    const pump = () => {
-      while (!res.destroyed && flood.written < bytes) {
-        flood.written += chunk.length;
-        if (!res.write(chunk)) return void res.once("drain", pump);
-      }
-      if (!res.destroyed) res.end();
-    };
-    pump();
-  }
-
-  script(bookingId: string, ...actions: Action[]): void {
-    this.scripts.set(bookingId, [...(this.scripts.get(bookingId) ?? []), ...actions]);
-  }
-
-  for(bookingId: string): Recorded[] {
-    return this.requests.filter((request) => request.bookingId === bookingId);
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async close(): Promise<void> {
-    for (const res of this.hanging) res.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 let dir: string;
 let dbPath: string;
 let store: Store;
-let google: FakeGoogle;
+let google: GoogleStandIn;
 let nowMs: number;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "notifier-"));
   dbPath = join(dir, "booking.sqlite");
   store = openSqliteStore(dbPath);
-  google = new FakeGoogle();
+  google = new GoogleStandIn();
   await google.listen();
   nowMs = Date.UTC(2026, 5, 1, 12, 0, 0);
 });
