@@ -1,28 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { importOpsInventory, opsSlot } from "../support/operations";
-import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
-import { authHeader, credentials } from "../support/test-server";
+import { opsServerEnv, opsSlot, useOpsDatabase } from "../support/operations";
+import { killHard, runCli, startServerProcess } from "../support/server-process";
+import { authHeader } from "../support/test-server";
 
-const env = { BOOKING_AUTH_USERNAME: credentials.username, BOOKING_AUTH_PASSWORD: credentials.password };
-let dir: string;
-let dbPath: string;
-let server: ServerProcess | undefined;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "booking-restart-"));
-  dbPath = join(dir, "booking.db");
-  importOpsInventory(dir, dbPath, 3);
-});
-
-afterAll(async () => {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ops = useOpsDatabase("booking-restart-", 3);
 
 async function call(method: string, body: unknown) {
-  const response = await fetch(`${server!.baseUrl}/v3/${method}`, {
+  const response = await fetch(`${ops.server!.baseUrl}/v3/${method}`, {
     method: "POST",
     headers: { Authorization: authHeader, "Content-Type": "application/json" },
     body: JSON.stringify(body),
@@ -38,14 +22,14 @@ const booking = (n: number) => ({
 });
 
 test("when the server process is killed with SIGKILL and restarted, then bookings, spots and idempotency survive", async () => {
-  server = await startServerProcess(["--db", dbPath], env);
+  ops.server = await startServerProcess(["--db", ops.dbPath], opsServerEnv);
   const first = await call("CreateBooking", booking(1));
   const second = await call("CreateBooking", booking(2));
   const canceled = await call("UpdateBooking", { booking: { booking_id: second.body.booking.booking_id, status: "CANCELED" } });
   expect(canceled.body.booking.status).toBe("CANCELED");
-  await killHard(server);
+  await killHard(ops.server);
 
-  server = await startServerProcess(["--db", dbPath], env);
+  ops.server = await startServerProcess(["--db", ops.dbPath], opsServerEnv);
   const status = await call("GetBookingStatus", { booking_id: first.body.booking.booking_id });
   expect(status.body).toEqual({
     booking_id: first.body.booking.booking_id,
@@ -59,17 +43,17 @@ test("when the server process is killed with SIGKILL and restarted, then booking
   const replay = await call("CreateBooking", booking(1));
   expect(replay.body.booking.booking_id).toBe(first.body.booking.booking_id);
   expect((await call("CheckAvailability", { slot })).body.count_available).toBe(2);
-  await killHard(server);
+  await killHard(ops.server);
 });
 
 test("when re-importing the same feed after bookings, then nothing changes and booked spots stay taken", async () => {
-  server = await startServerProcess(["--db", dbPath], env);
+  ops.server = await startServerProcess(["--db", ops.dbPath], opsServerEnv);
   const before = (await call("CheckAvailability", { slot })).body.count_available;
-  await killHard(server);
-  const again = runCli(["import", "--db", dbPath, join(dir, "merchants.json"), join(dir, "services.json"), join(dir, "availability.json")]);
+  await killHard(ops.server);
+  const again = runCli(["import", "--db", ops.dbPath, join(ops.dir, "merchants.json"), join(ops.dir, "services.json"), join(ops.dir, "availability.json")]);
   expect(again.status).toBe(0);
   expect(again.stdout).toMatch(/slots: 0 new, 0 updated, 1 unchanged/);
-  server = await startServerProcess(["--db", dbPath], env);
+  ops.server = await startServerProcess(["--db", ops.dbPath], opsServerEnv);
   expect((await call("CheckAvailability", { slot })).body.count_available).toBe(before);
-  await killHard(server);
+  await killHard(ops.server);
 });

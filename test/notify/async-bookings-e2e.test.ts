@@ -16,8 +16,9 @@ import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_servi
 import { Notifier, StaticTokenSource, type NotifierOptions } from "../../src/notify/notifier";
 import type { OutboxEntry, Store } from "../../src/store/repositories";
 import { GoogleStandIn, type RecordedRequest, type StandInAction } from "../support/google-stand-in";
+import { mulberry32 } from "../support/prng";
 import { book, countAvailable, newUser, slotJson, type Json } from "../support/rest-helpers";
-import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
+import { killHard, killIfRunning, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
 import {
   authHeader,
   credentials,
@@ -511,7 +512,7 @@ describe("the server process is killed between the status change and the deliver
   let proc: ServerProcess | undefined;
 
   afterEach(async () => {
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) await killHard(proc);
+    await killIfRunning(proc);
   });
 
   test("when it is restarted on the same database, then the notification is delivered", async () => {
@@ -628,18 +629,6 @@ describe("the server process is killed between the status change and the deliver
     await killHard(proc);
   });
 });
-
-/** A small seeded PRNG, so a failing run can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function countBy(values: string[]): Record<string, number> {
   const counts: Record<string, number> = {};

@@ -4,76 +4,35 @@
  * acknowledged before the backup started; an existing destination is refused.
  */
 import Database from "better-sqlite3";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { Agent } from "node:http";
 import { join } from "node:path";
-import { createBookingJson, importOpsInventory, runCliAsync } from "../support/operations";
-import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
-import { authHeader, credentials } from "../support/test-server";
+import { fullHttp1, opsServerEnv, runCliAsync, useOpsDatabase } from "../support/operations";
+import { killHard, runCli, startServerProcess } from "../support/server-process";
 
-const env = { BOOKING_AUTH_USERNAME: credentials.username, BOOKING_AUTH_PASSWORD: credentials.password };
-let dir: string;
-let dbPath: string;
-let server: ServerProcess | undefined;
+const ops = useOpsDatabase("booking-backup-");
 
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "booking-backup-"));
-  dbPath = join(dir, "booking.db");
-  importOpsInventory(dir, dbPath);
-});
-afterAll(async () => {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function book(port: number, agent: Agent, token: string): Promise<string | undefined> {
-  const body = JSON.stringify(createBookingJson(token));
-  return new Promise((resolve) => {
-    const req = httpRequest(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/v3/CreateBooking",
-        method: "POST",
-        agent,
-        headers: { Authorization: authHeader, "Content-Type": "application/json" },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => {
-          try {
-            resolve(res.statusCode === 200 ? JSON.parse(text).booking?.booking_id : undefined);
-          } catch {
-            resolve(undefined);
-          }
-        });
-      },
-    );
-    req.on("error", () => resolve(undefined));
-    req.end(body);
-  });
-}
+/** A CreateBooking over HTTP/1.1: the booking id when it was acknowledged. */
+const book = async (port: number, agent: Agent, token: string): Promise<string | undefined> => (await fullHttp1(port, agent, token)).bookingId;
 
 test("when a backup is taken while the server books, then the copy is intact and holds every booking acknowledged before it started", async () => {
-  server = await startServerProcess(["--db", dbPath], env);
+  const server = (ops.server = await startServerProcess(["--db", ops.dbPath], opsServerEnv));
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const acknowledged: string[] = [];
   let running = true;
   let n = 0;
   const loop = (async () => {
     while (running) {
-      const id = await book(server!.port, agent, `backup-${++n}`);
+      const id = await book(server.port, agent, `backup-${++n}`);
       if (id) acknowledged.push(id);
     }
   })();
   while (acknowledged.length < 50) await new Promise((r) => setTimeout(r, 10));
 
-  const dest = join(dir, "copy.db");
+  const dest = join(ops.dir, "copy.db");
   const before = [...acknowledged];
   const started = Date.now();
-  const backup = await runCliAsync(["backup", "--db", dbPath, dest]);
+  const backup = await runCliAsync(["backup", "--db", ops.dbPath, dest]);
   const backupMs = Date.now() - started;
   const during = acknowledged.length - before.length;
   running = false;
@@ -100,7 +59,7 @@ test("when a backup is taken while the server books, then the copy is intact and
     copy.close();
   }
   // The server kept serving: the loop went on after the backup, and the live database has them all.
-  const live = new Database(dbPath, { readonly: true, fileMustExist: true });
+  const live = new Database(ops.dbPath, { readonly: true, fileMustExist: true });
   try {
     expect((live.prepare("SELECT count(*) AS n FROM bookings").get() as { n: number }).n).toBe(acknowledged.length);
   } finally {
@@ -110,9 +69,9 @@ test("when a backup is taken while the server books, then the copy is intact and
 }, 20_000);
 
 test("when the destination exists already, then the backup is refused with exit 2 and the file is left alone", () => {
-  const dest = join(dir, "existing.db");
+  const dest = join(ops.dir, "existing.db");
   writeFileSync(dest, "precious");
-  const result = runCli(["backup", "--db", dbPath, dest]);
+  const result = runCli(["backup", "--db", ops.dbPath, dest]);
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(/exists already/);
   expect(existsSync(dest)).toBe(true);
@@ -120,7 +79,7 @@ test("when the destination exists already, then the backup is refused with exit 
 });
 
 test("when the backup has no destination, then it is refused with exit 2", () => {
-  const result = runCli(["backup", "--db", dbPath]);
+  const result = runCli(["backup", "--db", ops.dbPath]);
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(/destination/);
 });

@@ -17,7 +17,7 @@ import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb";
 import type { AuthFailure } from "../../src/server/auth-gate";
 import { TrustedProxies } from "../../src/server/client-address";
 import { basic, sleep } from "../support/operations";
-import { killHard, startServerProcess, type ServerProcess } from "../support/server-process";
+import { killIfRunning, startServerProcess, type ServerProcess } from "../support/server-process";
 import { connectJsonPost, rpcProtocols, type RpcError } from "../support/rpc-clients";
 import { authHeader, credentials, startTestServer, type TestServer } from "../support/test-server";
 
@@ -46,7 +46,7 @@ describe("rotation through BOOKING_AUTH_CREDENTIALS_FILE and SIGHUP (server proc
     }
   });
   afterAll(async () => {
-    if (server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
+    await killIfRunning(server);
     rmSync(dir, { recursive: true, force: true });
   });
 

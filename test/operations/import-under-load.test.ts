@@ -7,30 +7,21 @@
  * and the import completes with the right counts. The latencies seen are
  * reported, not asserted. Needs dist/ (npx tsc -p tsconfig.build.json).
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createBookingJson, importOpsInventory, runCliAsync } from "../support/operations";
-import { killHard, startServerProcess, type ServerProcess } from "../support/server-process";
-import { authHeader, credentials } from "../support/test-server";
+import { createBookingJson, opsServerEnv, runCliAsync, useOpsDatabase } from "../support/operations";
+import { startServerProcess } from "../support/server-process";
+import { authHeader } from "../support/test-server";
 
 // The benchmark's feed generator (CommonJS): the same inventory the bench imports, 1,000 slots per merchant.
 const { generateFeeds } = require("../../bench/generate-feeds.js") as {
   generateFeeds: (dir: string, options: { merchants: number }) => { files: string[]; slots: number };
 };
 
-const env = { BOOKING_AUTH_USERNAME: credentials.username, BOOKING_AUTH_PASSWORD: credentials.password };
 /** A request not answered within this is a hang. */
 const hangMs = 15_000;
 
-let dir: string;
-let server: ServerProcess | undefined;
-
-beforeAll(() => (dir = mkdtempSync(join(tmpdir(), "import-under-load-"))));
-afterAll(async () => {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ops = useOpsDatabase("import-under-load-");
 
 interface Answer {
   status: number;
@@ -61,12 +52,11 @@ async function loop(next: () => Promise<Answer>, done: () => boolean): Promise<A
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 test("when 300k slots are imported into the served database, then HealthCheck and CreateBooking keep being answered, never 500", async () => {
-  const dbPath = join(dir, "booking.db");
-  importOpsInventory(dir, dbPath);
-  const feedDir = join(dir, "feeds");
+  const { dbPath } = ops;
+  const feedDir = join(ops.dir, "feeds");
   mkdirSync(feedDir);
   const { files, slots } = generateFeeds(feedDir, { merchants: 300 });
-  server = await startServerProcess(["--db", dbPath], env);
+  const server = (ops.server = await startServerProcess(["--db", dbPath], opsServerEnv));
   const { baseUrl } = server;
 
   let importDone = false;

@@ -8,14 +8,13 @@
 import { existsSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { importOpsInventory, opsSlot, sleep } from "../support/operations";
-import { killHard, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
+import { importOpsInventory, opsServerEnv, opsSlot, sleep } from "../support/operations";
+import { killHard, killIfRunning, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
 import { canMountSmallFilesystem, mountSmallFilesystem, type SmallFilesystem } from "../support/small-filesystem";
-import { authHeader, credentials } from "../support/test-server";
+import { authHeader } from "../support/test-server";
 
 const env = {
-  BOOKING_AUTH_USERNAME: credentials.username,
-  BOOKING_AUTH_PASSWORD: credentials.password,
+  ...opsServerEnv,
   METRICS_TOKEN: "scrape",
   // Pending requests are due a second after they are made, so the auto-decline timer has writes to do.
   AUTO_DECLINE_AFTER_SEC: "1",
@@ -26,9 +25,7 @@ let dir: string;
 const servers: ServerProcess[] = [];
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "booking-faults-"))));
 afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    if (server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
-  }
+  for (const server of servers.splice(0)) await killIfRunning(server);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -154,9 +151,7 @@ describe("on a file system of its own", () => {
     if (canMountSmallFilesystem) fs = mountSmallFilesystem(8 * 1024 * 1024)!;
   });
   afterEach(async () => {
-    for (const server of servers.splice(0)) {
-      if (server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
-    }
+    for (const server of servers.splice(0)) await killIfRunning(server);
     fs?.unmount();
   });
 

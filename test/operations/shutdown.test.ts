@@ -8,64 +8,27 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import Database from "better-sqlite3";
-import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { connect as netConnect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
-import { createBookingJson, createBookingMessage, importOpsInventory, sleep } from "../support/operations";
-import { killHard, startServerProcess, type ServerProcess } from "../support/server-process";
-import { authHeader, credentials, startTestServer } from "../support/test-server";
+import {
+  bookingOutcome,
+  createBookingJson,
+  createBookingMessage,
+  fullHttp1,
+  heldHttp1,
+  opsServerEnv,
+  sleep,
+  useOpsDatabase,
+  type Outcome,
+} from "../support/operations";
+import { startServerProcess } from "../support/server-process";
+import { authHeader, startTestServer } from "../support/test-server";
 
-const env = { BOOKING_AUTH_USERNAME: credentials.username, BOOKING_AUTH_PASSWORD: credentials.password };
-let dir: string;
-let dbPath: string;
-let server: ServerProcess | undefined;
+const ops = useOpsDatabase("booking-shutdown-");
 
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "booking-shutdown-"));
-  dbPath = join(dir, "booking.db");
-  importOpsInventory(dir, dbPath);
-});
-afterAll(async () => {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-type Outcome = { token: string; via: string; bookingId?: string; error?: string };
-
-/** A CreateBooking over HTTP/1.1 whose body is held back until `finish()` (so it is surely under way). */
-function heldHttp1(port: number, agent: Agent, token: string) {
-  const body = JSON.stringify(createBookingJson(token));
-  const half = Math.floor(body.length / 2);
-  let finish!: () => void;
-  const outcome = new Promise<Outcome>((resolve) => {
-    const req = httpRequest(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/v3/CreateBooking",
-        method: "POST",
-        agent,
-        headers: { Authorization: authHeader, "Content-Type": "application/json", "Content-Length": body.length },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => resolve(parse(token, "http1-held", res.statusCode!, text)));
-        res.on("error", (e) => resolve({ token, via: "http1-held", error: e.message }));
-      },
-    );
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ token, via: "http1-held", error: `${e.code} ${e.message}` }));
-    req.write(body.slice(0, half));
-    finish = () => req.end(body.slice(half));
-  });
-  return { outcome, finish: () => finish() };
-}
-
-/** The same over a raw HTTP/2 stream (REST path), body held back. */
+/** A CreateBooking over a raw HTTP/2 stream (REST path), body held back as heldHttp1 holds it. */
 function heldHttp2(session: ReturnType<typeof http2Connect>, token: string) {
   const body = JSON.stringify(createBookingJson(token));
   const half = Math.floor(body.length / 2);
@@ -81,26 +44,10 @@ function heldHttp2(session: ReturnType<typeof http2Connect>, token: string) {
     let text = "";
     stream.on("response", (headers) => (status = Number(headers[":status"])));
     stream.on("data", (chunk) => (text += chunk));
-    stream.on("end", () => resolve(parse(token, "http2-held", status, text)));
+    stream.on("end", () => resolve(bookingOutcome(token, "http2-held", status, text)));
     stream.on("error", (e: NodeJS.ErrnoException) => resolve({ token, via: "http2-held", error: `${e.code} ${e.message}` }));
   });
   return { outcome, finish: () => stream.end(body.slice(half)) };
-}
-
-function fullHttp1(port: number, agent: Agent, token: string): Promise<Outcome> {
-  const held = heldHttp1(port, agent, token);
-  held.finish();
-  return held.outcome.then((o) => ({ ...o, via: "http1" }));
-}
-
-function parse(token: string, via: string, status: number, text: string): Outcome {
-  try {
-    const bookingId = JSON.parse(text)?.booking?.booking_id;
-    if (status === 200 && typeof bookingId === "string") return { token, via, bookingId };
-  } catch {
-    // falls through
-  }
-  return { token, via, error: `HTTP ${status} ${text.slice(0, 200)}` };
 }
 
 function connectionRefused(port: number): Promise<string> {
@@ -115,7 +62,7 @@ function connectionRefused(port: number): Promise<string> {
 }
 
 test("when SIGTERM arrives with requests under way over HTTP/1.1 and HTTP/2, then every accepted one is answered, the process exits 0 and the database holds exactly the acknowledged bookings", async () => {
-  server = await startServerProcess(["--db", dbPath], env);
+  const server = (ops.server = await startServerProcess(["--db", ops.dbPath], opsServerEnv));
   const { port, baseUrl } = server;
   const agent = new Agent({ keepAlive: true, maxSockets: 100 });
   const rawSession = http2Connect(baseUrl);
@@ -151,7 +98,7 @@ test("when SIGTERM arrives with requests under way over HTTP/1.1 and HTTP/2, the
   ];
   const signalledAt = Date.now();
   const exited = new Promise<{ code: number | null; afterMs: number }>((resolve) =>
-    server!.child.once("exit", (code) => resolve({ code, afterMs: Date.now() - signalledAt })),
+    server.child.once("exit", (code) => resolve({ code, afterMs: Date.now() - signalledAt })),
   );
   server.child.kill("SIGTERM");
 
@@ -182,7 +129,7 @@ test("when SIGTERM arrives with requests under way over HTTP/1.1 and HTTP/2, the
       `failures: ${JSON.stringify([...errorKinds])}`,
   );
 
-  const db = new Database(dbPath, { readonly: true });
+  const db = new Database(ops.dbPath, { readonly: true });
   try {
     const stored = (db.prepare("SELECT booking_id FROM bookings").all() as Array<{ booking_id: string }>).map((r) => r.booking_id);
     const acked = new Set(acknowledged);

@@ -60,3 +60,8 @@ export function killHard(server: ServerProcess): Promise<void> {
     server.child.kill("SIGKILL");
   });
 }
+
+/** killHard, unless there is no process or it has exited already (the after-all of a suite that may have stopped it). */
+export async function killIfRunning(server: ServerProcess | undefined): Promise<void> {
+  if (server && server.child.exitCode === null && server.child.signalCode === null) await killHard(server);
+}
