@@ -11,11 +11,11 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
-import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
 import { GoogleStandIn } from "../support/google-stand-in";
 import { newUser, slotJson, uniqueId, type Json } from "../support/rest-helpers";
 import { futureStartSec, hour, rest, seedSlots, startTestServer, type TestServer } from "../support/test-server";
 import {
+  acceptedPatchesWithStatus,
   checkPrerequisites,
   containsText,
   hasAttribute,
@@ -30,6 +30,8 @@ import {
   outputDir,
   panelDir,
   confirmWithKeyboard,
+  signInToPanel,
+  standInNotifier,
 } from "./panel-browser";
 
 jest.setTimeout(90_000);
@@ -58,17 +60,7 @@ beforeAll(async () => {
       merchantTokens: new Map([BISTRO, SALON, TRATTORIA].map((m) => [m.merchantId, m.token])),
       adminToken: "panel-admin",
     },
-    notifier: (store) =>
-      new Notifier({
-        store,
-        partnerId: PARTNER,
-        baseUrl: google.baseUrl,
-        tokenSource: new StaticTokenSource("google-token"),
-        baseBackoffMs: 20,
-        maxBackoffMs: 200,
-        requestTimeoutMs: 1000,
-        pollIntervalMs: 20,
-      }),
+    notifier: standInNotifier(google, PARTNER),
   });
   browser = await launchChromium();
 });
@@ -111,25 +103,12 @@ async function requestTable(
   return response.body.booking.booking_id;
 }
 
-async function signIn(merchant: Merchant, token = merchant.token): Promise<void> {
-  await page.goto(`${server.baseUrl}/panel/`);
-  await page.getByLabel("Merchant id").fill(merchant.merchantId);
-  await page.getByLabel("Token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
+const signIn = (merchant: Merchant, token = merchant.token) => signInToPanel(page, server.baseUrl, merchant.merchantId, token);
 
 const card = (bookingId: string) => page.locator(`#pending li.card[data-booking-id="${bookingId}"]`);
 const row = (bookingId: string) => page.locator(`#today li.row[data-booking-id="${bookingId}"], #upcoming li.row[data-booking-id="${bookingId}"]`);
 
-/** The status PATCHes Google accepted for a booking, once there is one with this status. */
-async function patchWithStatus(bookingId: string, status: string) {
-  await google.waitFor(
-    () => google.accepted(bookingId).some((r) => r.method === "PATCH" && r.body?.status === status),
-    10_000,
-    `a PATCH of ${bookingId} with status ${status}`,
-  );
-  return google.accepted(bookingId).filter((r) => r.method === "PATCH" && r.body?.status === status);
-}
+const patchWithStatus = (bookingId: string, status: string) => acceptedPatchesWithStatus(google, bookingId, status);
 
 test("a request Google books appears by itself; Confirm (with its confirmation step) confirms it and Google hears it", async () => {
   await signIn(BISTRO);

@@ -1,11 +1,15 @@
 /**
  * What the host panel's browser tests share: where the built panel and Debian's
- * chromium are, how chromium is started (never a browser download), and
- * retrying checks on the page (playwright-core has no `expect` of its own).
+ * chromium are, how chromium is started (never a browser download), retrying
+ * checks on the page (playwright-core has no `expect` of its own), signing in,
+ * and the notifier that tells the Google stand-in.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
+import type { Store } from "../../src/store/repositories";
+import type { GoogleStandIn, RecordedRequest } from "../support/google-stand-in";
 
 export const repo = join(__dirname, "..", "..");
 export const panelDir = join(repo, "dist", "panel");
@@ -78,4 +82,35 @@ export async function confirmWithKeyboard(page: Page, action: Locator, question:
   await page.keyboard.press("Tab");
   await isFocused(dialog.getByRole("button", { name: accept }));
   await page.keyboard.press("Enter");
+}
+
+/** The server's notifier for startTestServer: it tells `google` as partner `partnerId`, retrying fast. */
+export const standInNotifier = (google: GoogleStandIn, partnerId: string) => (store: Store) =>
+  new Notifier({
+    store,
+    partnerId,
+    baseUrl: google.baseUrl,
+    tokenSource: new StaticTokenSource("google-token"),
+    baseBackoffMs: 20,
+    maxBackoffMs: 200,
+    requestTimeoutMs: 1000,
+    pollIntervalMs: 20,
+  });
+
+/** The status PATCHes Google accepted for a booking, once there is one with this status. */
+export async function acceptedPatchesWithStatus(google: GoogleStandIn, bookingId: string, status: string): Promise<RecordedRequest[]> {
+  await google.waitFor(
+    () => google.accepted(bookingId).some((r) => r.method === "PATCH" && r.body?.status === status),
+    10_000,
+    `a PATCH of ${bookingId} with status ${status}`,
+  );
+  return google.accepted(bookingId).filter((r) => r.method === "PATCH" && r.body?.status === status);
+}
+
+/** Opens the panel at `baseUrl` and signs in as `merchantId` with `token`. */
+export async function signInToPanel(page: Page, baseUrl: string, merchantId: string, token: string): Promise<void> {
+  await page.goto(`${baseUrl}/panel/`);
+  await page.getByLabel("Merchant id").fill(merchantId);
+  await page.getByLabel("Token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
 }
