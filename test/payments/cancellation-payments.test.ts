@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { importFeeds } from "../../src/inventory/feed-import";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
 
 const start = 1830000000;
@@ -73,13 +72,13 @@ describe("cancellation terms", () => {
   let server: TestServer;
   let sandbox!: SandboxProcessor;
   beforeAll(async () => {
-    server = await startTestServer({ clock, payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))) });
+    server = await startTestServer({ clock, payments: (store) => (sandbox = new SandboxProcessor(store)) });
     await importFeeds(server.store, feeds());
   });
   afterAll(() => server.close());
   const at = (sec: number) => clock.advance(sec - clock.nowSec());
-  const patchesOf = (bookingId: string) =>
-    server.store.outbox.nextDue(Number.MAX_SAFE_INTEGER, 1000).filter((entry) => entry.queueKey === bookingId);
+  const patchesOf = async (bookingId: string) =>
+    (await server.store.read.outbox.nextDue(Number.MAX_SAFE_INTEGER, 1000)).filter((entry) => entry.queueKey === bookingId);
 
   test("when the user cancels before the deposit's window, then the deposit is refunded and Google is told both fields", async () => {
     at(start - 10 * day);
@@ -88,13 +87,13 @@ describe("cancellation terms", () => {
     const response = await cancel(server, booking.booking_id);
     expect(response.body.booking.status).toBe("CANCELED");
     expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_REFUNDED");
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => [e.operation, e.amount?.micros])).toEqual([
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => [e.operation, e.amount?.micros])).toEqual([
       ["charge", 30000000n],
       ["refund", 30000000n],
     ]);
-    const [patch] = patchesOf(booking.booking_id);
+    const [patch] = await patchesOf(booking.booking_id);
     expect(patch.updateMask).toBe("status,paymentInformation.prepaymentStatus");
-    const refundId = sandbox.ledgerFor(booking.booking_id)[1].transactionId;
+    const refundId = (await sandbox.ledgerFor(booking.booking_id))[1].transactionId;
     expect(response.body.booking.payment_information.payment_transaction_id).toBe(refundId);
     expect(JSON.parse(patch.payloadJson)).toMatchObject({
       status: "CANCELED",
@@ -109,13 +108,13 @@ describe("cancellation terms", () => {
     const response = await cancel(server, booking.booking_id);
     expect(response.body.booking.status).toBe("CANCELED");
     expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_REFUNDED");
-    const ledger = sandbox.ledgerFor(booking.booking_id);
+    const ledger = await sandbox.ledgerFor(booking.booking_id);
     expect(ledger.map((e) => [e.operation, e.amount?.micros])).toEqual([
       ["charge", 200000000n],
       ["refund", 200000000n],
     ]);
     expect(response.body.booking.payment_information.payment_transaction_id).toBe(ledger[1].transactionId);
-    const [patch] = patchesOf(booking.booking_id);
+    const [patch] = await patchesOf(booking.booking_id);
     expect(patch.updateMask).toBe("status,paymentInformation.prepaymentStatus");
   });
 
@@ -129,11 +128,11 @@ describe("cancellation terms", () => {
     const response = await cancel(server, booking.booking_id);
     expect(response.body.booking.status).toBe("CANCELED");
     expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_REFUNDED");
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => [e.operation, e.amount?.micros])).toEqual([
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => [e.operation, e.amount?.micros])).toEqual([
       ["charge", 200000000n],
       ["refund", refunded],
     ]);
-    expect(server.store.payments.forBooking(booking.booking_id).map((r) => [r.operation, r.amountMicros])).toEqual([
+    expect((await server.store.read.payments.forBooking(booking.booking_id)).map((r) => [r.operation, r.amountMicros])).toEqual([
       ["prepayment", 200000000n],
       ["refund/prepayment/cancel", refunded],
     ]);
@@ -146,8 +145,8 @@ describe("cancellation terms", () => {
     const response = await cancel(server, booking.booking_id);
     expect(response.body.booking.status).toBe("CANCELED");
     expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_PROVIDED");
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["charge"]);
-    expect(patchesOf(booking.booking_id)).toEqual([]);
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => e.operation)).toEqual(["charge"]);
+    expect(await patchesOf(booking.booking_id)).toEqual([]);
   });
 
   test("when the user cancels inside the deposit's window, then it is cancelled without refund and the answer says so", async () => {
@@ -157,8 +156,8 @@ describe("cancellation terms", () => {
     const response = await cancel(server, booking.booking_id);
     expect(response.body.booking.status).toBe("CANCELED");
     expect(response.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_PROVIDED");
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["charge"]);
-    expect(patchesOf(booking.booking_id)).toEqual([]);
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => e.operation)).toEqual(["charge"]);
+    expect(await patchesOf(booking.booking_id)).toEqual([]);
   });
 
   test("when online cancellation has closed and no fee applies, then the cancellation is refused and nothing changes", async () => {
@@ -177,7 +176,7 @@ describe("cancellation terms", () => {
     at(start - 1 * hour);
     const response = await cancel(server, booking.booking_id);
     expect(response.body.booking.status).toBe("CANCELED");
-    const ledger = sandbox.ledgerFor(booking.booking_id);
+    const ledger = await sandbox.ledgerFor(booking.booking_id);
     expect(ledger.map((e) => e.operation)).toEqual(["store_card", "charge_stored"]);
     expect(ledger[1].amount).toEqual({ micros: 25000000n, currency: "USD" });
   });
@@ -187,7 +186,7 @@ describe("cancellation terms", () => {
     const booking = await book(server, "fee-4h");
     at(start - 5 * hour);
     expect((await cancel(server, booking.booking_id)).body.booking.status).toBe("CANCELED");
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["store_card"]);
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => e.operation)).toEqual(["store_card"]);
   });
 });
 
@@ -203,7 +202,7 @@ describe("no-shows", () => {
     server = await startTestServer({
       clock,
       merchantAuth: { merchantTokens: new Map([["cxl", "cxl-token"]]) },
-      payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))),
+      payments: (store) => (sandbox = new SandboxProcessor(store)),
     });
     await importFeeds(server.store, feeds());
     merchant = merchantClient(server.baseUrl);
@@ -217,13 +216,12 @@ describe("no-shows", () => {
     const { booking: after, feeFailure } = await merchant.markNoShow({ bookingId: booking.booking_id }, asMerchant);
     expect(after?.status).toBe(BookingStatus.NO_SHOW_PENALIZED);
     expect(feeFailure).toBe("");
-    const ledger = sandbox.ledgerFor(booking.booking_id);
+    const ledger = await sandbox.ledgerFor(booking.booking_id);
     expect(ledger.map((e) => [e.operation, e.amount?.micros])).toEqual([
       ["store_card", undefined],
       ["charge_stored", 25000000n],
     ]);
-    const patch = server.store.outbox
-      .nextDue(Number.MAX_SAFE_INTEGER, 1000)
+    const patch = (await server.store.read.outbox.nextDue(Number.MAX_SAFE_INTEGER, 1000))
       .find((entry) => entry.queueKey === booking.booking_id)!;
     expect(patch.updateMask).toBe("status");
     expect(JSON.parse(patch.payloadJson).status).toBe("NO_SHOW_PENALIZED");
@@ -235,7 +233,7 @@ describe("no-shows", () => {
     clock.advance(start + 2 * hour - clock.nowSec());
     const { booking: after } = await merchant.markNoShow({ bookingId: booking.booking_id }, asMerchant);
     expect(after?.status).toBe(BookingStatus.NO_SHOW);
-    expect(sandbox.ledgerFor(booking.booking_id)).toEqual([]);
+    expect(await sandbox.ledgerFor(booking.booking_id)).toEqual([]);
   });
 
   test("when the slot has not started yet, then a no-show is refused and nothing is charged", async () => {
@@ -243,6 +241,6 @@ describe("no-shows", () => {
     const booking = await book(server, "fee-4h");
     const error = await merchant.markNoShow({ bookingId: booking.booking_id }, asMerchant).catch((e) => e);
     expect(ConnectError.from(error).code).toBe(Code.FailedPrecondition);
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["store_card"]);
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => e.operation)).toEqual(["store_card"]);
   });
 });

@@ -23,7 +23,7 @@ import { importFeeds } from "../../src/inventory/feed-import";
 import type { ChargeResult, ChargeStoredRequest } from "../../src/payments/payment-processor";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
 import { StripeProcessor } from "../../src/payments/stripe-processor";
-import { openDatabase } from "../../src/store/database";
+import type { Store } from "../../src/store/repositories";
 import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
 import { StripeStandIn } from "./stripe-stand-in";
 
@@ -98,8 +98,8 @@ const googleCancel = (server: TestServer, bookingId: string) =>
   rest(server, "UpdateBooking", { booking: { booking_id: bookingId, status: "CANCELED" } });
 
 /** The booking's payment records as [operation, state, amount micros]. */
-const recordsOf = (server: TestServer, bookingId: string) =>
-  server.store.payments.forBooking(bookingId).map((r) => [r.operation, r.state, r.amountMicros]);
+const recordsOf = async (server: TestServer, bookingId: string) =>
+  (await server.store.read.payments.forBooking(bookingId)).map((r) => [r.operation, r.state, r.amountMicros]);
 
 /** What `booking-server payments ID` prints for the booking, one string per line. */
 async function paymentsCommand(server: TestServer, bookingId: string): Promise<string[]> {
@@ -113,7 +113,7 @@ async function paymentsCommand(server: TestServer, bookingId: string): Promise<s
   return lines.map((line) => line.replace(/\s+/g, " ").trim());
 }
 
-async function startServer(clock: ReturnType<typeof manualClock>, payments: (dbPath: string) => SandboxProcessor | StripeProcessor) {
+async function startServer(clock: ReturnType<typeof manualClock>, payments: (store: Store) => SandboxProcessor | StripeProcessor) {
   const server = await startTestServer({
     clock,
     merchantAuth: { merchantTokens: new Map([["fee", "fee-token"]]) },
@@ -131,11 +131,11 @@ describe("a late-cancellation fee racing another change, with the sandbox", () =
   let merchant: Awaited<ReturnType<typeof startServer>>["merchant"];
   let sandbox!: HeldSandbox;
   beforeAll(async () => {
-    ({ server, merchant } = await startServer(clock, (dbPath) => (sandbox = new HeldSandbox(openDatabase(dbPath)))));
+    ({ server, merchant } = await startServer(clock, (store) => (sandbox = new HeldSandbox(store))));
   });
   afterAll(() => server.close());
-  const ledgerOf = (bookingId: string) =>
-    sandbox.ledgerFor(bookingId).map((e) => [e.operation, e.amount?.micros ?? null, e.refersTo]);
+  const ledgerOf = async (bookingId: string) =>
+    (await sandbox.ledgerFor(bookingId)).map((e) => [e.operation, e.amount?.micros ?? null, e.refersTo]);
 
   test("when the merchant's CancelBooking commits while the fee is charged, then Google's cancel answers BOOKING_ALREADY_CANCELLED and the fee is refunded", async () => {
     at(start - 10 * day);
@@ -150,14 +150,14 @@ describe("a late-cancellation fee racing another change, with the sandbox", () =
 
     const answer = await google;
     expect(answer.body).toEqual({ booking_failure: { cause: "BOOKING_ALREADY_CANCELLED", description: expect.any(String) } });
-    const ledger = sandbox.ledgerFor(bookingId);
+    const ledger = await sandbox.ledgerFor(bookingId);
     const fee = ledger.find((e) => e.operation === "charge_stored")!;
-    expect(ledgerOf(bookingId)).toEqual([
+    expect(await ledgerOf(bookingId)).toEqual([
       ["store_card", null, null],
       ["charge_stored", 25000000n, ledger[0].transactionId],
       ["refund", 25000000n, fee.transactionId],
     ]);
-    expect(recordsOf(server, bookingId)).toEqual([
+    expect(await recordsOf(server, bookingId)).toEqual([
       ["store_card", "done", null],
       ["late_cancel_fee", "done", 25000000n],
       ["refund/late_cancel_fee", "done", 25000000n],
@@ -182,7 +182,7 @@ describe("a late-cancellation fee racing another change, with the sandbox", () =
     held.release();
 
     expect((await google).body.booking_failure.cause).toBe("BOOKING_NOT_CANCELLABLE");
-    expect(ledgerOf(bookingId).map(([operation, micros]) => [operation, micros])).toEqual([
+    expect((await ledgerOf(bookingId)).map(([operation, micros]) => [operation, micros])).toEqual([
       ["store_card", null],
       ["charge_stored", 25000000n],
       ["refund", 25000000n],
@@ -208,7 +208,7 @@ describe("a late-cancellation fee racing another change, with the sandbox", () =
 
     expect((await first).body.booking.status).toBe("CANCELED");
     expect((await retry).bookingFailure?.cause).toBe(BookingFailure_Cause.BOOKING_ALREADY_CANCELLED);
-    expect(ledgerOf(bookingId).map(([operation, micros]) => [operation, micros])).toEqual([
+    expect((await ledgerOf(bookingId)).map(([operation, micros]) => [operation, micros])).toEqual([
       ["store_card", null],
       ["charge_stored", 25000000n],
     ]);
@@ -224,11 +224,11 @@ describe("a late-cancellation fee racing another change, with the sandbox", () =
     held.release();
 
     expect((await google).body.booking.status).toBe("CANCELED");
-    expect(recordsOf(server, bookingId)).toEqual([
+    expect(await recordsOf(server, bookingId)).toEqual([
       ["store_card", "done", null],
       ["late_cancel_fee", "done", 25000000n],
     ]);
-    expect(ledgerOf(bookingId).map(([operation, micros]) => [operation, micros])).toEqual([
+    expect((await ledgerOf(bookingId)).map(([operation, micros]) => [operation, micros])).toEqual([
       ["store_card", null],
       ["charge_stored", 25000000n],
     ]);
@@ -240,7 +240,7 @@ describe("a late-cancellation fee racing another change, with the sandbox", () =
     at(start + 60);
 
     expect((await googleCancel(server, bookingId)).body.booking_failure.cause).toBe("OUTSIDE_CANCELLATION_WINDOW");
-    expect(recordsOf(server, bookingId)).toEqual([["store_card", "done", null]]);
+    expect(await recordsOf(server, bookingId)).toEqual([["store_card", "done", null]]);
     expect((await rest(server, "GetBookingStatus", { booking_id: bookingId })).body.booking_status).toBe("CONFIRMED");
   });
 });
@@ -262,7 +262,7 @@ describe("a late-cancellation fee racing the merchant's cancel, with the Stripe 
     await server.close();
     await standIn.stop();
   });
-  const feeOf = (bookingId: string) => server.store.payments.forBooking(bookingId).find((r) => r.operation === "late_cancel_fee")!;
+  const feeOf = async (bookingId: string) => (await server.store.read.payments.forBooking(bookingId)).find((r) => r.operation === "late_cancel_fee")!;
 
   test("when the merchant's CancelBooking commits while Stripe answers the fee, then the stand-in shows the fee's PaymentIntent refunded in full", async () => {
     at(start - 10 * day);
@@ -275,17 +275,17 @@ describe("a late-cancellation fee racing the merchant's cancel, with the Stripe 
     held.release();
 
     expect((await google).body.booking_failure.cause).toBe("BOOKING_ALREADY_CANCELLED");
-    const fee = feeOf(bookingId);
+    const fee = await feeOf(bookingId);
     const intent = standIn.paymentIntents.find((pi) => pi.id === fee.transactionId)!;
     expect([intent.amount, intent.currency, intent.refunded]).toEqual([2500, "usd", 2500]);
     const refund = standIn.refunds.filter((r) => r.paymentIntent === intent.id);
     expect(refund).toEqual([{ id: expect.any(String), paymentIntent: intent.id, amount: 2500 }]);
-    expect(recordsOf(server, bookingId)).toEqual([
+    expect(await recordsOf(server, bookingId)).toEqual([
       ["store_card", "done", null],
       ["late_cancel_fee", "done", 25000000n],
       ["refund/late_cancel_fee", "done", 25000000n],
     ]);
-    const refundRecord = server.store.payments.forBooking(bookingId).find((r) => r.operation === "refund/late_cancel_fee")!;
+    const refundRecord = (await server.store.read.payments.forBooking(bookingId)).find((r) => r.operation === "refund/late_cancel_fee")!;
     expect(refundRecord.transactionId).toBe(refund[0]!.id);
   });
 
@@ -299,7 +299,8 @@ describe("a late-cancellation fee racing the merchant's cancel, with the Stripe 
     held.release();
 
     expect((await google).body.booking.status).toBe("CANCELED");
-    const intent = standIn.paymentIntents.find((pi) => pi.id === feeOf(bookingId).transactionId)!;
+    const fee = await feeOf(bookingId);
+    const intent = standIn.paymentIntents.find((pi) => pi.id === fee.transactionId)!;
     expect([intent.amount, intent.refunded]).toEqual([2500, 0]);
     expect(standIn.refunds.filter((r) => r.paymentIntent === intent.id)).toEqual([]);
   });
@@ -313,7 +314,7 @@ test("when the process dies while the fee is charged and the merchant's cancel c
     dir,
     clock,
     merchantAuth: { merchantTokens: new Map([["fee", "fee-token"]]) },
-    payments: (dbPath) => (sandbox = new HeldSandbox(openDatabase(dbPath))),
+    payments: (store) => (sandbox = new HeldSandbox(store)),
     shutdownGraceMs: 100,
   });
   await importFeeds(first.store, feeds());
@@ -324,18 +325,18 @@ test("when the process dies while the fee is charged and the merchant's cancel c
   await held.arrived;
   const merchant = createClient(MerchantService, createConnectTransport({ baseUrl: first.baseUrl, httpVersion: "1.1" }));
   await merchant.cancelBooking({ bookingId }, merchantToken);
-  expect(recordsOf(first, bookingId).find(([operation]) => operation === "late_cancel_fee")).toEqual(["late_cancel_fee", "started", 25000000n]);
+  expect((await recordsOf(first, bookingId)).find(([operation]) => operation === "late_cancel_fee")).toEqual(["late_cancel_fee", "started", 25000000n]);
   // The process "dies" with the fee charged at the processor and recorded only as started.
   await first.close();
 
-  const restarted = await startTestServer({ dir, clock, payments: (dbPath) => (sandbox = new HeldSandbox(openDatabase(dbPath))) });
+  const restarted = await startTestServer({ dir, clock, payments: (store) => (sandbox = new HeldSandbox(store)) });
   try {
-    expect(recordsOf(restarted, bookingId)).toEqual([
+    expect(await recordsOf(restarted, bookingId)).toEqual([
       ["store_card", "done", null],
       ["late_cancel_fee", "done", 25000000n],
       ["refund/late_cancel_fee", "done", 25000000n],
     ]);
-    expect(sandbox.ledgerFor(bookingId).map((e) => [e.operation, e.amount?.micros ?? null])).toEqual([
+    expect((await sandbox.ledgerFor(bookingId)).map((e) => [e.operation, e.amount?.micros ?? null])).toEqual([
       ["store_card", null],
       ["charge_stored", 25000000n],
       ["refund", 25000000n],

@@ -16,7 +16,6 @@ import { importFeeds } from "../../src/inventory/feed-import";
 import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
 import type { PaymentProcessor } from "../../src/payments/payment-processor";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import type { Store } from "../../src/store/repositories";
 import { GoogleStandIn } from "../support/google-stand-in";
 import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
@@ -60,7 +59,7 @@ afterEach(async () => {
 const clock = manualClock(start - 90 * day);
 let sandbox!: SandboxProcessor;
 
-async function serve(payments: (dbPath: string) => PaymentProcessor = (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath)))) {
+async function serve(payments: (store: Store) => PaymentProcessor = (store) => (sandbox = new SandboxProcessor(store))) {
   const server = await startTestServer({
     dir,
     clock,
@@ -101,7 +100,7 @@ describe.each([
     const booking = await book(server, serviceId);
 
     const answer = await merchant.cancelBooking({ bookingId: booking.booking_id }, asAdmin);
-    const ledger = sandbox.ledgerFor(booking.booking_id);
+    const ledger = await sandbox.ledgerFor(booking.booking_id);
     expect(ledger.map((entry) => [entry.operation, entry.amount?.micros])).toEqual([
       ["charge", micros],
       ["refund", micros],
@@ -110,7 +109,7 @@ describe.each([
     expect(answer.booking?.status).toBe(BookingStatus.CANCELED);
     expect(answer.booking?.paymentInformation?.prepaymentStatus).toBe(PrepaymentStatus.PREPAYMENT_REFUNDED);
     expect(answer.booking?.paymentInformation?.paymentTransactionId).toBe(refundId);
-    expect(server.store.payments.forBooking(booking.booking_id).map((r) => [r.operation, r.state, r.transactionId])).toEqual([
+    expect((await server.store.read.payments.forBooking(booking.booking_id)).map((r) => [r.operation, r.state, r.transactionId])).toEqual([
       [operation, "done", ledger[0].transactionId],
       [`refund/${operation}`, "done", refundId],
     ]);
@@ -131,8 +130,8 @@ describe.each([
 
 test("when the processor cannot refund at the merchant's cancellation, then the cancellation holds, the refund stays owed, and the next start makes it and tells Google", async () => {
   let refundsWork = false;
-  const { server, merchant } = await serve((dbPath) => {
-    sandbox = new SandboxProcessor(openDatabase(dbPath));
+  const { server, merchant } = await serve((store) => {
+    sandbox = new SandboxProcessor(store);
     return {
       charge: (request) => sandbox.charge(request),
       storeCard: (request) => sandbox.storeCard(request),
@@ -150,17 +149,17 @@ test("when the processor cannot refund at the merchant's cancellation, then the 
   const answer = await merchant.cancelBooking({ bookingId: booking.booking_id }, asAdmin);
   expect(answer.booking?.status).toBe(BookingStatus.CANCELED);
   expect(answer.booking?.paymentInformation?.prepaymentStatus).toBe(PrepaymentStatus.PREPAYMENT_PROVIDED) // not refunded yet;
-  expect(server.store.payments.forBooking(booking.booking_id).map((r) => [r.operation, r.state])).toEqual([
+  expect((await server.store.read.payments.forBooking(booking.booking_id)).map((r) => [r.operation, r.state])).toEqual([
     ["prepayment", "done"],
     ["refund/prepayment", "started"],
   ]);
-  expect(sandbox.ledgerFor(booking.booking_id).map((entry) => entry.operation)).toEqual(["charge"]);
+  expect((await sandbox.ledgerFor(booking.booking_id)).map((entry) => entry.operation)).toEqual(["charge"]);
 
   // A restart with the processor back: reconciliation makes the owed refund and reports it.
   await servers.pop()!.close();
   refundsWork = true;
   const restarted = await serve();
-  const ledger = sandbox.ledgerFor(booking.booking_id);
+  const ledger = await sandbox.ledgerFor(booking.booking_id);
   expect(ledger.map((entry) => entry.operation)).toEqual(["charge", "refund"]);
   const status = await rest(restarted.server, "GetBookingStatus", { booking_id: booking.booking_id });
   expect(status.body).toMatchObject({ booking_status: "CANCELED", prepayment_status: "PREPAYMENT_REFUNDED" });

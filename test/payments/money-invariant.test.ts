@@ -25,10 +25,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BookingFailure_Cause, BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
-import { paidBookingId } from "../../src/booking/booking-payments";
+import { paidBookingId } from "../../src/booking/take-payments";
 import { importFeeds } from "../../src/inventory/feed-import";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
 
 const hour = 3600;
@@ -371,7 +370,7 @@ describe("the money invariant over random create / move / cancel / merchant deci
     server = await startTestServer({
       clock,
       merchantAuth: { merchantTokens: new Map(), adminToken },
-      payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))),
+      payments: (store) => (sandbox = new SandboxProcessor(store)),
       // No background decline: a pending booking stays pending until a step decides it.
       autoDeclineCheckMs: 2_000_000_000,
       autoDeclineAfterSec: 1000 * day,
@@ -383,8 +382,8 @@ describe("the money invariant over random create / move / cancel / merchant deci
   });
 
   /** Money moved for a booking, by its payment records and by the sandbox's ledger. */
-  function moneyOf(bookingId: string) {
-    const records = server.store.payments.forBooking(bookingId);
+  async function moneyOf(bookingId: string) {
+    const records = await server.store.read.payments.forBooking(bookingId);
     const fromRecords = { taken: 0n, refunded: 0n, card: false, open: [] as string[], moves: [] as string[] };
     for (const record of records) {
       fromRecords.moves.push(`${record.operation}${record.amountMicros === null ? "" : ` ${record.amountMicros}`}${record.state === "done" ? "" : ` (${record.state})`}`);
@@ -398,7 +397,7 @@ describe("the money invariant over random create / move / cancel / merchant deci
       if (record.operation.startsWith("refund")) fromRecords.refunded += amount;
       else fromRecords.taken += amount;
     }
-    const ledger = sandbox.ledgerFor(bookingId);
+    const ledger = await sandbox.ledgerFor(bookingId);
     const fromLedger = { taken: 0n, refunded: 0n, moves: [] as string[] };
     for (const entry of ledger) {
       fromLedger.moves.push(`${entry.operation}${entry.amount ? ` ${entry.amount.micros}` : ""}`);
@@ -425,8 +424,8 @@ describe("the money invariant over random create / move / cancel / merchant deci
     };
     const noticeText = (b: ModelBooking) => `notice ${starts[b.start] - clock.nowSec()} s`;
 
-    const checkMoney = (b: ModelBooking, when: string) => {
-      const { fromRecords, fromLedger, unmatched } = moneyOf(b.id);
+    const checkMoney = async (b: ModelBooking, when: string) => {
+      const { fromRecords, fromLedger, unmatched } = await moneyOf(b.id);
       const owed = held(b);
       const expected = `owed ${owed} (prepayment ${b.prepaid}, deposit ${b.deposit}, fees ${b.fees}; taken ${b.taken}, refunded ${b.refunded})`;
       const actualRecords = `records net ${fromRecords.taken - fromRecords.refunded} (taken ${fromRecords.taken}, refunded ${fromRecords.refunded}) [${fromRecords.moves.join(", ")}]`;
@@ -439,7 +438,7 @@ describe("the money invariant over random create / move / cancel / merchant deci
       if (unmatched.length > 0) problems.push(`payment records without the ledger's movement of their amount: ${unmatched.join(", ")}`);
       if (fromRecords.open.length > 0) problems.push(`payment records left unfinished: ${fromRecords.open.join(", ")}`);
       if (fromRecords.card !== b.card) problems.push(`card kept: ${fromRecords.card}, rules: ${b.card}`);
-      const stored = server.store.bookings.get(b.id)?.booking;
+      const stored = (await server.store.read.bookings.get(b.id))?.booking;
       const status = stored ? BookingStatus[stored.status] : "(missing)";
       if (status !== b.status) problems.push(`status ${status}, rules: ${b.status}`);
       const slotNow = stored ? `${Number(stored.slot!.startSec) - T0}/${stored.slot!.resources?.partySize}` : "";
@@ -530,7 +529,7 @@ describe("the money invariant over random create / move / cancel / merchant deci
         count(`create ${outcome.ok ? "booked" : "refused"}`);
         if (!outcome.ok) {
           // Nothing booked, nothing kept.
-          const { fromLedger } = moneyOf(paidBookingId(token));
+          const { fromLedger } = await moneyOf(paidBookingId(token));
           if (fromLedger.taken !== fromLedger.refunded) fail(`${name}: refused but the ledger keeps ${fromLedger.taken - fromLedger.refunded} [${fromLedger.moves.join(", ")}]`);
           continue;
         }
@@ -552,7 +551,7 @@ describe("the money invariant over random create / move / cancel / merchant deci
         bookings.push(b);
         const answered = response.body.booking.payment_information?.prepayment_status;
         if (answered !== b.prepaymentStatus) fail(`${name}: answer says ${answered}, the rules ${b.prepaymentStatus}`);
-        checkMoney(b, name);
+        await checkMoney(b, name);
         continue;
       }
 
@@ -703,14 +702,14 @@ describe("the money invariant over random create / move / cancel / merchant deci
         count(`${s.kind} ${outcome.ok ? "accepted" : "refused"}`);
         if (outcome.ok) rule.apply();
       }
-      for (const other of bookings) checkMoney(other, trace[trace.length - 1]);
+      for (const other of bookings) await checkMoney(other, trace[trace.length - 1]);
     }
 
     // At the end, Google's view of each booking's payment agrees with its money.
     for (const b of bookings) {
       const response = await rest(server, "GetBookingStatus", { booking_id: b.id });
       const prepaymentStatus: string = response.body.prepayment_status ?? "PREPAYMENT_NOT_PROVIDED";
-      const { fromLedger } = moneyOf(b.id);
+      const { fromLedger } = await moneyOf(b.id);
       const which = `booking ${bookings.indexOf(b)} (${services[b.service].id}, ${b.status})`;
       if (response.body.booking_status !== b.status) fail(`${which}: GetBookingStatus says ${response.body.booking_status}`);
       if (prepaymentStatus === "PREPAYMENT_REFUNDED" && fromLedger.refunded === 0n) fail(`${which}: PREPAYMENT_REFUNDED but nothing was refunded`);

@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import { importFeeds } from "../../src/inventory/feed-import";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
 
 const start = 1830000000;
@@ -62,7 +61,7 @@ beforeAll(async () => {
   server = await startTestServer({
     clock,
     merchantAuth: { merchantTokens: new Map(), adminToken },
-    payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))),
+    payments: (store) => (sandbox = new SandboxProcessor(store)),
   });
   await importFeeds(server.store, feeds());
 });
@@ -82,15 +81,15 @@ async function book(serviceId: string, partySize: number, startSec = start) {
   return response.body.booking;
 }
 const move = (bookingId: string, slot: object) => rest(server, "UpdateBooking", { booking: { booking_id: bookingId, slot } });
-const money = (bookingId: string) => sandbox.ledgerFor(bookingId).map((entry) => [entry.operation, entry.amount?.micros]);
+const money = async (bookingId: string) => (await sandbox.ledgerFor(bookingId)).map((entry) => [entry.operation, entry.amount?.micros]);
 
 test("when a per-person-deposit party of 4 asks to become 8, then the move is refused with PAYMENT_ERROR and nothing changes", async () => {
   const booking = await book("group", 4);
-  expect(money(booking.booking_id)).toEqual([["charge", 40000000n]]);
+  expect(await money(booking.booking_id)).toEqual([["charge", 40000000n]]);
   const answer = await move(booking.booking_id, { resources: { party_size: 8 } });
   expect(answer.body.booking_failure).toMatchObject({ cause: "PAYMENT_ERROR" });
   expect(answer.body.booking_failure.description).toMatch(/deposit of 80\.00 USD and the booking holds 40\.00 USD/);
-  expect(money(booking.booking_id)).toEqual([["charge", 40000000n]]);
+  expect(await money(booking.booking_id)).toEqual([["charge", 40000000n]]);
   const status = await rest(server, "GetBookingStatus", { booking_id: booking.booking_id });
   expect(status.body.booking_status).toBe("CONFIRMED");
   const slot = await rest(server, "CheckAvailability", {
@@ -103,23 +102,23 @@ test("when a party of 8 becomes 4, then half the per-person deposit is refunded;
   const booking = await book("group", 8);
   const answer = await move(booking.booking_id, { resources: { party_size: 4 } });
   expect(answer.body.booking.slot.resources.party_size).toBe(4);
-  expect(money(booking.booking_id)).toEqual([
+  expect(await money(booking.booking_id)).toEqual([
     ["charge", 80000000n],
     ["refund", 40000000n],
   ]);
-  expect(server.store.payments.forBooking(booking.booking_id).map((r) => [r.operation, r.state, r.amountMicros])).toEqual([
+  expect((await server.store.read.payments.forBooking(booking.booking_id)).map((r) => [r.operation, r.state, r.amountMicros])).toEqual([
     ["deposit", "done", 80000000n],
     ["refund/deposit", "done", 40000000n],
   ]);
 
   const merchant = createClient(MerchantService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
   await merchant.cancelBooking({ bookingId: booking.booking_id }, { headers: { Authorization: `Bearer ${adminToken}` } });
-  expect(money(booking.booking_id)).toEqual([
+  expect(await money(booking.booking_id)).toEqual([
     ["charge", 80000000n],
     ["refund", 40000000n],
     ["refund", 40000000n],
   ]);
-  expect(server.store.payments.forBooking(booking.booking_id).map((r) => r.operation)).toEqual(["deposit", "refund/deposit", "refund/deposit/2"]);
+  expect((await server.store.read.payments.forBooking(booking.booking_id)).map((r) => r.operation)).toEqual(["deposit", "refund/deposit", "refund/deposit/2"]);
 });
 
 test("when a prepaid party of 4 becomes 2, then the prepayment for two is refunded and the booking's price says 100 USD; 2 to 4 is refused", async () => {
@@ -127,7 +126,7 @@ test("when a prepaid party of 4 becomes 2, then the prepayment for two is refund
   expect(booking.payment_information.price.price_micros).toBe("200000000");
   const smaller = await move(booking.booking_id, { resources: { party_size: 2 } });
   expect(smaller.body.booking.payment_information).toMatchObject({ prepayment_status: "PREPAYMENT_PROVIDED", price: { price_micros: "100000000" } });
-  expect(money(booking.booking_id)).toEqual([
+  expect(await money(booking.booking_id)).toEqual([
     ["charge", 200000000n],
     ["refund", 100000000n],
   ]);
@@ -136,15 +135,15 @@ test("when a prepaid party of 4 becomes 2, then the prepayment for two is refund
   // Same party, another time, same terms: moves with no money.
   const later = await move(booking.booking_id, { start_sec: String(start + hour) });
   expect(later.body.booking.slot.start_sec).toBe(String(start + hour));
-  expect(money(booking.booking_id)).toHaveLength(2);
+  expect(await money(booking.booking_id)).toHaveLength(2);
 });
 
 test("when a booking that kept its card moves to a slot asking a deposit, then the deposit is charged on the kept card", async () => {
   const booking = await book("fee", 2);
-  expect(sandbox.ledgerFor(booking.booking_id).map((entry) => entry.operation)).toEqual(["store_card"]);
+  expect((await sandbox.ledgerFor(booking.booking_id)).map((entry) => entry.operation)).toEqual(["store_card"]);
   const answer = await move(booking.booking_id, { start_sec: String(start + hour) });
   expect(answer.body.booking.slot.start_sec).toBe(String(start + hour));
-  expect(money(booking.booking_id)).toEqual([
+  expect(await money(booking.booking_id)).toEqual([
     ["store_card", undefined],
     ["charge_stored", 25000000n],
   ]);

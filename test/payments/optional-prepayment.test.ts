@@ -1,11 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { paidBookingId } from "../../src/booking/booking-payments";
+import { paidBookingId } from "../../src/booking/take-payments";
 import { importFeeds } from "../../src/inventory/feed-import";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
 import { StripeProcessor } from "../../src/payments/stripe-processor";
-import { openDatabase } from "../../src/store/database";
 import { rest, startTestServer, type TestServer } from "../support/test-server";
 import { StripeStandIn } from "./stripe-stand-in";
 
@@ -99,7 +98,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
   let sandbox: SandboxProcessor;
   let feedDir: string;
   beforeAll(async () => {
-    server = await startTestServer({ payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))) });
+    server = await startTestServer({ payments: (store) => (sandbox = new SandboxProcessor(store)) });
     const feeds = writeFeeds();
     feedDir = feeds.dir;
     await importFeeds(server.store, feeds.files);
@@ -110,9 +109,9 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
   });
 
   /** What the ledger and the booking's payment records both say was charged: [operation, micros, transaction id]. */
-  function charges(bookingId: string) {
-    const ledger = sandbox.ledgerFor(bookingId).map((e) => [e.operation, e.amount?.micros, e.transactionId]);
-    const records = server.store.payments.forBooking(bookingId).map((r) => [r.state, r.operation, r.amountMicros, r.transactionId]);
+  async function charges(bookingId: string) {
+    const ledger = (await sandbox.ledgerFor(bookingId)).map((e) => [e.operation, e.amount?.micros, e.transactionId]);
+    const records = (await server.store.read.payments.forBooking(bookingId)).map((r) => [r.state, r.operation, r.amountMicros, r.transactionId]);
     return { ledger, records };
   }
 
@@ -127,7 +126,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
       price,
     });
     const transactionId = booking.payment_information.payment_transaction_id;
-    expect(charges(booking.booking_id)).toEqual({
+    expect(await charges(booking.booking_id)).toEqual({
       ledger: [["charge", 80000000n, transactionId]],
       records: [["done", "prepayment", 80000000n, transactionId]],
     });
@@ -144,7 +143,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
     expect(booking.status).toBe("CONFIRMED");
     expect(booking.payment_information.prepayment_status).toBe("PREPAYMENT_NOT_PROVIDED");
     expect(booking.payment_information.payment_transaction_id).toBeUndefined();
-    expect(charges(booking.booking_id)).toEqual({ ledger: [], records: [] });
+    expect(await charges(booking.booking_id)).toEqual({ ledger: [], records: [] });
   });
 
   test("when the user chose to pay but sent no token, then PAYMENT_ERROR and nothing is booked", async () => {
@@ -153,8 +152,8 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
     const response = await rest(server, "CreateBooking", request);
     expect(response.body).toEqual({ booking_failure: { cause: "PAYMENT_ERROR", description: expect.stringContaining("unparsed_payment_method_token") } });
     expect(await countAvailable(server, "facial-optional", starts[2]!)).toBe(before);
-    expect(server.store.bookings.get(paidBookingId("chose-pay-no-token"))).toBeUndefined();
-    expect(charges(paidBookingId("chose-pay-no-token"))).toEqual({ ledger: [], records: [] });
+    expect(await server.store.read.bookings.get(paidBookingId("chose-pay-no-token"))).toBeUndefined();
+    expect(await charges(paidBookingId("chose-pay-no-token"))).toEqual({ ledger: [], records: [] });
   });
 
   test("when a request that chose to pay is replayed three times at once, then it is charged once and every answer is the same booking", async () => {
@@ -164,7 +163,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
     for (const response of again) expect(response.body).toEqual(first.body);
     const { booking_id: bookingId, payment_information: info } = first.body.booking;
     expect(bookingId).toBe(paidBookingId("optional-replayed"));
-    expect(charges(bookingId)).toEqual({
+    expect(await charges(bookingId)).toEqual({
       ledger: [["charge", 80000000n, info.payment_transaction_id]],
       records: [["done", "prepayment", 80000000n, info.payment_transaction_id]],
     });
@@ -174,7 +173,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
     const request = bookingRequest("facial-optional", starts[4]!, { ...chosePay, token: "optional-together" });
     const answers = await Promise.all([1, 2, 3].map(() => rest(server, "CreateBooking", request)));
     for (const response of answers) expect(response.body.booking.booking_id).toBe(paidBookingId("optional-together"));
-    expect(sandbox.ledgerFor(paidBookingId("optional-together")).map((e) => e.operation)).toEqual(["charge"]);
+    expect((await sandbox.ledgerFor(paidBookingId("optional-together"))).map((e) => e.operation)).toEqual(["charge"]);
     expect(await countAvailable(server, "facial-optional", starts[4]!)).toBe(4);
   });
 
@@ -185,15 +184,15 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
     expect(response.body).toEqual({ booking_failure: { cause: "PAYMENT_ERROR_CARD_DECLINED", description: expect.any(String) } });
     expect(await countAvailable(server, "facial-optional", starts[5]!)).toBe(before);
     const bookingId = paidBookingId("optional-declined");
-    expect(server.store.bookings.get(bookingId)).toBeUndefined();
-    expect(sandbox.ledgerFor(bookingId)).toEqual([]);
-    expect(server.store.payments.forBooking(bookingId).filter((r) => r.state === "done")).toEqual([]);
+    expect(await server.store.read.bookings.get(bookingId)).toBeUndefined();
+    expect(await sandbox.ledgerFor(bookingId)).toEqual([]);
+    expect((await server.store.read.payments.forBooking(bookingId)).filter((r) => r.state === "done")).toEqual([]);
   });
 
   test("when the slot also has a deposit and the user chose to pay, then both are charged and the prepayment's transaction is echoed with the deposit terms", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("facial-optional-deposit", starts[6]!, chosePay));
     const { booking } = response.body;
-    const { ledger, records } = charges(booking.booking_id);
+    const { ledger, records } = await charges(booking.booking_id);
     expect(records.map(([state, operation, micros]) => [state, operation, micros])).toEqual([
       ["done", "prepayment", 80000000n],
       ["done", "deposit", 10000000n],
@@ -210,7 +209,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
   test("when the slot also has a deposit and the user chose not to pay, then only the deposit is charged", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("facial-optional-deposit", starts[7]!, { prepaymentStatus: "PREPAYMENT_NOT_PROVIDED" }));
     const { booking } = response.body;
-    const { ledger, records } = charges(booking.booking_id);
+    const { ledger, records } = await charges(booking.booking_id);
     expect(records.map(([state, operation, micros]) => [state, operation, micros])).toEqual([["done", "deposit", 10000000n]]);
     expect(ledger).toEqual([["charge", 10000000n, records[0]![3]]]);
     // A deposit taken at booking is reported PROVIDED (seed L164), with its own transaction.
@@ -220,7 +219,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
   test("when the slot also has a no-show fee and the user chose not to pay, then only the card is kept and the fee terms are echoed", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("facial-optional-no-show-fee", starts[8]!, { prepaymentStatus: "PREPAYMENT_NOT_PROVIDED" }));
     const { booking } = response.body;
-    expect(sandbox.ledgerFor(booking.booking_id).map((e) => e.operation)).toEqual(["store_card"]);
+    expect((await sandbox.ledgerFor(booking.booking_id)).map((e) => e.operation)).toEqual(["store_card"]);
     expect(booking.payment_information).toMatchObject({
       prepayment_status: "PREPAYMENT_NOT_PROVIDED",
       no_show_fee: { fee: { price_micros: "20000000", currency_code: "USD" } },
@@ -230,7 +229,7 @@ describe("an OPTIONAL prepayment, with the sandbox", () => {
   test("when the slot also has a no-show fee and the user chose to pay, then the price is charged and echoed with the fee terms", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("facial-optional-no-show-fee", starts[9]!, chosePay));
     const { booking } = response.body;
-    const charged = sandbox.ledgerFor(booking.booking_id).filter((e) => e.operation === "charge");
+    const charged = (await sandbox.ledgerFor(booking.booking_id)).filter((e) => e.operation === "charge");
     expect(charged.map((e) => e.amount?.micros)).toEqual([80000000n]);
     expect(booking.payment_information).toMatchObject({
       prepayment_status: "PREPAYMENT_PROVIDED",
@@ -269,7 +268,7 @@ describe("an OPTIONAL prepayment, with the Stripe adapter against its stand-in",
     const info = first.body.booking.payment_information;
     expect(info).toEqual({ prepayment_status: "PREPAYMENT_PROVIDED", payment_processed_by: "PROCESSED_BY_PARTNER", payment_transaction_id: expect.stringMatching(/^pi_/), price });
     expect(standIn.paymentIntents.map((pi) => [pi.id, pi.amount, pi.currency])).toEqual([[info.payment_transaction_id, 8000, "usd"]]);
-    expect(server.store.payments.forBooking(paidBookingId("optional-stripe")).map((r) => [r.operation, r.transactionId])).toEqual([
+    expect((await server.store.read.payments.forBooking(paidBookingId("optional-stripe"))).map((r) => [r.operation, r.transactionId])).toEqual([
       ["prepayment", info.payment_transaction_id],
     ]);
   });
@@ -286,7 +285,7 @@ describe("an OPTIONAL prepayment, with the Stripe adapter against its stand-in",
     const request = bookingRequest("facial-optional", starts[11]!, { ...chosePay, paymentToken: '{"id":"tok_chargeDeclined"}', token: "optional-stripe-declined" });
     const response = await rest(server, "CreateBooking", request);
     expect(response.body.booking_failure.cause).toBe("PAYMENT_ERROR_CARD_DECLINED");
-    expect(server.store.bookings.get(paidBookingId("optional-stripe-declined"))).toBeUndefined();
+    expect(await server.store.read.bookings.get(paidBookingId("optional-stripe-declined"))).toBeUndefined();
     expect(standIn.paymentIntents.length).toBe(intents);
   });
 });
