@@ -18,14 +18,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { importFeeds } from "../../src/inventory/feed-import";
-import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
 import { PaymentDeclinedError, type ChargeStoredRequest } from "../../src/payments/payment-processor";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import { GoogleStandIn } from "../support/google-stand-in";
 import { uniqueId } from "../support/rest-helpers";
 import { hour, manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
 import {
+  acceptedPatchesWithStatus,
   checkPrerequisites,
   containsText,
   hasAttribute,
@@ -38,6 +37,8 @@ import {
   panelDir,
   repo,
   confirmWithKeyboard,
+  signInToPanel,
+  standInNotifier,
 } from "./panel-browser";
 
 jest.setTimeout(90_000);
@@ -77,18 +78,8 @@ beforeAll(async () => {
     panelDir,
     clock,
     merchantAuth: { merchantTokens: new Map([[SPA.merchantId, SPA.token]]), adminToken: "panel-admin" },
-    payments: (dbPath) => (sandbox = new SandboxWithRefusals(openDatabase(dbPath))),
-    notifier: (store) =>
-      new Notifier({
-        store,
-        partnerId: PARTNER,
-        baseUrl: google.baseUrl,
-        tokenSource: new StaticTokenSource("google-token"),
-        baseBackoffMs: 20,
-        maxBackoffMs: 200,
-        requestTimeoutMs: 1000,
-        pollIntervalMs: 20,
-      }),
+    payments: (store) => (sandbox = new SandboxWithRefusals(store)),
+    notifier: standInNotifier(google, PARTNER),
   });
   // The spa's merchant and services (with the no-show fee) as shipped; availability of our own, today.
   feedDir = mkdtempSync(join(tmpdir(), "panel-no-show-feeds-"));
@@ -139,23 +130,12 @@ async function bookTreatment(givenName: string, familyName: string): Promise<str
   return response.body.booking.booking_id;
 }
 
-async function signIn(): Promise<void> {
-  await page.goto(`${server.baseUrl}/panel/`);
-  await page.getByLabel("Merchant id").fill(SPA.merchantId);
-  await page.getByLabel("Token").fill(SPA.token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
+const signIn = () => signInToPanel(page, server.baseUrl, SPA.merchantId, SPA.token);
 
 const row = (bookingId: string) => page.locator(`#today li.row[data-booking-id="${bookingId}"]`);
 const noShowButton = (bookingId: string) => row(bookingId).getByRole("button", { name: /^Mark .* as a no-show/ });
 
-async function patchWithStatus(bookingId: string, status: string) {
-  await google.waitFor(
-    () => google.accepted(bookingId).some((r) => r.method === "PATCH" && r.body?.status === status),
-    10_000,
-    `a PATCH of ${bookingId} with status ${status}`,
-  );
-}
+const patchWithStatus = (bookingId: string, status: string) => acceptedPatchesWithStatus(google, bookingId, status);
 
 // In order: the first runs while the server's clock is still before the slot.
 let charged: string;
@@ -175,7 +155,7 @@ test("before the start by the server's clock, the server's refusal is said in wo
   await containsText(page.getByRole("alert"), "This booking cannot be marked as a no-show yet:");
   await containsText(page.getByRole("alert"), "has not started yet");
   await hasAttribute(row(charged), "data-status", "CONFIRMED");
-  expect(sandbox.ledgerFor(charged).map((e) => e.operation)).toEqual(["store_card"]);
+  expect((await sandbox.ledgerFor(charged)).map((e) => e.operation)).toEqual(["store_card"]);
 });
 
 test("Mark no-show (with its confirmation step) charges the fee on the kept card and Google hears NO_SHOW_PENALIZED", async () => {
@@ -187,7 +167,7 @@ test("Mark no-show (with its confirmation step) charges the fee on the kept card
   await isVisible(dialog);
   await containsText(dialog, "Charge the no-show fee of 25.00 USD?");
   await containsText(dialog, "Grace Hopper");
-  expect(sandbox.ledgerFor(charged).map((e) => e.operation)).toEqual(["store_card"]); // nothing before the step
+  expect((await sandbox.ledgerFor(charged)).map((e) => e.operation)).toEqual(["store_card"]); // nothing before the step
   await dialog.getByRole("button", { name: "Yes, mark no-show" }).click();
 
   await hasAttribute(row(charged), "data-status", "NO_SHOW_PENALIZED");
@@ -195,7 +175,7 @@ test("Mark no-show (with its confirmation step) charges the fee on the kept card
   await hasCount(noShowButton(charged), 0);
   await containsText(page.locator("#notice"), "Marked as a no-show: Grace Hopper");
   await containsText(page.locator("#notice"), "The fee of 25.00 USD was charged.");
-  const ledger = sandbox.ledgerFor(charged);
+  const ledger = await sandbox.ledgerFor(charged);
   expect(ledger.map((e) => e.operation)).toEqual(["store_card", "charge_stored"]);
   expect(ledger[1].amount).toEqual({ micros: 25_000_000n, currency: "USD" });
   await patchWithStatus(charged, "NO_SHOW_PENALIZED");
@@ -219,7 +199,7 @@ test("at phone width, with the keyboard alone; a card that refuses the fee leave
   await containsText(row(refused), "The no-show fee of 25.00 USD could not be charged: the card was declined.");
   await containsText(page.locator("#notice"), "Marked as a no-show: Alan Turing");
   await isFocused(row(refused)); // the keyboard user keeps their place
-  expect(sandbox.ledgerFor(refused).map((e) => e.operation)).toEqual(["store_card"]);
+  expect((await sandbox.ledgerFor(refused)).map((e) => e.operation)).toEqual(["store_card"]);
   await patchWithStatus(refused, "NO_SHOW");
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
   await page.screenshot({ path: join(outputDir, "no-show-phone-fee-refused.png"), fullPage: true });

@@ -1,8 +1,7 @@
 import { join } from "node:path";
-import { paidBookingId } from "../../src/booking/booking-payments";
+import { paidBookingId } from "../../src/booking/take-payments";
 import { importFeeds } from "../../src/inventory/feed-import";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import { rest, startTestServer, type TestServer } from "../support/test-server";
 
 const spaFeeds = ["merchants.json", "services.json", "availability.json"].map((f) =>
@@ -13,7 +12,7 @@ let server: TestServer;
 let sandbox: SandboxProcessor;
 beforeAll(async () => {
   server = await startTestServer({
-    payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))),
+    payments: (store) => (sandbox = new SandboxProcessor(store)),
   });
   await importFeeds(server.store, spaFeeds);
 });
@@ -54,7 +53,7 @@ describe("CreateBooking with payment", () => {
       payment_transaction_id: expect.stringMatching(/^sbx_/),
       price: { price_micros: "200000000", currency_code: "USD" },
     });
-    const ledger = sandbox.ledgerFor(booking.booking_id);
+    const ledger = await sandbox.ledgerFor(booking.booking_id);
     expect(ledger).toHaveLength(1);
     expect(ledger[0]).toMatchObject({ operation: "charge", amount: { micros: 200000000n, currency: "USD" } });
     expect(ledger[0].transactionId).toBe(booking.payment_information.payment_transaction_id);
@@ -63,7 +62,7 @@ describe("CreateBooking with payment", () => {
   test("when the slot's payment option overrides the price, then that price is charged", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("spa-treatment-prepaid", 1803981600));
     expect(response.body.booking.payment_information.price).toEqual({ price_micros: "160000000", currency_code: "USD" });
-    expect(sandbox.ledgerFor(response.body.booking.booking_id)[0].amount).toEqual({ micros: 160000000n, currency: "USD" });
+    expect((await sandbox.ledgerFor(response.body.booking.booking_id))[0].amount).toEqual({ micros: 160000000n, currency: "USD" });
   });
 
   test("when the same request is replayed, then nothing is charged again", async () => {
@@ -71,7 +70,7 @@ describe("CreateBooking with payment", () => {
     const first = await rest(server, "CreateBooking", request);
     const again = await Promise.all([1, 2, 3].map(() => rest(server, "CreateBooking", request)));
     for (const response of again) expect(response.body.booking.booking_id).toBe(first.body.booking.booking_id);
-    expect(sandbox.ledgerFor(first.body.booking.booking_id)).toHaveLength(1);
+    expect(await sandbox.ledgerFor(first.body.booking.booking_id)).toHaveLength(1);
   });
 
   test("when the card is declined, then PAYMENT_ERROR_CARD_DECLINED and the spot is not taken", async () => {
@@ -99,12 +98,12 @@ describe("CreateBooking with payment", () => {
       payment_processed_by: "PROCESSED_BY_PARTNER",
       deposit: { deposit: { price_micros: "25000000", currency_code: "USD" }, min_advance_cancellation_sec: "14400" },
     });
-    expect(sandbox.ledgerFor(response.body.booking.booking_id)[0]).toMatchObject({ operation: "charge", amount: { micros: 25000000n } });
+    expect((await sandbox.ledgerFor(response.body.booking.booking_id))[0]).toMatchObject({ operation: "charge", amount: { micros: 25000000n } });
   });
 
   test("when a group slot overrides the deposit per person, then it is charged for the party", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("group-spa-day", 1803891600, { partySize: 8, durationSec: 21600 }));
-    expect(sandbox.ledgerFor(response.body.booking.booking_id)[0].amount).toEqual({ micros: 160000000n, currency: "USD" });
+    expect((await sandbox.ledgerFor(response.body.booking.booking_id))[0].amount).toEqual({ micros: 160000000n, currency: "USD" });
   });
 
   test("when the service has a no-show fee, then the card is kept, nothing is charged, and the fee terms are echoed", async () => {
@@ -114,14 +113,14 @@ describe("CreateBooking with payment", () => {
       prepayment_status: "PREPAYMENT_NOT_PROVIDED",
       no_show_fee: { fee: { price_micros: "25000000", currency_code: "USD" } },
     });
-    const ledger = sandbox.ledgerFor(booking.booking_id);
+    const ledger = await sandbox.ledgerFor(booking.booking_id);
     expect(ledger.map((entry) => entry.operation)).toEqual(["store_card"]);
   });
 
   test("when a service only pays on arrival, then no token is needed and nothing is charged", async () => {
     const response = await rest(server, "CreateBooking", bookingRequest("massage-pay-on-arrival", 1803895200, { paymentToken: "" }));
     expect(response.body.booking.status).toBe("CONFIRMED");
-    expect(sandbox.ledgerFor(response.body.booking.booking_id)).toEqual([]);
+    expect(await sandbox.ledgerFor(response.body.booking.booking_id)).toEqual([]);
   });
 });
 
@@ -130,8 +129,8 @@ describe("a charge whose booking cannot be committed", () => {
     let racer: (() => Promise<unknown>) | undefined;
     let inner!: SandboxProcessor;
     const racing = await startTestServer({
-      payments: (dbPath) => {
-        inner = new SandboxProcessor(openDatabase(dbPath));
+      payments: (store) => {
+        inner = new SandboxProcessor(store);
         return {
           charge: async (request) => {
             const run = racer;
@@ -153,7 +152,7 @@ describe("a charge whose booking cannot be committed", () => {
       racer = () => rest(racing, "CreateBooking", bookingRequest("spa-treatment-deposit", start));
       const response = await rest(racing, "CreateBooking", bookingRequest("spa-treatment-deposit", start, { token: "loses-the-race" }));
       expect(response.body.booking_failure.cause).toBe("SLOT_UNAVAILABLE");
-      const ledger = inner.ledgerFor(paidBookingId("loses-the-race"));
+      const ledger = await inner.ledgerFor(paidBookingId("loses-the-race"));
       expect(ledger.map((entry) => entry.operation)).toEqual(["charge", "refund"]);
     } finally {
       await racing.close();

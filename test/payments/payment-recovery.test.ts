@@ -3,10 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { paidBookingId } from "../../src/booking/booking-payments";
+import { paidBookingId } from "../../src/booking/take-payments";
 import { importFeeds } from "../../src/inventory/feed-import";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
-import { openDatabase } from "../../src/store/database";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import { rest, startTestServer } from "../support/test-server";
 
@@ -48,8 +47,8 @@ test("when the process dies between the charge and the booking, then the next st
   // The first server's processor charges, then the process "dies" before the booking commits.
   const crashing = await startTestServer({
     dir,
-    payments: (dbPath) => {
-      sandbox = new SandboxProcessor(openDatabase(dbPath));
+    payments: (store) => {
+      sandbox = new SandboxProcessor(store);
       return {
         charge: async (charge) => {
           await sandbox.charge(charge);
@@ -65,19 +64,19 @@ test("when the process dies between the charge and the booking, then the next st
   await importFeeds(crashing.store, paidInventory());
   const lost = await rest(crashing, "CreateBooking", request("crash-token", start));
   expect(lost.status).toBeGreaterThanOrEqual(500);
-  await crashing.close();
   const bookingId = paidBookingId("crash-token");
-  expect(sandbox.ledgerFor(bookingId).map((e) => e.operation)).toEqual(["charge"]);
+  expect((await sandbox.ledgerFor(bookingId)).map((e) => e.operation)).toEqual(["charge"]);
+  await crashing.close();
 
-  const restarted = await startTestServer({ dir, payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))) });
+  const restarted = await startTestServer({ dir, payments: (store) => (sandbox = new SandboxProcessor(store)) });
   try {
-    const ledger = sandbox.ledgerFor(bookingId);
+    const ledger = await sandbox.ledgerFor(bookingId);
     expect(ledger.map((e) => e.operation)).toEqual(["charge", "refund"]);
     expect(ledger[1].amount).toEqual(ledger[0].amount);
     // Google's retry of the same request does not book on the refunded charge.
     const retried = await rest(restarted, "CreateBooking", request("crash-token", start));
     expect(retried.body.booking_failure.cause).toBe("PAYMENT_ERROR");
-    expect(sandbox.ledgerFor(bookingId)).toHaveLength(2);
+    expect(await sandbox.ledgerFor(bookingId)).toHaveLength(2);
   } finally {
     await restarted.close();
   }
@@ -87,7 +86,7 @@ test("when the merchant declines a paid request, then the prepayment is refunded
   let sandbox!: SandboxProcessor;
   const server = await startTestServer({
     merchantAuth: { merchantTokens: new Map([["paid", "paid-token"]]) },
-    payments: (dbPath) => (sandbox = new SandboxProcessor(openDatabase(dbPath))),
+    payments: (store) => (sandbox = new SandboxProcessor(store)),
   });
   try {
     await importFeeds(server.store, paidInventory());
@@ -96,7 +95,7 @@ test("when the merchant declines a paid request, then the prepayment is refunded
     expect(created.body.booking.payment_information.prepayment_status).toBe("PREPAYMENT_PROVIDED");
     const merchant = createClient(MerchantService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
     await merchant.declineBooking({ bookingId: created.body.booking.booking_id }, { headers: { authorization: "Bearer paid-token" } });
-    const ledger = sandbox.ledgerFor(created.body.booking.booking_id);
+    const ledger = await sandbox.ledgerFor(created.body.booking.booking_id);
     expect(ledger.map((e) => e.operation)).toEqual(["charge", "refund"]);
     expect(ledger[1].amount).toEqual({ micros: 50000000n, currency: "USD" });
   } finally {

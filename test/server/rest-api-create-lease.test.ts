@@ -30,7 +30,7 @@ describe("CreateLease", () => {
     rest(server, "CreateLease", { lease: { slot, user_reference: uniqueId("user-ref"), ...extra } });
 
   test("when a lease is taken, then it holds one spot of the slot", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
     const userReference = uniqueId("user-ref");
     const response = await rest(server, "CreateLease", { lease: { slot: slots[0], user_reference: userReference } });
     expect(response.status).toBe(200);
@@ -47,7 +47,7 @@ describe("CreateLease", () => {
   });
 
   test("when the same user_reference comes again, then the same lease comes back and no second spot is held", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 3 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 3 }]);
     const body = { lease: { slot: slots[0], user_reference: uniqueId("user-ref") } };
     const first = await rest(server, "CreateLease", body);
     const again = await rest(server, "CreateLease", body);
@@ -57,24 +57,24 @@ describe("CreateLease", () => {
   });
 
   test("when the requested expiry is beyond the longest hold, then it is shortened to the longest hold", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const response = await lease(slots[0], { lease_expiration_time_sec: String(clock.nowSec() + 3600) });
     expect(response.body.lease.lease_expiration_time_sec).toBe(String(clock.nowSec() + maxLeaseSec));
   });
 
   test("when the requested expiry is within the longest hold, then it is kept", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const response = await lease(slots[0], { lease_expiration_time_sec: String(clock.nowSec() + 30) });
     expect(response.body.lease.lease_expiration_time_sec).toBe(String(clock.nowSec() + 30));
   });
 
   test("when the slot is full, then booking_failure SLOT_UNAVAILABLE and no lease", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 1, spotsOpen: 0 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 1, spotsOpen: 0 }]);
     expectBookingFailure(await lease(slots[0]), "SLOT_UNAVAILABLE");
   });
 
   test("when CreateBooking carries the lease_ref, then it consumes the held spot and the lease cannot be reused", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
     const leaseId = (await lease(slots[0])).body.lease.lease_id;
     expect(await countAvailable(server, slots[0])).toBe(1);
 
@@ -89,7 +89,7 @@ describe("CreateLease", () => {
   });
 
   test("when the lease has expired, then LEASE_EXPIRED and its spot is open again", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1), spotsTotal: 2 }]);
     const held = await lease(slots[0], { lease_expiration_time_sec: String(clock.nowSec() + 30) });
     expect(await countAvailable(server, slots[0])).toBe(1);
 
@@ -102,7 +102,7 @@ describe("CreateLease", () => {
   });
 
   test("when a lease expires unused, then CheckAvailability alone gives its spot back", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     await lease(slots[0]);
     expect(await countAvailable(server, slots[0])).toBe(0);
     clock.advance(maxLeaseSec);
@@ -110,7 +110,7 @@ describe("CreateLease", () => {
   });
 
   test("when the lease_ref comes with a slot that differs from the lease's, then 400 naming slot and the lease stays usable", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }, { startSec: at(2) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }, { startSec: at(2) }]);
     const leaseId = (await lease(slots[0])).body.lease.lease_id;
     const user = newUser();
     const token = uniqueId("token");
@@ -127,21 +127,21 @@ describe("CreateLease", () => {
   });
 
   test("when the lease_ref names no lease, then LEASE_EXPIRED", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const response = await createBooking(server, slots[0], newUser(), uniqueId("token"), { lease_ref: { lease_id: "no-such-lease" } });
     expectBookingFailure(response, "LEASE_EXPIRED");
     expect(await countAvailable(server, slots[0])).toBe(1);
   });
 
   test("when lease or its user_reference is missing, then 400 naming the field", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     expectInvalidArgument(await rest(server, "CreateLease", {}), "lease");
     expectInvalidArgument(await rest(server, "CreateLease", { lease: { slot: slots[0] } }), "lease.user_reference");
     expect(await countAvailable(server, slots[0])).toBe(1);
   });
 
   test("when the requested expiry is already past, then 400 naming lease.lease_expiration_time_sec", async () => {
-    const { slots } = seedMerchant(server, [{ startSec: at(1) }]);
+    const { slots } = await seedMerchant(server, [{ startSec: at(1) }]);
     const response = await lease(slots[0], { lease_expiration_time_sec: String(clock.nowSec() - 1) });
     expectInvalidArgument(response, "lease.lease_expiration_time_sec");
     expect(await countAvailable(server, slots[0])).toBe(1);
