@@ -35,30 +35,42 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-/** A raw HTTP/1.1 exchange: what the server sent and when the socket closed. */
-function rawExchange(
-  port: number,
-  drive: (write: (text: string) => boolean) => void | Promise<void>,
-  giveUpMs = 8_000,
-): Promise<{ received: string; closedAfterMs: number | undefined }> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const socket = netConnect(port, "127.0.0.1");
-    let received = "";
-    let done = false;
+/**
+ * Watches `socket` until it closes or fails (`closedAt`: the Date.now() of that) or
+ * `giveUpMs` pass (`closedAt`: undefined); either way the socket is destroyed
+ * then, and `settled()` says so from then on.
+ */
+function watchClose(socket: Socket, giveUpMs: number): { closedAt: Promise<number | undefined>; settled: () => boolean } {
+  let done = false;
+  const closedAt = new Promise<number | undefined>((resolve) => {
     const finish = (closed: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(giveUp);
       socket.destroy();
-      resolve({ received, closedAfterMs: closed ? Date.now() - started : undefined });
+      resolve(closed ? Date.now() : undefined);
     };
     const giveUp = setTimeout(() => finish(false), giveUpMs);
-    socket.on("data", (chunk) => (received += chunk.toString()));
     socket.on("close", () => finish(true));
     socket.on("error", () => finish(true));
-    socket.on("connect", () => void drive((text) => !socket.destroyed && socket.write(text)));
   });
+  return { closedAt, settled: () => done };
+}
+
+/** A raw HTTP/1.1 exchange: what the server sent and when the socket closed. */
+async function rawExchange(
+  port: number,
+  drive: (write: (text: string) => boolean) => void | Promise<void>,
+  giveUpMs = 8_000,
+): Promise<{ received: string; closedAfterMs: number | undefined }> {
+  const started = Date.now();
+  const socket = netConnect(port, "127.0.0.1");
+  let received = "";
+  socket.on("data", (chunk) => (received += chunk.toString()));
+  const { closedAt } = watchClose(socket, giveUpMs);
+  socket.on("connect", () => void drive((text) => !socket.destroyed && socket.write(text)));
+  const at = await closedAt;
+  return { received, closedAfterMs: at === undefined ? undefined : at - started };
 }
 
 async function healthz(target: TestServer): Promise<number> {
@@ -284,33 +296,23 @@ const trickledBlockStart = Buffer.concat([
  * after the HEADERS frame the server closed the connection (undefined: still
  * open after `giveUpMs`).
  */
-function trickleHttp2Headers(socket: Socket, giveUpMs: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    let headersSentAt = 0;
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(giveUp);
-      socket.destroy();
-      resolve(closed ? Date.now() - headersSentAt : undefined);
-    };
-    const giveUp = setTimeout(() => finish(false), giveUpMs);
-    socket.on("data", () => {});
-    socket.on("close", () => finish(true));
-    socket.on("error", () => finish(true));
-    void (async () => {
-      socket.write(Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
-      socket.write(http2Frame(SETTINGS, 0, 0, Buffer.alloc(0)));
-      await sleep(50);
-      headersSentAt = Date.now();
-      socket.write(http2Frame(HEADERS, END_STREAM, 1, trickledBlockStart));
-      for (let i = 0; i < 6 && !done; i++) {
-        await sleep(100);
-        if (!socket.destroyed) socket.write(http2Frame(CONTINUATION, 0, 1, Buffer.from("x")));
-      }
-    })();
-  });
+async function trickleHttp2Headers(socket: Socket, giveUpMs: number): Promise<number | undefined> {
+  let headersSentAt = 0;
+  socket.on("data", () => {});
+  const { closedAt, settled } = watchClose(socket, giveUpMs);
+  void (async () => {
+    socket.write(Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    socket.write(http2Frame(SETTINGS, 0, 0, Buffer.alloc(0)));
+    await sleep(50);
+    headersSentAt = Date.now();
+    socket.write(http2Frame(HEADERS, END_STREAM, 1, trickledBlockStart));
+    for (let i = 0; i < 6 && !settled(); i++) {
+      await sleep(100);
+      if (!socket.destroyed) socket.write(http2Frame(CONTINUATION, 0, 1, Buffer.from("x")));
+    }
+  })();
+  const at = await closedAt;
+  return at === undefined ? undefined : at - headersSentAt;
 }
 
 /** An HTTP/2 GET through a client session; the status. */
