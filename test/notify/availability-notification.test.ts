@@ -1,24 +1,7 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { availabilityReplaceRequest, queueAvailabilityReplace } from "../../src/notify/availability-notification";
 import { Notifier, StaticTokenSource } from "../../src/notify/notifier";
+import { GoogleStandIn } from "../support/google-stand-in";
 import { futureStartSec, rest, seedSlots, startTestServer, type TestServer } from "../support/test-server";
-
-/** Google's inventory API stand-in: records every request, answers 200. */
-async function startInventoryStandIn() {
-  const requests: Array<{ method: string; url: string; body: any }> = [];
-  const server: Server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      requests.push({ method: req.method!, url: req.url!, body: body ? JSON.parse(body) : undefined });
-      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return { requests, baseUrl: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
-}
 
 const user = (n: number) => ({
   user_id: `rtu-user-${n}`,
@@ -113,7 +96,9 @@ describe("availability:replace through the outbox", () => {
   });
 
   test("when a booking is canceled, then Google receives the spot back through availability:replace", async () => {
-    const google = await startInventoryStandIn();
+    // Google's inventory API: the stand-in records every request and answers 200.
+    const google = new GoogleStandIn();
+    await google.listen();
     const notifier = new Notifier({
       store: server.store,
       partnerId: "p1",
