@@ -44,6 +44,8 @@ async function serve(args: string[]): Promise<void> {
   // Checkpoint failures arrive from a worker thread, after `observability` exists.
   const store = openSqliteStore(config.dbPath, {
     onCheckpointError: (error) => observability.recordJobFailure("checkpoint", error),
+    // The process exits after close: a restart on a full disk still finds the -wal and -shm files it needs.
+    keepWalFilesAtClose: true,
   });
   if (createsDatabase) console.log(`created a new, empty database at ${config.dbPath} (--create-db)`);
   const payments = paymentProcessorFromEnv(process.env, store);

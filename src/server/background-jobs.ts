@@ -1,4 +1,4 @@
-import { declineOverdueRequests } from "../booking/auto-decline.js";
+import { applyDecisionWindow, declineOverdueRequests } from "../booking/auto-decline.js";
 import { reconcilePayments } from "../booking/reconcile-payments.js";
 import type { BookingContext } from "../booking/context.js";
 
@@ -48,11 +48,20 @@ export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOption
   };
 
   let declining = false;
-  /** One auto-decline run; a tick that comes while the previous run is still under way does nothing. */
+  let windowApplied = false;
+  /**
+   * One auto-decline run; a tick that comes while the previous run is still
+   * under way does nothing. The first run that can write gives waiting
+   * requests this process's decision window first.
+   */
   const declineOverdue = async (): Promise<void> => {
     if (declining) return;
     declining = true;
     try {
+      if (!windowApplied) {
+        await applyDecisionWindow(ctx);
+        windowApplied = true;
+      }
       await declineOverdueRequests(ctx);
     } catch (error) {
       ctx.reportJobFailure("auto_decline", error);

@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { batchBusyTimeoutMs, openDatabase, schemaVersion } from "./database.js";
 import type { ReadRepositories, Repositories, Store } from "./repositories.js";
 import { promised } from "./sqlite/async-repositories.js";
@@ -28,7 +29,18 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Told of each background checkpoint that failed for a reason other than a lock (it runs again at its next tick). */
   onCheckpointError?: (error: Error) => void;
+  /**
+   * For a process that ends right after `close` (serve): leave the emptied
+   * -wal and -shm files in place. SQLite deletes them when its last
+   * connection closes and must create them again at the next open; on a full
+   * disk it cannot (SQLITE_IOERR_SHMSIZE), so a restart there would not even
+   * answer lookups. `close` then keeps one connection open until the process exits.
+   */
+  keepWalFilesAtClose?: boolean;
 }
+
+/** Connections kept open until the process exits (`keepWalFilesAtClose`): reachable, so never closed by the garbage collector. */
+const keptUntilExit = new Set<SqliteDatabase>();
 
 /** The better-sqlite3 repositories of one connection, synchronous inside (see `promised`). */
 function sqliteRepositories(db: SqliteDatabase) {
@@ -119,8 +131,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         db.pragma("wal_checkpoint(TRUNCATE)");
       }
       wal?.close();
+      if (options.keepWalFilesAtClose && !db.memory) keptUntilExit.add(openDatabaseFile(path));
       db.close();
     },
   };
   return store;
+}
+
+/** A plain connection to an existing database that has read it once, so it holds the -wal and -shm files open too. */
+function openDatabaseFile(path: string): SqliteDatabase {
+  const keeper = new Database(path, { fileMustExist: true });
+  keeper.pragma("user_version");
+  return keeper;
 }
