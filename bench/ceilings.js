@@ -53,10 +53,11 @@ function connectEchoServer(port, h2Port) {
  * uses: token lookup, slot search, duplicate check, take a spot, insert the
  * booking, record the token, queue the availability notification.
  */
-function sqliteLoop(dbPath, seconds) {
+async function sqliteLoop(dbPath, seconds) {
   const { create } = require("@bufbuild/protobuf");
   const pb = require("../dist/gen/es/ext/maps/booking/partner/v3/booking_service_pb.js");
   const { openSqliteStore } = require("../dist/src/store/sqlite-store.js");
+  const { sameUserKeys } = require("../dist/src/store/repositories.js");
   const { queueAvailabilityReplace } = require("../dist/src/notify/availability-notification.js");
   const { slotAt, MERCHANTS, SLOTS_PER_MERCHANT } = require("./generate-feeds.js");
   const store = openSqliteStore(dbPath);
@@ -68,36 +69,43 @@ function sqliteLoop(dbPath, seconds) {
     const s = slotAt((ops * 7919) % (MERCHANTS * SLOTS_PER_MERCHANT));
     const token = `sqlite-bench-${process.pid}-${ops}`;
     const user = create(pb.UserInformationSchema, { userId: `u-${token}`, email: `${token}@example.com`, givenName: "Ada" });
-    store.transaction(() => {
-      if (store.idempotency.findBookingId(token) !== undefined) return;
+    // One unit at a time, each waiting for its own commit and fsync: the fsync-per-commit ceiling.
+    await store.transaction(async (tx) => {
+      if ((await tx.idempotency.findBookingId(token)) !== undefined) return;
       const query = {
         merchantId: s.merchantId, serviceId: s.serviceId, startSec: s.startSec, durationSec: s.durationSec,
         staffId: s.resources.staff_id ?? "", roomId: "", partySize: s.resources.party_size ?? 0,
       };
-      const candidates = store.inventory.findSlots(query, 50);
-      if (candidates.some((c) => store.bookings.findActiveOnSlotForUser(c.slotId, user.email, user.userId))) return;
+      const candidates = await tx.inventory.findSlots(query, 50);
+      const identity = sameUserKeys(user);
+      for (const c of candidates) if (await tx.bookings.findActiveOnSlotForUser(c.slotId, identity)) return;
       const slot = candidates.find((c) => c.spotsOpen > 0);
-      if (!slot || !store.inventory.takeSpot(slot.slotId)) return;
+      if (!slot || !(await tx.inventory.takeSpot(slot.slotId))) return;
       const booking = create(pb.BookingSchema, {
         bookingId: token, userInformation: user, status: pb.BookingStatus.CONFIRMED,
         slot: { merchantId: slot.merchantId, serviceId: slot.serviceId, startSec: BigInt(slot.startSec), durationSec: BigInt(slot.durationSec) },
         paymentInformation: {},
       });
-      store.bookings.insert({ booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now, additionalRequest: "" }, now);
-      store.idempotency.record(token, booking.bookingId, now);
-      queueAvailabilityReplace(store.outbox, slot, now);
+      await tx.bookings.insert({ booking, slotId: slot.slotId, holdsSpot: true, createdAtSec: now, additionalRequest: "", decideBySec: 0 }, now);
+      await tx.idempotency.record(token, booking.bookingId, now);
+      await queueAvailabilityReplace(tx.outbox, slot, now);
       booked++;
     });
     ops++;
   }
-  store.close();
+  await store.close();
   console.log(JSON.stringify({ ops_per_s: Math.round(ops / seconds), ops, booked }));
 }
 
 const [mode, a, b] = process.argv.slice(2);
 if (mode === "raw") rawServer(Number(a));
 else if (mode === "connect") connectEchoServer(Number(a), Number(b));
-else if (mode === "sqlite") sqliteLoop(a, Number(b));
+else if (mode === "sqlite") {
+  sqliteLoop(a, Number(b)).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
 else {
   console.error("usage: node bench/ceilings.js raw PORT | connect PORT H2PORT | sqlite DB SECONDS");
   process.exit(2);
