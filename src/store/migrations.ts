@@ -216,7 +216,9 @@ export const migrations: readonly Migration[] = [
         leave a slot over it, which only stops new takes). And the merchant's
         decision deadline, stored when the request is made (one rule, in
         src/booking/context.ts), not computed again in SQL: requests already
-        waiting get the default window, one day. */ `
+        waiting get the default window, one day. (The requests awaiting a decision
+        are found by bookings_by_status, migration 2: few rows, and no further
+        index for every booking insert to maintain.) */ `
   CREATE UNIQUE INDEX bookings_one_holding_per_user_id ON bookings (slot_id, user_id) WHERE holds_spot = 1;
   CREATE UNIQUE INDEX bookings_one_holding_per_email ON bookings (slot_id, email_key) WHERE holds_spot = 1;
   CREATE TRIGGER slots_spots_within_total BEFORE UPDATE OF spots_held ON slots
@@ -226,7 +228,6 @@ export const migrations: readonly Migration[] = [
   END;
   ALTER TABLE bookings ADD COLUMN decide_by_sec INTEGER NOT NULL DEFAULT 0;
   UPDATE bookings SET decide_by_sec = min(created_at_sec + 86400, start_sec) WHERE status = 2;
-  CREATE INDEX bookings_decisions_due ON bookings (status, decide_by_sec);
   `,
   /* 10: whether a feed record has a term that can take money or keep a card
         at booking is decided by the code's one list of those fields
