@@ -85,7 +85,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   // repository taken out of the handle and kept is refused only outside any
   // transaction: per-unit views of every repository would cost a booking ~10%.)
   const shared = promisedAll<Repositories>(repositories, () => {
-    if (!db.inTransaction) throw new Error("a unit of work's repositories were used outside its transaction (after the unit ended?)");
+    if (!runner.transactionOpen) throw new Error("a unit of work's repositories were used outside its transaction (after the unit ended?)");
     return undefined;
   });
   const revoked = promisedAll<Repositories>(repositories, () => {
@@ -102,7 +102,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     ledger: shared.ledger,
   });
   // A read waits while a transaction is open: it never sees a unit's uncommitted writes.
-  const read = promisedAll<ReadRepositories>(repositories, () => (db.inTransaction ? runner.transactionEnded() : undefined));
+  const read = promisedAll<ReadRepositories>(repositories, () => (runner.transactionOpen ? runner.transactionEnded() : undefined));
   const store: Store = {
     transaction: (work, transactionOptions) =>
       runner.run(async () => {

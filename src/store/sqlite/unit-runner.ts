@@ -44,6 +44,11 @@ export interface UnitRunner {
    * is under way, and keeps units out while it runs.
    */
   exclusive<T>(work: () => T): Promise<T>;
+  /**
+   * Whether a unit's transaction is open now. A plain flag: better-sqlite3's
+   * `inTransaction` is a native call, ~0.8 µs, and every repository call asks.
+   */
+  readonly transactionOpen: boolean;
   /** Settles when the transaction open now has ended (committed or rolled back). */
   transactionEnded(): Promise<void>;
   /** Settles once no transaction is open and none is queued. */
@@ -93,6 +98,7 @@ export function unitRunner(db: SqliteDatabase, options: UnitRunnerOptions = {}):
   let scheduled = false;
   let idleWaiters: (() => void)[] = [];
   let transactionWaiters: (() => void)[] = [];
+  let transactionOpen = false;
   const wakeAll = (waiters: (() => void)[]) => {
     for (const wake of waiters) wake();
   };
@@ -111,6 +117,7 @@ export function unitRunner(db: SqliteDatabase, options: UnitRunnerOptions = {}):
     if (syncWal) deferWalSync();
     try {
       begin();
+      transactionOpen = true;
       for (const unit of units) {
         savepoint();
         try {
@@ -131,6 +138,7 @@ export function unitRunner(db: SqliteDatabase, options: UnitRunnerOptions = {}):
       if (db.inTransaction) rollback();
       throw storeError(error);
     } finally {
+      transactionOpen = false;
       if (syncWal) restoreFullSync();
       const waiters = transactionWaiters;
       transactionWaiters = [];
@@ -225,6 +233,9 @@ export function unitRunner(db: SqliteDatabase, options: UnitRunnerOptions = {}):
         queue.push({ work: run, batch: false, exclusive: true, resolve: resolve as (value: unknown) => void, reject });
         schedule();
       }),
+    get transactionOpen() {
+      return transactionOpen;
+    },
     transactionEnded: () => new Promise<void>((wake) => transactionWaiters.push(wake)),
     idle: () => (active || queue.length > 0 ? new Promise<void>((wake) => idleWaiters.push(wake)) : Promise.resolve()),
   };
