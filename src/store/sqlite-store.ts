@@ -91,22 +91,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const revoked = promisedAll<Repositories>(repositories, () => {
     throw new Error("a unit of work's repositories were used after the unit ended");
   });
-  const handleFor = (): Repositories => ({
-    inventory: shared.inventory,
-    bookings: shared.bookings,
-    idempotency: shared.idempotency,
-    leases: shared.leases,
-    users: shared.users,
-    outbox: shared.outbox,
-    payments: shared.payments,
-    ledger: shared.ledger,
-  });
   // A read waits while a transaction is open: it never sees a unit's uncommitted writes.
   const read = promisedAll<ReadRepositories>(repositories, () => (runner.transactionOpen ? runner.transactionEnded() : undefined));
   const store: Store = {
     transaction: (work, transactionOptions) =>
       runner.run(async () => {
-        const handle = handleFor();
+        const handle = { ...shared };
         try {
           return await work(handle);
         } finally {

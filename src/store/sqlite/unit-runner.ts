@@ -153,10 +153,10 @@ export function unitRunner(db: SqliteDatabase, options: UnitRunnerOptions = {}):
       else unit.reject(outcome.error);
     });
 
-  /** The next transaction's units: the batch units at the head of the queue, or its first unit alone. */
+  /** The next transaction's units: the batch units at the head of the queue, or its first unit alone (exclusive work is never batch). */
   const takeNext = (): Unit[] => {
-    if (!queue[0].batch || queue[0].exclusive) return queue.splice(0, 1);
-    const end = queue.findIndex((unit) => !unit.batch || unit.exclusive);
+    if (!queue[0].batch) return queue.splice(0, 1);
+    const end = queue.findIndex((unit) => !unit.batch);
     return queue.splice(0, end === -1 ? queue.length : end);
   };
 
