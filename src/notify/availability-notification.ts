@@ -32,7 +32,7 @@ export async function queueAvailabilityReplace(outbox: OutboxRepository, slot: S
   const key = queueKey(slot.merchantId, slot.serviceId);
   const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId };
   const entryId =
-    (await outbox.findUnsent(key, kind))?.id ??
+    (await outbox.findUnsentId(key, kind)) ??
     (await outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec));
   await outbox.addStartSec(entryId, slot.startSec);
 }

@@ -246,4 +246,21 @@ export const migrations: readonly Migration[] = [
       }
     }
   },
+  /* 11: the idempotency records are one b-tree keyed by the token (WITHOUT
+        ROWID) instead of three (the rows, the token's index and a unique
+        index on booking_id), which every booking wrote. Measured after
+        migration 9 had added two indexes to every booking insert: in-process
+        CreateBooking, 50 at a time, ~4,100 bookings/s with the three b-trees,
+        ~4,900 with one. Nothing looks a record up by booking id; one booking
+        per token stays the primary key. */ `
+  CREATE TABLE idempotency_records_by_token (
+    idempotency_token TEXT PRIMARY KEY,
+    booking_id        TEXT NOT NULL REFERENCES bookings (booking_id),
+    created_at_sec    INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO idempotency_records_by_token (idempotency_token, booking_id, created_at_sec)
+    SELECT idempotency_token, booking_id, created_at_sec FROM idempotency_records;
+  DROP TABLE idempotency_records;
+  ALTER TABLE idempotency_records_by_token RENAME TO idempotency_records;
+  `,
 ];

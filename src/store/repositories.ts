@@ -322,8 +322,8 @@ export interface OutboxReads {
    */
   nextDue(nowMs: number, limit: number): Promise<OutboxEntry[]>;
   get(id: number): Promise<OutboxEntry | undefined>;
-  /** The newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
-  findUnsent(queueKey: string, kind: OutboxKind): Promise<OutboxEntry | undefined>;
+  /** The id of the newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
+  findUnsentId(queueKey: string, kind: OutboxKind): Promise<number | undefined>;
   /** The start times of the `availability_replace` entry `id`, earliest first. */
   startSecsOf(id: number): Promise<number[]>;
   /** Dead entries with an id above `afterId` (default 0), oldest first. */
@@ -339,11 +339,11 @@ export interface OutboxRepository extends OutboxReads {
    * both commit, or neither does. Returns the entry id.
    */
   enqueue(entry: OutboxEntryInput, nowSec: number): Promise<number>;
-  /** Adds a start time to the `availability_replace` entry `id` (once; an entry `findUnsent` returned). */
+  /** Adds a start time to the `availability_replace` entry `id` (once; an entry `findUnsentId` named). */
   addStartSec(id: number, startSec: number): Promise<void>;
   /**
-   * Counts an attempt about to be sent. From then on `findUnsent` no longer
-   * returns the entry, so nothing merges into a payload already in flight.
+   * Counts an attempt about to be sent. From then on `findUnsentId` no longer
+   * names the entry, so nothing merges into a payload already in flight.
    */
   claim(id: number): Promise<void>;
   markDelivered(id: number, nowSec: number, status: number): Promise<void>;

@@ -759,13 +759,13 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         });
         expect(await due(0)).toEqual([a1, b1]);
         expect(await due(0, 1)).toEqual([a1]);
-        expect((await store.read.outbox.findUnsent("A", "booking_patch"))?.id).toBe(a2);
-        expect(await store.read.outbox.findUnsent("A", "availability_replace")).toBeUndefined();
+        expect(await store.read.outbox.findUnsentId("A", "booking_patch")).toBe(a2);
+        expect(await store.read.outbox.findUnsentId("A", "availability_replace")).toBeUndefined();
 
         // claim: counted as attempted; nothing merges into it any more.
         await store.transaction((tx) => tx.outbox.claim(b1));
         expect(await store.read.outbox.get(b1)).toMatchObject({ attempts: 1, state: "pending" });
-        expect(await store.read.outbox.findUnsent("B", "booking_patch")).toBeUndefined();
+        expect(await store.read.outbox.findUnsentId("B", "booking_patch")).toBeUndefined();
 
         // markDelivered: the queue's next entry is its head.
         await store.transaction(async (tx) => {
@@ -847,7 +847,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
           return entry;
         });
         expect(await store.read.outbox.startSecsOf(id)).toEqual([100, 200, 300]);
-        expect((await store.read.outbox.findUnsent("service-1", "availability_replace"))?.id).toBe(id);
+        expect(await store.read.outbox.findUnsentId("service-1", "availability_replace")).toBe(id);
         expect(await store.read.outbox.earliestPendingAtMs()).toBe(0);
       });
     });

@@ -52,7 +52,7 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
   private readonly insertStmt;
   private readonly dueStmt;
   private readonly getStmt;
-  private readonly unsentStmt;
+  private readonly unsentIdStmt;
   private readonly addStartStmt;
   private readonly startsStmt;
   private readonly claimStmt;
@@ -73,8 +73,11 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
       VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)`);
     this.dueStmt = db.prepare(`${outboxHeads} WHERE o.next_attempt_at_ms <= ? ORDER BY o.next_attempt_at_ms, o.id LIMIT ?`);
     this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
-    this.unsentStmt = db.prepare(`SELECT * FROM notification_outbox
-      WHERE queue_key = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`);
+    // Only the id: every booking asks, and a whole row read into an entry was most of its cost.
+    this.unsentIdStmt = db
+      .prepare(`SELECT id FROM notification_outbox
+        WHERE queue_key = ? AND kind = ? AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`)
+      .pluck();
     this.addStartStmt = db.prepare(
       "INSERT OR IGNORE INTO availability_change_starts (outbox_id, start_sec) VALUES (?, ?)",
     );
@@ -128,9 +131,8 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
     return row && outboxFromRow(row);
   }
 
-  findUnsent(queueKey: string, kind: OutboxKind): OutboxEntry | undefined {
-    const row = this.unsentStmt.get(queueKey, kind) as OutboxRow | undefined;
-    return row && outboxFromRow(row);
+  findUnsentId(queueKey: string, kind: OutboxKind): number | undefined {
+    return this.unsentIdStmt.get(queueKey, kind) as number | undefined;
   }
 
   addStartSec(id: number, startSec: number): void {
