@@ -19,6 +19,7 @@ import { v7 as uuidv7 } from "uuid";
 import type { AddressInfo } from "node:net";
 import { BookingService } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { AdminService } from "../../gen/es/partner/admin/v1/admin_service_pb.js";
+import { InventoryService } from "../../gen/es/partner/inventory/v1/inventory_service_pb.js";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb.js";
 import { createBookingContext } from "../booking/context.js";
 import { systemClock, type Clock } from "../clock.js";
@@ -34,6 +35,7 @@ import { bearerAuthenticator, bearerAuthInterceptor, bearerTokenVerifier, type M
 import { guardRequestBodies, type RequestBodyGuardOptions } from "./request-body-guard.js";
 import { bookingHandlers } from "./booking-handlers.js";
 import { clientAddressOf, type TrustedProxies } from "./client-address.js";
+import { inventoryHandlers } from "./inventory-handlers.js";
 import { merchantHandlers } from "./merchant-handlers.js";
 import { hostPanel, isPanelPath } from "./host-panel.js";
 import { createLogger, Observability } from "./observability.js";
@@ -56,8 +58,8 @@ export interface BookingServerOptions {
   maxLeaseSec?: number;
   clock?: Clock;
   /**
-   * Merchants' bearer tokens (and the admin's); without it MerchantService is
-   * not served, and without an admin token AdminService is not served.
+   * Merchants' bearer tokens (and the admin's); without it MerchantService and
+   * InventoryService are not served, and without an admin token AdminService is not served.
    */
   merchantAuth?: MerchantAuth;
   /** Delivers queued notifications to Google; started and stopped with the server. */
@@ -178,6 +180,7 @@ export function createBookingServer(options: BookingServerOptions): BookingServe
   if (options.merchantAuth) {
     const bearerAuth = bearerAuthInterceptor(bearerAuthenticator(options.merchantAuth), gate);
     router.service(MerchantService, merchantHandlers(ctx), { interceptors: [observe, bearerAuth] });
+    router.service(InventoryService, inventoryHandlers(ctx), { interceptors: [observe, bearerAuth] });
     // The operator's outbox calls: only with an admin token (merchant tokens get permission_denied).
     if (options.merchantAuth.adminToken) {
       const notify = () => options.notifier?.notify();

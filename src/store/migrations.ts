@@ -263,4 +263,24 @@ export const migrations: readonly Migration[] = [
   DROP TABLE idempotency_records;
   ALTER TABLE idempotency_records_by_token RENAME TO idempotency_records;
   `,
+  /* 12: the inventory API (src/inventory/adjust-spots.ts): a walk-in or a
+        phone booking taken through AdjustSpots raises the spots sold
+        elsewhere, and is never taken past the total, like a spot this
+        server holds (migration 9). A restatement of the slot is not an
+        adjustment and may leave it over its total, as a feed that lowers
+        the total may: a feed record or ReplaceAvailability (both rewrite the
+        stored record, whose spots_open changes with the spots sold
+        elsewhere, or the total) and a close (every spot sold elsewhere:
+        spots_open 0). Removing a slot looks for the leases that refer to it:
+        leases_by_slot. */ `
+  CREATE TRIGGER slots_sold_elsewhere_within_total BEFORE UPDATE OF spots_sold_elsewhere ON slots
+    WHEN NEW.spots_sold_elsewhere > OLD.spots_sold_elsewhere
+      AND NEW.spots_total = OLD.spots_total AND NEW.feed_json IS OLD.feed_json
+      AND NEW.spots_sold_elsewhere < NEW.spots_total
+      AND NEW.spots_sold_elsewhere + NEW.spots_held > NEW.spots_total
+  BEGIN
+    SELECT RAISE(ABORT, 'spots_within_total: spots would be sold elsewhere past the slot''s total');
+  END;
+  CREATE INDEX leases_by_slot ON leases (slot_id);
+  `,
 ];

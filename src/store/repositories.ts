@@ -92,6 +92,38 @@ export interface OfferFeedRecord {
 
 export type UpsertOutcome = "inserted" | "updated" | "unchanged";
 
+/**
+ * The slots of one merchant starting in a window (`InventoryReads.slotsInWindow`):
+ * an empty string or 0 leaves that part of the key open.
+ */
+export interface SlotWindowQuery {
+  merchantId: string;
+  /** Empty: every service of the merchant. */
+  serviceId: string;
+  /** Slots starting at or after this (seconds)... */
+  fromSec: number;
+  /** ...and before this. */
+  toSec: number;
+  durationSec: number;
+  staffId: string;
+  roomId: string;
+  partySize: number;
+  /** Keyset paging: only slots after this (start, slot id) position. */
+  after: { startSec: number; slotId: number } | undefined;
+  limit: number;
+}
+
+/** A slot with how its spots are counted: open = total - sold elsewhere - held by bookings - held by leases, never below 0. */
+export interface SlotStock extends SlotRecord {
+  /** Taken by the merchant's other channels: the total less the spots open last stated, moved by `takeSpotsElsewhere` / `giveBackSpotsElsewhere`. */
+  spotsSoldElsewhere: number;
+  /** Held by this server's bookings that hold a spot (`BookingRecord.holdsSpot`). */
+  spotsHeldByBookings: number;
+  /** Held by this server's live leases. */
+  spotsHeldByLeases: number;
+}
+
+
 export interface InventoryReads {
   hasMerchant(merchantId: string): Promise<boolean>;
   hasService(merchantId: string, serviceId: string): Promise<boolean>;
@@ -106,6 +138,11 @@ export interface InventoryReads {
   feedsOf(slotId: number): Promise<{ merchantFeed: string; serviceFeed: string; slotFeed: string }>;
   /** The merchant's and the service's feed records (JSON text). */
   serviceFeeds(merchantId: string, serviceId: string): Promise<{ merchantFeed: string; serviceFeed: string } | undefined>;
+  /**
+   * The slots matching the query, with their spot counts, by (start, slot
+   * id), at most `limit` (the inventory API's reads and changes of a window).
+   */
+  slotsInWindow(query: SlotWindowQuery): Promise<SlotStock[]>;
 }
 
 export interface InventoryRepository extends InventoryReads {
@@ -121,6 +158,35 @@ export interface InventoryRepository extends InventoryReads {
   takeSpot(slotId: number): Promise<boolean>;
   /** Gives back a spot taken by `takeSpot` (never below zero). */
   releaseSpot(slotId: number): Promise<void>;
+  /**
+   * The merchant's other channels take `count` spots (a walk-in, a phone
+   * booking), with one conditional write: false, and nothing changed, when
+   * fewer than `count` are open. Never past the total: the schema refuses
+   * it (`ConstraintViolation` "spots_within_total"), as for `takeSpot`. The
+   * slot's stated feed record is left as it was.
+   */
+  takeSpotsElsewhere(slotId: number, count: number): Promise<boolean>;
+  /**
+   * Gives back `count` spots taken elsewhere (a walk-in's cancellation), with
+   * one conditional write: false, and nothing changed, when fewer than
+   * `count` were taken elsewhere (open spots never exceed the total).
+   */
+  giveBackSpotsElsewhere(slotId: number, count: number): Promise<boolean>;
+  /**
+   * States the slot with no spot open, as a feed record with `spots_open: 0`
+   * would (every spot not held here is sold elsewhere, and the stored feed
+   * record says `spots_open: 0`): spots held here stay held, and one given
+   * back later does not reopen the slot. False when it had been stated
+   * closed already (nothing changed).
+   */
+  closeSlot(slotId: number): Promise<boolean>;
+  /**
+   * Takes the slot out of the inventory: deleted when no booking or lease
+   * refers to it ("deleted"); otherwise kept for them with no spots (total
+   * 0, nothing sold elsewhere, the stored feed record saying so), so it is
+   * never bookable again while the spots held stay held ("kept").
+   */
+  removeSlot(slotId: number): Promise<"deleted" | "kept">;
 }
 
 /** One record of a feed import, as `FeedStaging.stage` takes it. */

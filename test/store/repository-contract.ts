@@ -33,6 +33,7 @@ import {
   type SlotFeedRecord,
   type SlotQuery,
   type SlotRecord,
+  type SlotWindowQuery,
   type Store,
   type UnitOfWork,
 } from "../../src/store/repositories.js";
@@ -353,6 +354,126 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         }
         // Held 2, then 1 (still at the total): refused; held 0: one spot again.
         expect(afterRelease).toEqual([[false, 0], [false, 0], [true, 0]]);
+      });
+    });
+
+    describe("inventory API writes", () => {
+      /** Every slot of the merchant in [fromSec, toSec), as the inventory API reads a window. */
+      const windowOf = (merchantId: string, fromSec: number, toSec: number, extra: Partial<SlotWindowQuery> = {}): SlotWindowQuery => ({
+        merchantId, serviceId: "", fromSec, toSec, durationSec: 0, staffId: "", roomId: "", partySize: 0, after: undefined, limit: 100, ...extra,
+      });
+
+      test("when a window is read, then it has the slots starting in [from, to) by start, with what is sold elsewhere and held by bookings and by leases", async () => {
+        const merchantId = uniqueId("merchant");
+        await seedSlots(store, [
+          { merchantId, serviceId: "haircut", startSec: futureStartSec, staffId: "a", spotsTotal: 3, spotsOpen: 2 },
+          { merchantId, serviceId: "color", startSec: futureStartSec, staffId: "b", spotsTotal: 1 },
+          { merchantId, serviceId: "haircut", startSec: futureStartSec + hour, staffId: "a", spotsTotal: 2, durationSec: 1800 },
+          { merchantId, serviceId: "haircut", startSec: futureStartSec + 2 * hour, staffId: "a", spotsTotal: 2 },
+        ]);
+        const [first] = await store.read.inventory.slotsInWindow(windowOf(merchantId, futureStartSec, futureStartSec + 1, { serviceId: "haircut" }));
+        // Two spots held: one by a booking, one by a lease not booked yet.
+        await store.transaction(async (tx) => {
+          await tx.inventory.takeSpot(first.slotId);
+          await tx.inventory.takeSpot(first.slotId);
+          await tx.bookings.insert(bookingOn(first, newUserInfo()), nowSec);
+        });
+
+        const all = await store.read.inventory.slotsInWindow(windowOf(merchantId, futureStartSec, futureStartSec + 2 * hour));
+        expect(all.map((slot) => [slot.serviceId, slot.startSec - futureStartSec])).toEqual([["haircut", 0], ["color", 0], ["haircut", hour]]);
+        expect(all[0]).toMatchObject({ spotsTotal: 3, spotsOpen: 0, spotsSoldElsewhere: 1, spotsHeldByBookings: 1, spotsHeldByLeases: 1 });
+        expect(all[1]).toMatchObject({ spotsTotal: 1, spotsOpen: 1, spotsSoldElsewhere: 0, spotsHeldByBookings: 0, spotsHeldByLeases: 0 });
+        const read = (extra: Partial<SlotWindowQuery>) => store.read.inventory.slotsInWindow(windowOf(merchantId, futureStartSec, futureStartSec + 3 * hour, extra));
+        expect((await read({ durationSec: 1800 })).map((slot) => slot.startSec)).toEqual([futureStartSec + hour]);
+        expect((await read({ staffId: "b" })).map((slot) => slot.serviceId)).toEqual(["color"]);
+        // Keyset pages: after a (start, slot id) position, at most `limit`.
+        const page1 = await read({ limit: 2 });
+        const page2 = await read({ limit: 2, after: { startSec: page1[1].startSec, slotId: page1[1].slotId } });
+        expect([...page1, ...page2].map((slot) => slot.slotId)).toEqual((await read({})).map((slot) => slot.slotId));
+        expect(page2).toHaveLength(2);
+        expect(await store.read.inventory.slotsInWindow(windowOf(uniqueId("merchant"), 0, futureStartSec * 2))).toEqual([]);
+      });
+
+      test("when spots are taken and given back elsewhere, then each move is all or nothing, never past the open spots nor below what was taken", async () => {
+        const slot = await seedSlot(store, { spotsTotal: 5 });
+        const move = (work: (tx: Repositories) => Promise<boolean>) => store.transaction(work);
+        expect(await move((tx) => tx.inventory.takeSpot(slot.slotId))).toBe(true);
+        expect(await move((tx) => tx.inventory.takeSpotsElsewhere(slot.slotId, 3))).toBe(true);
+        expect(await spotsOpen(store, slot.slotId)).toBe(1);
+        expect(await move((tx) => tx.inventory.takeSpotsElsewhere(slot.slotId, 2))).toBe(false);
+        expect(await move((tx) => tx.inventory.giveBackSpotsElsewhere(slot.slotId, 4))).toBe(false);
+        expect(await spotsOpen(store, slot.slotId)).toBe(1);
+        expect(await move((tx) => tx.inventory.giveBackSpotsElsewhere(slot.slotId, 3))).toBe(true);
+        expect(await spotsOpen(store, slot.slotId)).toBe(4);
+        // A restated slot (a feed) replaces what was sold elsewhere; the spot held here stays held.
+        const feed: SlotFeedRecord = {
+          merchantId: slot.merchantId, serviceId: slot.serviceId, startSec: slot.startSec, durationSec: slot.durationSec,
+          staffId: "", roomId: "", partySize: 0, availabilityTag: "", spotsTotal: 5, spotsOpen: 2,
+          confirmationMode: 0, durationRequirement: 0, feedJson: '{"spots_open":2}', bookingPaymentTerms: false,
+        };
+        expect(await move(async (tx) => (await tx.inventory.upsertSlot(feed)) === "updated")).toBe(true);
+        expect(await spotsOpen(store, slot.slotId)).toBe(1);
+        expect(await move((tx) => tx.inventory.giveBackSpotsElsewhere(slot.slotId, 3))).toBe(true);
+        expect(await spotsOpen(store, slot.slotId)).toBe(4);
+      });
+
+      test("when walk-ins race Google's takes for a slot's spots, then exactly the total is taken", async () => {
+        const slot = await seedSlot(store, { spotsTotal: 5 });
+        const results = await race(
+          store,
+          Array.from({ length: racers }, (_, i) => (tx: Repositories) =>
+            i % 2 === 0 ? tx.inventory.takeSpot(slot.slotId) : tx.inventory.takeSpotsElsewhere(slot.slotId, 1)),
+        );
+        expect(fulfilled(results).filter(Boolean)).toHaveLength(5);
+        expect(refusals(results).every((constraint) => constraint === "spots_within_total")).toBe(true);
+        const [stock] = await store.read.inventory.slotsInWindow(windowOf(slot.merchantId, slot.startSec, slot.startSec + 1));
+        expect(stock.spotsOpen).toBe(0);
+        expect(stock.spotsSoldElsewhere + stock.spotsHeldByLeases).toBe(5);
+      });
+
+      test("when a slot is closed, then no spot is open, a spot given back does not reopen it, and a restatement does", async () => {
+        const slot = await seedSlot(store, { spotsTotal: 3 });
+        expect(await store.transaction((tx) => tx.inventory.takeSpot(slot.slotId))).toBe(true);
+        expect(await store.transaction((tx) => tx.inventory.closeSlot(slot.slotId))).toBe(true);
+        expect(await spotsOpen(store, slot.slotId)).toBe(0);
+        expect(await store.transaction((tx) => tx.inventory.closeSlot(slot.slotId))).toBe(false);
+        await store.transaction((tx) => tx.inventory.releaseSpot(slot.slotId));
+        expect(await spotsOpen(store, slot.slotId)).toBe(0);
+        expect(await store.transaction((tx) => tx.inventory.takeSpot(slot.slotId))).toBe(false);
+        expect(JSON.parse((await store.read.inventory.feedsOf(slot.slotId)).slotFeed)).toMatchObject({ spots_open: 0 });
+        const feed: SlotFeedRecord = {
+          merchantId: slot.merchantId, serviceId: slot.serviceId, startSec: slot.startSec, durationSec: slot.durationSec,
+          staffId: "", roomId: "", partySize: 0, availabilityTag: "", spotsTotal: 3, spotsOpen: 3,
+          confirmationMode: 0, durationRequirement: 0, feedJson: "{}", bookingPaymentTerms: false,
+        };
+        await store.transaction((tx) => tx.inventory.upsertSlot(feed));
+        expect(await spotsOpen(store, slot.slotId)).toBe(3);
+      });
+
+      test("when slots are removed, then one nothing refers to is deleted, and one a booking or a lease refers to is kept with no spots", async () => {
+        const free = await seedSlot(store, { spotsTotal: 2 });
+        const booked = await seedSlot(store, { spotsTotal: 2 });
+        const leased = await seedSlot(store, { spotsTotal: 2 });
+        await store.transaction(async (tx) => {
+          await tx.inventory.takeSpot(booked.slotId);
+          await tx.bookings.insert(bookingOn(booked, newUserInfo()), nowSec);
+          await tx.leases.insert({
+            lease: create(LeaseSchema, { leaseId: uniqueId("lease"), slot: slotMessage(leased), userReference: uniqueId("ref"), leaseExpirationTimeSec: 1n }),
+            slotId: leased.slotId,
+            state: "expired",
+          }, nowSec);
+        });
+
+        expect(await store.transaction(async (tx) => [
+          await tx.inventory.removeSlot(free.slotId),
+          await tx.inventory.removeSlot(booked.slotId),
+          await tx.inventory.removeSlot(leased.slotId),
+        ])).toEqual(["deleted", "kept", "kept"]);
+        expect(await store.read.inventory.getSlot(free.slotId)).toBeUndefined();
+        expect(await store.read.inventory.getSlot(booked.slotId)).toMatchObject({ spotsTotal: 0, spotsOpen: 0 });
+        await store.transaction((tx) => tx.inventory.releaseSpot(booked.slotId));
+        expect(await spotsOpen(store, booked.slotId)).toBe(0);
+        expect(await store.transaction((tx) => tx.inventory.takeSpot(booked.slotId))).toBe(false);
       });
     });
 

@@ -9,6 +9,8 @@ import type {
   SlotAvailability,
   SlotQuery,
   SlotRecord,
+  SlotStock,
+  SlotWindowQuery,
   UpsertOutcome,
 } from "../repositories.js";
 import type { Synchronous } from "./async-repositories.js";
@@ -46,6 +48,12 @@ interface SlotRow {
 
 type SlotAvailabilityRow = [number, number, string, string, number, number, number];
 
+interface SlotStockRow extends SlotRow {
+  spots_sold_elsewhere: number;
+  spots_held: number;
+  held_by_bookings: number;
+}
+
 function slotFromRow(row: SlotRow): SlotRecord {
   return {
     slotId: row.slot_id,
@@ -63,6 +71,12 @@ function slotFromRow(row: SlotRow): SlotRecord {
     durationRequirement: row.duration_requirement,
     mayTakePayment: row.may_take_payment !== 0,
   };
+}
+
+/** A count of spots to move: a caller's bug when not a positive integer (a negative one would move them the other way). */
+function positiveCount(count: number): number {
+  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`a count of spots must be a positive integer, got ${count}`);
+  return count;
 }
 
 /** Maps `changes` of an upsert guarded by "only if something differs". */
@@ -89,6 +103,12 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
   private readonly feedsStmt;
   private readonly serviceFeedsStmt;
   private readonly spotRelease;
+  private readonly window;
+  private readonly elsewhereTake;
+  private readonly elsewhereGiveBack;
+  private readonly slotClose;
+  private readonly slotDelete;
+  private readonly slotEmpty;
 
   constructor(private readonly db: SqliteDatabase) {
     this.merchantExists = db.prepare("SELECT 1 FROM merchants WHERE merchant_id = ?").pluck();
@@ -122,6 +142,30 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
       FROM services v JOIN merchants m ON m.merchant_id = v.merchant_id WHERE v.merchant_id = ? AND v.service_id = ?`);
     this.spotTake = db.prepare(`UPDATE slots SET spots_held = spots_held + 1 WHERE slot_id = ? AND ${openSpots} > 0`);
     this.spotRelease = db.prepare("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = ? AND spots_held > 0");
+    this.window = db.prepare(`
+      SELECT ${slotColumns}, spots_sold_elsewhere, spots_held,
+        (SELECT count(*) FROM bookings b WHERE b.slot_id = slots.slot_id AND b.holds_spot = 1) AS held_by_bookings
+      FROM slots
+      WHERE merchant_id = @merchantId AND (@serviceId = '' OR service_id = @serviceId)
+        AND start_sec >= @fromSec AND start_sec < @toSec
+        AND (@durationSec = 0 OR duration_sec = @durationSec)
+        AND (@staffId = '' OR staff_id = @staffId)
+        AND (@roomId = '' OR room_id = @roomId)
+        AND (@partySize = 0 OR party_size = @partySize)
+        AND (@afterStartSec IS NULL OR start_sec > @afterStartSec OR (start_sec = @afterStartSec AND slot_id > @afterSlotId))
+      ORDER BY start_sec, slot_id
+      LIMIT @limit`);
+    // The conditions are the rules themselves (one conditional write each, not a read and then a write).
+    this.elsewhereTake = db.prepare(`UPDATE slots SET spots_sold_elsewhere = spots_sold_elsewhere + @count
+      WHERE slot_id = @slotId AND spots_total - spots_sold_elsewhere - spots_held >= @count`);
+    this.elsewhereGiveBack = db.prepare(`UPDATE slots SET spots_sold_elsewhere = spots_sold_elsewhere - @count
+      WHERE slot_id = @slotId AND spots_sold_elsewhere >= @count`);
+    this.slotClose = db.prepare(`UPDATE slots SET spots_sold_elsewhere = spots_total, feed_json = json_set(feed_json, '$.spots_open', 0)
+      WHERE slot_id = ? AND spots_sold_elsewhere < spots_total`);
+    this.slotDelete = db.prepare(`DELETE FROM slots WHERE slot_id = @slotId
+      AND NOT EXISTS (SELECT 1 FROM bookings WHERE slot_id = @slotId) AND NOT EXISTS (SELECT 1 FROM leases WHERE slot_id = @slotId)`);
+    this.slotEmpty = db.prepare(`UPDATE slots SET spots_total = 0, spots_sold_elsewhere = 0,
+      feed_json = json_set(feed_json, '$.spots_total', 0, '$.spots_open', 0) WHERE slot_id = ?`);
   }
 
   upsertMerchant(merchant: MerchantFeedRecord): UpsertOutcome {
@@ -205,5 +249,34 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
 
   releaseSpot(slotId: number): void {
     this.spotRelease.run(slotId);
+  }
+
+  slotsInWindow(query: SlotWindowQuery): SlotStock[] {
+    const { after, ...rest } = query;
+    const rows = this.window.all({ ...rest, afterStartSec: after?.startSec ?? null, afterSlotId: after?.slotId ?? null }) as SlotStockRow[];
+    return rows.map((row) => ({
+      ...slotFromRow(row),
+      spotsSoldElsewhere: row.spots_sold_elsewhere,
+      spotsHeldByBookings: row.held_by_bookings,
+      spotsHeldByLeases: Math.max(row.spots_held - row.held_by_bookings, 0),
+    }));
+  }
+
+  takeSpotsElsewhere(slotId: number, count: number): boolean {
+    return this.elsewhereTake.run({ slotId, count: positiveCount(count) }).changes === 1;
+  }
+
+  giveBackSpotsElsewhere(slotId: number, count: number): boolean {
+    return this.elsewhereGiveBack.run({ slotId, count: positiveCount(count) }).changes === 1;
+  }
+
+  closeSlot(slotId: number): boolean {
+    return this.slotClose.run(slotId).changes === 1;
+  }
+
+  removeSlot(slotId: number): "deleted" | "kept" {
+    if (this.slotDelete.run({ slotId }).changes === 1) return "deleted";
+    this.slotEmpty.run(slotId);
+    return "kept";
   }
 }
