@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { AddressInfo } from "node:net";
 import { ConfigError, credentialsFrom, dbPathFrom, flagOptions, fromFlag, parseServeConfig, settings, type MetricsExposure } from "./config.js";
+import { conformanceCommand } from "./conformance/command.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { systemClock } from "./clock.js";
 import { Notifier } from "./notify/notifier.js";
@@ -22,6 +23,8 @@ const usage = `usage:
   booking-server import [--db FILE] FEED.json...
   booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
   booking-server payments [--db FILE] BOOKING_ID  (what a booking paid, was refunded and kept)
+  booking-server conformance --url URL --credentials FILE --availability-feed FILE (--all | TEST...) [--keep] [--report FILE]
+                        (checks any v3 booking server as Google calls it; --help for the tests)
 
 Credentials come from BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD (or BOOKING_AUTH_PASSWORD_FILE);
 merchants' bearer tokens from MERCHANT_TOKENS_FILE and ADMIN_TOKEN.
@@ -237,6 +240,7 @@ export async function main(argv: string[]): Promise<void> {
     else if (command === "import") await importCommand(args);
     else if (command === "backup") await backupCommand(args);
     else if (command === "payments") await paymentsCommand(args);
+    else if (command === "conformance") process.exitCode = await conformanceCommand(args);
     else {
       console.error(usage);
       process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;
