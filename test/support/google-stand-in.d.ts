@@ -65,7 +65,10 @@ export declare class GoogleStandIn {
   accepted(bookingId?: string): RecordedRequest[];
   /** Waits until `condition` holds (polling every 10 ms); throws after `timeoutMs`. */
   waitFor(condition: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
-  /** Listens on `host` (default 127.0.0.1) at `port` (default 0: any free one) and sets `baseUrl`. */
+  /**
+   * Listens on `host` (default 127.0.0.1) at `port` (default 0: any free one) and sets `baseUrl`;
+   * rejects with the listen error (e.g. `code: "EADDRINUSE"`) when it cannot.
+   */
   listen(port?: number, host?: string): Promise<void>;
   /** Ends hanging answers, destroys every connection and stops listening. */
   close(): Promise<void>;

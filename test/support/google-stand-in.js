@@ -132,7 +132,13 @@ class GoogleStandIn {
   }
 
   async listen(port = 0, host = "127.0.0.1") {
-    await new Promise((resolve) => this.server.listen(port, host, resolve));
+    await new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
     this.baseUrl = `http://${host}:${this.server.address().port}`;
   }
 
