@@ -33,12 +33,14 @@ typecheck: install
 	tsc --noEmit -p tsconfig.json
 	tsc -p panel/tsconfig.json
 
-# Serves on SQLite with the demo inventory; credentials not given in the
-# environment are made up and printed (see examples/run-demo.sh).
+# Serves the demo inventory on SQLite at 127.0.0.1:8080 (PORT=..., HOST=0.0.0.0 for every interface).
+# Credentials not given in the environment are made up once, kept next to the database and
+# printed as one `export B=... AUTH=... MERCHANT_TOKEN=... ADMIN_TOKEN=...` line (examples/run-demo.sh).
 run: build
-	PORT=$(PORT) BOOKING_DB="$(BOOKING_DB)" examples/run-demo.sh
+	PORT=$(PORT) BOOKING_DB="$(BOOKING_DB)" HOST="$(HOST)" examples/run-demo.sh
 
-# A local stand-in for Google's notification API that prints what it receives.
+# A local stand-in for Google's notification API on 127.0.0.1:9090 (STAND_IN_PORT) that prints what
+# it receives; STAND_IN_FAIL=503 (or 400) [STAND_IN_FAIL_FOR_SEC=60] makes it fail (examples/google-stand-in.js).
 google-stand-in:
 	node examples/google-stand-in.js
 
