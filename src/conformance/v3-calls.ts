@@ -57,17 +57,10 @@ export function slotJson(slot: FeedSlot): Json {
   };
 }
 
-/** The feed slot as a BatchAvailabilityLookup `SlotTime` (its merchant goes in the request). */
+/** The feed slot as a BatchAvailabilityLookup `SlotTime`: a Slot without its merchant (in the request), resources named `resource_ids`. */
 export function slotTimeJson(slot: FeedSlot): Json {
-  const resources = resourcesJson(slot);
-  return {
-    service_id: slot.serviceId,
-    start_sec: String(slot.startSec),
-    duration_sec: String(slot.durationSec),
-    ...(slot.availabilityTag ? { availability_tag: slot.availabilityTag } : {}),
-    ...(resources ? { resource_ids: resources } : {}),
-    ...(slot.confirmationMode ? { confirmation_mode: enumName(ConfirmationModeSchema, slot.confirmationMode) } : {}),
-  };
+  const { merchant_id: _inTheRequest, resources, ...time } = slotJson(slot);
+  return { ...time, ...(resources ? { resource_ids: resources } : {}) };
 }
 
 /** The user fields Google sends with every booking. */
