@@ -1,8 +1,8 @@
-import { StagingError, type FeedStaging, type StagedFeedRecord, type Store, type UpsertOutcome } from "../store/repositories.js";
+import { StagingError, type FeedStaging, type SlotFeedRecord, type StagedFeedRecord, type Store, type UpsertOutcome } from "../store/repositories.js";
 import { FieldError } from "../feeds/field-error.js";
 import { paymentOverrideFields } from "../payments/feed-terms.js";
 import { effectivePaymentPolicy } from "../payments/payment-policy.js";
-import { merchantFromFeed, offerFromFeed, serviceFromFeed, slotFromFeed } from "./feed-records.js";
+import { merchantFromFeed, offerFromFeed, serviceFromFeed, slotsFromFeed } from "./feed-records.js";
 import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } from "./json-stream.js";
 
 /**
@@ -25,7 +25,11 @@ import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } 
  * transaction. The first bad record (or file) throws a `FeedError` and
  * nothing is imported; an import killed midway leaves nothing either.
  *
- * Files are streamed (see json-stream.ts), never read whole.
+ * Files are streamed (see json-stream.ts), never read whole, and may be
+ * gzipped (whatever their name). An availability record may give Google's
+ * compressed format (`recurrence`, `schedule_exception`): it is expanded into
+ * its slots (recurrence-expansion.ts); a service's availability comes in one
+ * format or the other, never both.
  */
 
 export interface Counts {
@@ -176,7 +180,7 @@ interface ReadRecord {
  * reported is the first bad record's, as when every check was synchronous.
  */
 async function importFile(file: string, shape: FeedShape, importer: RecordImporter): Promise<void> {
-  const parse = importer.parserFor(shape.kind);
+  const parse = importer.parserFor(file, shape.kind);
   const queue = new ChunkQueue((records, stage) => importer.importChunk(file, records, stage));
   let chunk: ReadRecord[] = [];
   let lastRecord: number | null = null;
@@ -188,11 +192,12 @@ async function importFile(file: string, shape: FeedShape, importer: RecordImport
         lastRecord = position.index;
         queue.throwIfFailed();
         try {
-          chunk.push(parse(record, position.index));
+          parse(record, position.index, chunk);
         } catch (error) {
           throw recordError(file, position.index, error);
         }
-        if (chunk.length === recordsPerChunk) {
+        // A recurrence may add many slots at once: the chunk is handed over once it is full.
+        if (chunk.length >= recordsPerChunk) {
           queue.add(chunk, true);
           chunk = [];
         }
@@ -304,6 +309,9 @@ class RecordImporter {
   /** The feeds of services whose slots override payment terms, as the import leaves them (the longest kept goes first). */
   private readonly serviceFeeds = new Map<string, { merchantFeed: string; serviceFeed: string }>();
 
+  /** The availability format of each service this import gives slots of, and the first record that gave it. */
+  private readonly availabilityFormats = new Map<string, { recurring: boolean; file: string; index: number }>();
+
   /** The report's counts for each kind of staged record. */
   private readonly counts: Readonly<Record<StagedFeedRecord["kind"], Counts>>;
 
@@ -315,22 +323,51 @@ class RecordImporter {
     this.counts = { merchant: report.merchants, service: report.services, offer: report.offers, slot: report.slots };
   }
 
-  /** Parses one record of a file of `kind`; throws when it is malformed. */
-  parserFor(kind: FeedKind): (record: unknown, index: number) => ReadRecord {
+  /**
+   * Parses one record of `file` (of `kind`) into what it stages, added to
+   * `into` (an availability record with a recurrence makes several slots);
+   * throws when it is malformed.
+   */
+  parserFor(file: string, kind: FeedKind): (record: unknown, index: number, into: ReadRecord[]) => void {
     switch (kind) {
       case "merchant":
-        return (record, index) => ({ index, staged: { kind: "merchant", record: merchantFromFeed(record) } });
+        return (record, index, into) => void into.push({ index, staged: { kind: "merchant", record: merchantFromFeed(record) } });
       case "service":
-        return (record, index) => ({ index, staged: { kind: "service", record: serviceFromFeed(record) }, raw: record });
+        return (record, index, into) => void into.push({ index, staged: { kind: "service", record: serviceFromFeed(record) }, raw: record });
       case "offer":
-        return (record, index) => ({ index, staged: { kind: "offer", record: offerFromFeed(record) } });
+        return (record, index, into) => void into.push({ index, staged: { kind: "offer", record: offerFromFeed(record) } });
       case "availability":
-        return (record, index) => {
-          const slot = slotFromFeed(record);
+        return (record, index, into) => {
+          const { slots, recurring } = slotsFromFeed(record);
+          this.requireOneFormat(slots[0], recurring, file, index);
+          // The overrides are the record's: checked once, with its first slot.
           const overridesTerms = paymentOverrideFields.some((field) => field in (record as object));
-          return { index, staged: { kind: "slot", record: slot }, raw: overridesTerms ? record : undefined };
+          slots.forEach((slot, i) => into.push({ index, staged: { kind: "slot", record: slot }, raw: overridesTerms && i === 0 ? record : undefined }));
         };
     }
+  }
+
+  /**
+   * Refuses a service whose availability this import gives both as slots
+   * with spots and as recurrences: Google reads one format per integration
+   * ("Structuring availability in feeds": choose one, and stick with it), and
+   * slots of both would overlap without a rule for which one counts.
+   */
+  private requireOneFormat(slot: SlotFeedRecord, recurring: boolean, file: string, index: number): void {
+    const key = serviceKey(slot.merchantId, slot.serviceId);
+    const first = this.availabilityFormats.get(key);
+    if (first === undefined) {
+      this.availabilityFormats.set(key, { recurring, file, index });
+      return;
+    }
+    if (first.recurring === recurring) return;
+    const where = first.file === file ? `record ${first.index}` : `record ${first.index} of ${first.file}`;
+    throw new FieldError(
+      "recurrence",
+      `service ${JSON.stringify(slot.serviceId)} of merchant ${JSON.stringify(slot.merchantId)} mixes formats: ` +
+        `${where} gives its slots ${first.recurring ? "with a recurrence" : "one by one with their spots"}, this one ` +
+        `${recurring ? "with a recurrence" : "one by one with its spots"}; give a service's availability in one format`,
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import {
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { describeValue, FieldError } from "../feeds/field-error.js";
 import { hasBookingPaymentTerms } from "../payments/feed-terms.js";
+import { expandRecurrence, type Recurrence, type TimeRange } from "./recurrence-expansion.js";
 import type {
   MerchantFeedRecord,
   OfferFeedRecord,
@@ -74,6 +75,7 @@ interface IntegerRule {
 const positiveInt64: IntegerRule = { min: 1, max: Number.MAX_SAFE_INTEGER, expected: "a positive integer" };
 const nonNegativeInt64: IntegerRule = { min: 0, max: Number.MAX_SAFE_INTEGER, expected: "a non-negative integer" };
 const nonNegativeInt32: IntegerRule = { min: 0, max: INT32_MAX, expected: "a non-negative 32-bit integer" };
+const positiveInt32: IntegerRule = { min: 1, max: INT32_MAX, expected: "a positive 32-bit integer" };
 
 const DECIMAL = /^-?\d+$/;
 
@@ -215,21 +217,25 @@ export function offerFromFeed(value: unknown): OfferFeedRecord {
   };
 }
 
+/** What one availability feed record describes: its slots, and whether a recurrence made them. */
+export interface FeedAvailability {
+  slots: SlotFeedRecord[];
+  /** Google's compressed format (`recurrence`, see recurrence-expansion.ts), rather than a slot with its spots. */
+  recurring: boolean;
+}
+
+/** Whether a repeated field is set (present, not null, not an empty list). */
+const isSet = (value: unknown) => value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
+
 /**
- * An availability feed record (one slot). Compressed availability
- * (`recurrence` / `schedule_exception`) is rejected: each slot must be listed.
+ * An availability feed record: one slot with its spots, or a `recurrence`
+ * with its `schedule_exception`s, expanded into the slots it describes (one
+ * spot each; see recurrence-expansion.ts). Each expanded slot keeps the
+ * record's other fields, and its feed JSON states that one slot (its
+ * `start_sec` and spots, no recurrence), as if it had been listed.
  */
-export function slotFromFeed(value: unknown): SlotFeedRecord {
+export function slotsFromFeed(value: unknown): FeedAvailability {
   const record = requireRecordObject(value);
-  for (const name of ["recurrence", "schedule_exception"]) {
-    const given = record[name];
-    if (given !== undefined && given !== null && !(Array.isArray(given) && given.length === 0)) {
-      throw new FieldError(
-        name,
-        "compressed availability (recurrence / schedule_exception) is not supported; list each slot with start_sec and duration_sec",
-      );
-    }
-  }
   const merchantId = requiredId(record, "merchant_id");
   const serviceId = requiredId(record, "service_id");
   const startSec = requiredInteger(record, "start_sec", positiveInt64);
@@ -237,6 +243,18 @@ export function slotFromFeed(value: unknown): SlotFeedRecord {
 
   const givenTotal = integerField(record, "spots_total", nonNegativeInt64);
   const givenOpen = integerField(record, "spots_open", nonNegativeInt64);
+  const recurrence = recurrenceField(record);
+  const exceptions = scheduleExceptions(record);
+  if (recurrence === undefined && exceptions.length > 0) {
+    throw new FieldError("schedule_exception", "is only read with a recurrence: a slot listed with its spots is closed with spots_open 0");
+  }
+  if (recurrence !== undefined) {
+    for (const [name, given] of [["spots_total", givenTotal], ["spots_open", givenOpen]] as const) {
+      if (given !== undefined && given !== 1) {
+        throw new FieldError(name, `must be 1 or absent with a recurrence (each of its slots has one spot), got ${describeValue(record[name])}; list the slots one by one to give more`);
+      }
+    }
+  }
   if (givenTotal === undefined && givenOpen !== undefined) {
     throw new FieldError("spots_total", "is required when spots_open is given");
   }
@@ -247,7 +265,7 @@ export function slotFromFeed(value: unknown): SlotFeedRecord {
   }
 
   const resources = objectField(record, "resources") ?? {};
-  return {
+  const slot: SlotFeedRecord = {
     merchantId,
     serviceId,
     startSec,
@@ -263,4 +281,42 @@ export function slotFromFeed(value: unknown): SlotFeedRecord {
     feedJson: JSON.stringify(record),
     bookingPaymentTerms: hasBookingPaymentTerms("availability", record),
   };
+  if (recurrence === undefined) return { slots: [slot], recurring: false };
+
+  const { recurrence: _recurrence, schedule_exception: _exceptions, ...listed } = record;
+  const slots = expandRecurrence(startSec, durationSec, recurrence, exceptions).map(({ startSec: start, open }) => {
+    const spots = { spots_total: 1, spots_open: open ? 1 : 0 };
+    return { ...slot, startSec: start, spotsTotal: 1, spotsOpen: spots.spots_open, feedJson: JSON.stringify({ ...listed, start_sec: start, ...spots }) };
+  });
+  return { slots, recurring: true };
+}
+
+/** `recurrence` {`repeat_every_sec`, `repeat_until_sec`}: undefined when absent. */
+function recurrenceField(record: JsonObject): Recurrence | undefined {
+  const recurrence = objectField(record, "recurrence");
+  if (recurrence === undefined) return undefined;
+  const repeatEverySec = integerField(recurrence, "repeat_every_sec", positiveInt32, "recurrence");
+  const repeatUntilSec = integerField(recurrence, "repeat_until_sec", positiveInt64, "recurrence");
+  if (repeatEverySec === undefined) throw new FieldError("recurrence.repeat_every_sec", `is required (${positiveInt32.expected})`);
+  if (repeatUntilSec === undefined) throw new FieldError("recurrence.repeat_until_sec", `is required (${positiveInt64.expected})`);
+  return { repeatEverySec, repeatUntilSec };
+}
+
+/** `schedule_exception[]`, each a `time_range` {`begin_sec`, `end_sec`} with its end after its begin. */
+function scheduleExceptions(record: JsonObject): TimeRange[] {
+  const given = record.schedule_exception;
+  if (!isSet(given)) return [];
+  if (!Array.isArray(given)) throw new FieldError("schedule_exception", `must be an array, got ${describeValue(given)}`);
+  return given.map((exception, index) => {
+    const prefix = `schedule_exception[${index}]`;
+    if (!isObject(exception)) throw new FieldError(prefix, `must be an object, got ${describeValue(exception)}`);
+    const range = objectField(exception, "time_range", prefix);
+    if (range === undefined) throw new FieldError(`${prefix}.time_range`, "is required");
+    const at = `${prefix}.time_range`;
+    const beginSec = integerField(range, "begin_sec", nonNegativeInt64, at) ?? 0;
+    const endSec = integerField(range, "end_sec", nonNegativeInt64, at);
+    if (endSec === undefined) throw new FieldError(`${at}.end_sec`, `is required (${nonNegativeInt64.expected})`);
+    if (endSec <= beginSec) throw new FieldError(`${at}.end_sec`, `must be after begin_sec (${beginSec}), got ${describeValue(range.end_sec)}`);
+    return { beginSec, endSec };
+  });
 }

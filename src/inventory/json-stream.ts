@@ -1,5 +1,5 @@
-import { createReadStream } from "node:fs";
 import { parser } from "stream-json";
+import { openFeedFile, type FeedFileStream } from "../feeds/feed-file-stream.js";
 
 /**
  * Streaming access to large JSON feed files with stream-json: the file is
@@ -39,25 +39,34 @@ export class JsonStreamError extends Error {
 }
 
 /**
- * Feeds every token of `file` to `onToken` until the end, or until `onToken`
- * returns true (the rest of the file is then not read). An error thrown by
- * `onToken` stops the stream and rejects with that same error.
+ * Feeds every token of `file` (gunzipped when it is gzip, see
+ * feed-file-stream.ts) to `onToken` until the end, or until `onToken` returns
+ * true (the rest of the file is then not read). An error thrown by `onToken`
+ * stops the stream and rejects with that same error.
  */
-export function streamJsonTokens(file: string, onToken: (token: JsonToken) => boolean | void): Promise<void> {
+export async function streamJsonTokens(file: string, onToken: (token: JsonToken) => boolean | void): Promise<void> {
+  let opened: FeedFileStream;
+  try {
+    opened = await openFeedFile(file, 1 << 20);
+  } catch (error) {
+    throw new JsonStreamError("read", `cannot read file: ${(error as Error).message}`);
+  }
+  const { file: input, bytes, gunzip } = opened;
   return new Promise((resolve, reject) => {
-    const input = createReadStream(file, { highWaterMark: 1 << 20 });
     const tokens = parser({ packValues: true, streamValues: false });
     let settled = false;
     const finish = (error?: unknown) => {
       if (settled) return;
       settled = true;
-      input.unpipe(tokens);
+      bytes.unpipe(tokens);
       input.destroy();
+      gunzip?.destroy();
       tokens.destroy();
       if (error === undefined) resolve();
       else reject(error);
     };
     input.on("error", (error) => finish(new JsonStreamError("read", `cannot read file: ${error.message}`)));
+    gunzip?.on("error", (error) => finish(new JsonStreamError("read", `cannot decompress the gzip file: ${error.message}`)));
     tokens.on("error", (error) => finish(new JsonStreamError("syntax", `invalid JSON: ${error.message}`)));
     tokens.on("data", (token: JsonToken) => {
       if (settled) return;
@@ -68,7 +77,7 @@ export function streamJsonTokens(file: string, onToken: (token: JsonToken) => bo
       }
     });
     tokens.on("end", () => finish());
-    input.pipe(tokens);
+    bytes.pipe(tokens);
   });
 }
 

@@ -267,7 +267,24 @@ describe("importFeeds", () => {
       ],
       ["an unknown merchant", { ...good, merchant_id: "nobody" }, "merchant_id", 'unknown merchant "nobody"'],
       ["a negative party size", { ...good, resources: { party_size: -1 } }, "resources.party_size", "must be a non-negative 32-bit integer"],
-      ["recurrence", { ...good, recurrence: { repeat_every_sec: 3600, repeat_until_sec: 1535900000 } }, "recurrence", "compressed availability (recurrence / schedule_exception) is not supported"],
+      [
+        "a recurrence for a service whose slots were listed with spots",
+        { ...good, start_sec: 1600000000, spots_open: undefined, spots_total: undefined, recurrence: { repeat_every_sec: 3600, repeat_until_sec: 1600010000 } },
+        "recurrence",
+        'service "1000" of merchant "10001" mixes formats: record 0 gives its slots one by one with their spots, this one with a recurrence',
+      ],
+      [
+        "a recurrence that would make millions of slots",
+        { ...good, start_sec: 1600000000, spots_open: undefined, spots_total: undefined, recurrence: { repeat_every_sec: 1, repeat_until_sec: 1700000000 } },
+        "recurrence",
+        "would make 100000001 slots from one record (every 1 s until 1700000000), more than the 10000 one record may describe",
+      ],
+      [
+        "a schedule_exception without a recurrence",
+        { ...good, schedule_exception: [{ time_range: { begin_sec: 1600000000, end_sec: 1600003600 } }] },
+        "schedule_exception",
+        "is only read with a recurrence",
+      ],
     ];
 
     test.each(cases)("%s", async (_name, badRecord, field, detail) => {
