@@ -1,5 +1,7 @@
 import { StagingError, type FeedStaging, type SlotFeedRecord, type StagedFeedRecord, type Store, type UpsertOutcome } from "../store/repositories.js";
+import { systemClock, type Clock } from "../clock.js";
 import { FieldError } from "../feeds/field-error.js";
+import { queueImportUpdates } from "../notify/inventory-notification.js";
 import { paymentOverrideFields } from "../payments/feed-terms.js";
 import { effectivePaymentPolicy } from "../payments/payment-policy.js";
 import { merchantFromFeed, offerFromFeed, serviceFromFeed, slotsFromFeed } from "./feed-records.js";
@@ -22,8 +24,10 @@ import { findTopLevelKey, JsonStreamError, streamRecords, type RecordPosition } 
  * validated and staged apart from the live inventory (`Store.stageFeeds`, in
  * short transactions that take no lock on it), and only once every file has
  * been read are the staged records written into the live tables, in one
- * transaction. The first bad record (or file) throws a `FeedError` and
- * nothing is imported; an import killed midway leaves nothing either.
+ * transaction, with the real-time updates that tell Google of the changes
+ * (queued in the outbox, which the serving process delivers). The first bad
+ * record (or file) throws a `FeedError` and nothing is imported; an import
+ * killed midway leaves nothing either.
  *
  * Files are streamed (see json-stream.ts), never read whole, and may be
  * gzipped (whatever their name). An availability record may give Google's
@@ -110,6 +114,8 @@ export const recordsPerChunk = 1000;
 export interface ImportOptions {
   /** Called once the live tables are updated, with how long that held the database's write lock (ms). */
   onApplied?: (lockHeldMs: number) => void;
+  /** When the real-time updates it queues were made (default: the system clock). */
+  clock?: Clock;
 }
 
 /** Imports `files` into `store` (see above); rejects with a `FeedError` naming the bad file, record and field. */
@@ -135,7 +141,10 @@ export async function importFeeds(store: Store, files: string[], options: Import
         if (shape.kind === kind) await importFile(file, shape, importer);
       }
     }
-    const { lockHeldMs } = await staging.apply();
+    // Google is told in the same transaction: a create or patch of each merchant and service changed, and
+    // an availability:replace of each start time where a slot changed (see inventory-notification.ts).
+    const nowSec = (options.clock ?? systemClock).nowSec();
+    const { lockHeldMs } = await staging.apply((changes, outbox) => queueImportUpdates(outbox, changes, nowSec));
     options.onApplied?.(lockHeldMs);
     return report;
   } finally {

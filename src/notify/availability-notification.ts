@@ -29,12 +29,26 @@ function queueKey(merchantId: string, serviceId: string): string {
  * the entry not sent yet and the merge into it are then one atomic step.
  */
 export async function queueAvailabilityReplace(outbox: OutboxRepository, slot: SlotKey, nowSec: number): Promise<void> {
-  const key = queueKey(slot.merchantId, slot.serviceId);
-  const change: AvailabilityChange = { merchantId: slot.merchantId, serviceId: slot.serviceId };
+  await queueAvailabilityReplaces(outbox, slot, [slot.startSec], nowSec);
+}
+
+/**
+ * Queues (or merges) an availability update of one service for each of
+ * `startSecs`, as `queueAvailabilityReplace` does for one (a feed import's
+ * many start times: the entry is looked up once).
+ */
+export async function queueAvailabilityReplaces(
+  outbox: OutboxRepository,
+  service: Pick<SlotKey, "merchantId" | "serviceId">,
+  startSecs: Iterable<number>,
+  nowSec: number,
+): Promise<void> {
+  const key = queueKey(service.merchantId, service.serviceId);
+  const change: AvailabilityChange = { merchantId: service.merchantId, serviceId: service.serviceId };
   const entryId =
     (await outbox.findUnsentId(key, kind)) ??
     (await outbox.enqueue({ queueKey: key, kind, updateMask: "", payloadJson: JSON.stringify(change), queryJson: "{}" }, nowSec));
-  await outbox.addStartSec(entryId, slot.startSec);
+  for (const startSec of startSecs) await outbox.addStartSec(entryId, startSec);
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { OutboxEntry, Repositories, Store } from "../store/repositories.js";
 import { availabilityReplaceRequest } from "./availability-notification.js";
 import { notificationRequest } from "./booking-notification.js";
+import { inventoryRequest } from "./inventory-notification.js";
 import { readResponsePrefix } from "./response-prefix.js";
 
 /**
- * Delivers the notification outbox to Google's Booking Notification API.
+ * Delivers the notification outbox to Google's Booking Notification API and
+ * its real-time inventory updates (availability, merchants, services).
  *
  * Entries are written by the domain in the same transaction as the status
  * change they report; this worker only reads and updates them, so a process
@@ -278,12 +280,21 @@ export class Notifier {
     return pass;
   }
 
-  /** The HTTP request for an entry: a bookings.patch, or an availability:replace built from current inventory (read through `tx`). */
+  /**
+   * The HTTP request for an entry: a bookings.patch, an availability:replace
+   * built from current inventory (read through `tx`), or a merchant's or
+   * service's create or patch.
+   */
   private async requestFor(entry: OutboxEntry, tx: Repositories): Promise<{ method: string; pathAndQuery: string; body: string }> {
-    if (entry.kind === "availability_replace") {
-      return { method: "POST", ...(await availabilityReplaceRequest(this.partnerId!, entry, tx)) };
+    switch (entry.kind) {
+      case "availability_replace":
+        return { method: "POST", ...(await availabilityReplaceRequest(this.partnerId!, entry, tx)) };
+      case "merchant_update":
+      case "service_update":
+        return inventoryRequest(this.partnerId!, entry);
+      case "booking_patch":
+        return { method: "PATCH", ...notificationRequest(this.partnerId!, entry) };
     }
-    return { method: "PATCH", ...notificationRequest(this.partnerId!, entry) };
   }
 
   private async deliver(entry: OutboxEntry): Promise<keyof DeliveryPass> {

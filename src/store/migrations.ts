@@ -283,4 +283,40 @@ export const migrations: readonly Migration[] = [
   END;
   CREATE INDEX leases_by_slot ON leases (slot_id);
   `,
+  /* 13: the outbox also takes real-time updates of Google's inventory for
+        what a feed import adds or changes (merchant_update, service_update,
+        src/notify/inventory-notification.ts). SQLite cannot widen a CHECK in
+        place: the outbox and the table that refers to it are copied into new
+        ones (the child first, so the old outbox is dropped with nothing
+        referring to it; renaming the new outbox rewrites the child's
+        reference). Ids and rows are kept as they are. */ `
+  CREATE TABLE notification_outbox_new (
+    id                 INTEGER PRIMARY KEY,
+    queue_key          TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('booking_patch', 'availability_replace', 'merchant_update', 'service_update')),
+    update_mask        TEXT NOT NULL,
+    payload_json       TEXT NOT NULL,
+    query_json         TEXT NOT NULL,
+    state              TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms INTEGER NOT NULL DEFAULT 0,
+    last_status        INTEGER,
+    last_error         TEXT,
+    created_at_sec     INTEGER NOT NULL,
+    delivered_at_sec   INTEGER
+  ) STRICT;
+  INSERT INTO notification_outbox_new SELECT * FROM notification_outbox;
+  CREATE TABLE availability_change_starts_new (
+    outbox_id INTEGER NOT NULL REFERENCES notification_outbox_new (id),
+    start_sec INTEGER NOT NULL,
+    PRIMARY KEY (outbox_id, start_sec)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO availability_change_starts_new SELECT outbox_id, start_sec FROM availability_change_starts;
+  DROP TABLE availability_change_starts;
+  DROP TABLE notification_outbox;
+  ALTER TABLE notification_outbox_new RENAME TO notification_outbox;
+  ALTER TABLE availability_change_starts_new RENAME TO availability_change_starts;
+  CREATE INDEX notification_outbox_pending_by_queue ON notification_outbox (queue_key, id) WHERE state = 'pending';
+  CREATE INDEX notification_outbox_dead ON notification_outbox (id) WHERE state = 'dead';
+  `,
 ];

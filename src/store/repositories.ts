@@ -196,6 +196,24 @@ export type StagedFeedRecord =
   | { kind: "offer"; record: OfferFeedRecord }
   | { kind: "slot"; record: SlotFeedRecord };
 
+/** A merchant or service record an import writes, with its feed JSON before (null: it is new) and after. */
+export interface AppliedRecordChange {
+  merchantId: string;
+  /** Empty for a merchant. */
+  serviceId: string;
+  beforeFeedJson: string | null;
+  afterFeedJson: string;
+}
+
+/** What `FeedStaging.apply` changes in the live inventory (only records that differ from the live ones). */
+export interface AppliedFeedChanges {
+  /** In the order they were first staged. */
+  merchants: AppliedRecordChange[];
+  services: AppliedRecordChange[];
+  /** Each start time of a service at which the import adds or changes a slot, once, by service then start. */
+  slotStarts: Pick<SlotKey, "merchantId" | "serviceId" | "startSec">[];
+}
+
 /** A staged record the store refused; `index` is its position in the `stage` call. */
 export class StagingError extends Error {
   constructor(
@@ -230,8 +248,12 @@ export interface FeedStaging {
    * resolves, once that is durable, with how long it held the database's
    * write lock (ms). Rejects with a `StoreBusyError` when the lock cannot be
    * had in time.
+   *
+   * `queueUpdates`, when given, runs inside that transaction with what it
+   * changes and the outbox, to queue the notifications Google needs: they
+   * commit with the import, or neither does. It awaits only the outbox.
    */
-  apply(): Promise<{ lockHeldMs: number }>;
+  apply(queueUpdates?: (changes: AppliedFeedChanges, outbox: OutboxRepository) => Promise<void>): Promise<{ lockHeldMs: number }>;
   /** Drops what was staged (after `apply`, or instead of it). */
   discard(): Promise<void>;
 }
@@ -345,8 +367,11 @@ export interface UserRepository extends UserReads {
  * `booking_patch`: a bookings.patch of one booking (queued per booking id).
  * `availability_replace`: an availability:replace of some start times of one
  * service (queued per service, see `src/notify/availability-notification.ts`).
+ * `merchant_update` / `service_update`: a create or patch of a merchant or a
+ * service in Google's inventory (queued per merchant, its services after it,
+ * see `src/notify/inventory-notification.ts`).
  */
-export type OutboxKind = "booking_patch" | "availability_replace";
+export type OutboxKind = "booking_patch" | "availability_replace" | "merchant_update" | "service_update";
 
 /** A notification to write into the outbox (see `src/notify/booking-notification.ts`). */
 export interface OutboxEntryInput {

@@ -1,6 +1,16 @@
 import type { Statement } from "better-sqlite3";
 import type { SqliteDatabase } from "../database.js";
-import { StagingError, type FeedStaging, type StagedFeedRecord, type UpsertOutcome } from "../repositories.js";
+import {
+  StagingError,
+  type AppliedFeedChanges,
+  type AppliedRecordChange,
+  type FeedStaging,
+  type OutboxRepository,
+  type StagedFeedRecord,
+  type UpsertOutcome,
+} from "../repositories.js";
+import { promised } from "./async-repositories.js";
+import { SqliteOutboxRepository } from "./outbox-repository.js";
 import { storeError } from "./store-errors.js";
 import type { UnitRunner } from "./unit-runner.js";
 import {
@@ -59,6 +69,12 @@ export class SqliteFeedStaging implements FeedStaging {
   private readonly rollback: Statement;
   private readonly deferWalSync: Statement;
   private readonly restoreFullSync: Statement;
+  /** What `apply` changes, read in its transaction before it writes (see `changes`). */
+  private readonly changedMerchants: Statement;
+  private readonly changedServices: Statement;
+  private readonly changedSlotStarts: Statement;
+  /** The outbox `apply`'s callback queues into, on this connection, inside the import's transaction. */
+  private readonly outbox: OutboxRepository;
 
   /**
    * @param syncWal makes everything committed so far durable (see
@@ -89,6 +105,15 @@ export class SqliteFeedStaging implements FeedStaging {
     this.stagedMerchantFeed = feedOf(stagingSchema, feedTables.merchants);
     this.liveServiceFeed = feedOf("main", feedTables.services);
     this.liveMerchantFeed = feedOf("main", feedTables.merchants);
+    const changedRecords = (table: FeedTable, serviceId: string) =>
+      db.prepare(`SELECT s.merchant_id AS merchantId, ${serviceId} AS serviceId, live.feed_json AS beforeFeedJson, s.feed_json AS afterFeedJson
+        FROM ${stagingSchema}.${table.name} s LEFT JOIN main.${table.name} live USING (${table.key.join(", ")}) ORDER BY s.rowid`);
+    this.changedMerchants = changedRecords(feedTables.merchants, "''");
+    this.changedServices = changedRecords(feedTables.services, "s.service_id");
+    this.changedSlotStarts = db.prepare(`SELECT DISTINCT merchant_id AS merchantId, service_id AS serviceId, start_sec AS startSec
+      FROM ${stagingSchema}.${feedTables.slots.name} ORDER BY merchant_id, service_id, start_sec`);
+    // Its statements run on this connection: inside `swap`'s transaction, with no unit of the store under way.
+    this.outbox = promised<OutboxRepository>(new SqliteOutboxRepository(db), () => undefined);
     [this.begin, this.commit, this.rollback, this.deferWalSync, this.restoreFullSync] = [
       "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL",
     ].map((sql) => db.prepare(sql));
@@ -162,14 +187,31 @@ export class SqliteFeedStaging implements FeedStaging {
     return serviceFeed === undefined || merchantFeed === undefined ? undefined : { merchantFeed, serviceFeed };
   }
 
-  async apply(): Promise<{ lockHeldMs: number }> {
-    const lockHeldMs = await this.runner.exclusive(() => this.swap());
+  async apply(queueUpdates?: (changes: AppliedFeedChanges, outbox: OutboxRepository) => Promise<void>): Promise<{ lockHeldMs: number }> {
+    const lockHeldMs = await this.runner.exclusive(() => this.swap(queueUpdates));
     await this.syncWal?.();
     return { lockHeldMs };
   }
 
-  /** The live tables take the staged records, in one transaction; returns how long it held the write lock (ms). */
-  private swap(): number {
+  /**
+   * What the staged records change: only records that differ from the live
+   * ones were staged, so these are all of them. Read in the transaction,
+   * before they are written (a merchant's or service's feed JSON as it was);
+   * `slotStarts`, read from the staging alone, before it (not under the lock).
+   */
+  private changes(slotStarts: AppliedFeedChanges["slotStarts"]): AppliedFeedChanges {
+    return {
+      merchants: this.changedMerchants.all() as AppliedRecordChange[],
+      services: this.changedServices.all() as AppliedRecordChange[],
+      slotStarts,
+    };
+  }
+
+  /**
+   * The live tables take the staged records, and `queueUpdates` queues what
+   * tells Google, in one transaction; returns how long it held the write lock (ms).
+   */
+  private async swap(queueUpdates?: (changes: AppliedFeedChanges, outbox: OutboxRepository) => Promise<void>): Promise<number> {
     // As in group commit: COMMIT writes the WAL without flushing it, the flush
     // runs after the lock is released, and `apply` resolves only once it is
     // durable. A crash before the flush loses the whole import, never part of
@@ -182,11 +224,15 @@ export class SqliteFeedStaging implements FeedStaging {
     this.db.pragma("wal_autocheckpoint = 0");
     let lockHeldMs: number;
     try {
+      const slotStarts = queueUpdates && (this.changedSlotStarts.all() as AppliedFeedChanges["slotStarts"]);
       this.begin.run();
       const lockedAt = performance.now();
       try {
+        const changes = slotStarts && this.changes(slotStarts);
         // Referenced tables first: a service's merchant, a slot's service.
         for (const table of [this.tables.merchants, this.tables.services, this.tables.offers, this.tables.slots]) table.apply.run();
+        // Awaits only the outbox, whose calls run at once: no other work of the store runs meanwhile (`exclusive`).
+        if (changes) await queueUpdates!(changes, this.outbox);
         this.commit.run();
       } catch (error) {
         if (this.db.inTransaction) this.rollback.run();
