@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { ConfigError, credentialsFrom, dbPathFrom, flagOptions, fromFlag, parseServeConfig, settings, type MetricsExposure } from "./config.js";
 import { conformanceCommand } from "./conformance/command.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
+import { exportFeedsCommand, exportFeedsUsage } from "./inventory/export-feeds-command.js";
 import { systemClock } from "./clock.js";
 import { Notifier } from "./notify/notifier.js";
 import { PaymentConfigError, paymentProcessorFromEnv } from "./payments/processor-from-env.js";
@@ -20,7 +21,8 @@ import { DatabaseInUseError, takeServingLock } from "./store/sqlite/serving-lock
 const usage = `usage:
   booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
                         [--auto-decline-after-sec N] [--max-connections N] [--insecure-no-auth] [--create-db]
-  booking-server import [--db FILE] FEED.json...
+  booking-server import [--db FILE] FEED.json...   (gzipped files too)
+  ${exportFeedsUsage}
   booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
   booking-server payments [--db FILE] BOOKING_ID  (what a booking paid, was refunded and kept)
   booking-server conformance --url URL --credentials FILE --availability-feed FILE (--all | TEST...) [--keep] [--report FILE]
@@ -238,6 +240,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (command === "serve") await serve(args);
     else if (command === "import") await importCommand(args);
+    else if (command === "export-feeds") await exportFeedsCommand(args);
     else if (command === "backup") await backupCommand(args);
     else if (command === "payments") await paymentsCommand(args);
     else if (command === "conformance") process.exitCode = await conformanceCommand(args);

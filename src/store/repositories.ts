@@ -92,6 +92,21 @@ export interface OfferFeedRecord {
 
 export type UpsertOutcome = "inserted" | "updated" | "unchanged";
 
+/** A merchant's or service's feed record as stored (`serviceId` empty for a merchant). */
+export interface StoredFeedRecord {
+  merchantId: string;
+  serviceId: string;
+  feedJson: string;
+}
+
+/** A slot's feed record as stored, with its spots as they stand now (`InventoryReads.slotFeedsAfter`). */
+export interface SlotFeedState extends SlotKey {
+  slotId: number;
+  spotsTotal: number;
+  spotsOpen: number;
+  feedJson: string;
+}
+
 /**
  * The slots of one merchant starting in a window (`InventoryReads.slotsInWindow`):
  * an empty string or 0 leaves that part of the key open.
@@ -129,6 +144,22 @@ export interface InventoryReads {
   hasService(merchantId: string, serviceId: string): Promise<boolean>;
   /** Whether the merchant has this offer for this service (or for all its services). */
   hasOffer(merchantId: string, serviceId: string, offerId: string): Promise<boolean>;
+  /** How many merchants, services and slots the inventory has (what a feed export writes). */
+  inventoryCounts(): Promise<{ merchants: number; services: number; slots: number }>;
+  /**
+   * A page of the merchants' feed records, by merchant id: those after
+   * `afterMerchantId` ("" for the first page), at most `limit`.
+   */
+  merchantFeedsAfter(afterMerchantId: string, limit: number): Promise<StoredFeedRecord[]>;
+  /** A page of the services' feed records, by (merchant id, service id), after `after` (undefined for the first page). */
+  serviceFeedsAfter(after: { merchantId: string; serviceId: string } | undefined, limit: number): Promise<StoredFeedRecord[]>;
+  /**
+   * A page of the slots, by slot id after `afterSlotId` (0 for the first
+   * page), each with its feed record and its spots as they stand now:
+   * `spotsOpen` is what `findSlots` reports, the spots this server and the
+   * merchant's other channels took already subtracted.
+   */
+  slotFeedsAfter(afterSlotId: number, limit: number): Promise<SlotFeedState[]>;
   /** Slots matching the query, those with open spots first. */
   findSlots(query: SlotQuery, limit: number): Promise<SlotRecord[]>;
   /** Every slot of a service starting in [fromSec, toSec], by start: only what an availability answer needs. */

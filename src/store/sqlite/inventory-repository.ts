@@ -7,7 +7,9 @@ import type {
   ServiceFeedRecord,
   SlotFeedRecord,
   SlotAvailability,
+  SlotFeedState,
   SlotQuery,
+  StoredFeedRecord,
   SlotRecord,
   SlotStock,
   SlotWindowQuery,
@@ -79,6 +81,21 @@ function positiveCount(count: number): number {
   return count;
 }
 
+/** The pages a feed export reads, by key: merchants, services, slots (their open spots by `openSpots`). */
+function exportStatements(db: SqliteDatabase) {
+  return {
+    counts: db.prepare(`SELECT (SELECT count(*) FROM merchants) AS merchants, (SELECT count(*) FROM services) AS services,
+      (SELECT count(*) FROM slots) AS slots`),
+    merchants: db.prepare(`SELECT merchant_id AS merchantId, '' AS serviceId, feed_json AS feedJson FROM merchants
+      WHERE merchant_id > ? ORDER BY merchant_id LIMIT ?`),
+    services: db.prepare(`SELECT merchant_id AS merchantId, service_id AS serviceId, feed_json AS feedJson FROM services
+      WHERE (merchant_id, service_id) > (@merchantId, @serviceId) ORDER BY merchant_id, service_id LIMIT @limit`),
+    slots: db.prepare(`SELECT slot_id AS slotId, merchant_id AS merchantId, service_id AS serviceId, start_sec AS startSec,
+      duration_sec AS durationSec, staff_id AS staffId, room_id AS roomId, party_size AS partySize, spots_total AS spotsTotal,
+      ${openSpots} AS spotsOpen, feed_json AS feedJson FROM slots WHERE slot_id > ? ORDER BY slot_id LIMIT ?`),
+  };
+}
+
 /** Maps `changes` of an upsert guarded by "only if something differs". */
 function upsertOutcome(existedBefore: boolean, changes: number): UpsertOutcome {
   if (!existedBefore) return "inserted";
@@ -109,6 +126,8 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
   private readonly slotClose;
   private readonly slotDelete;
   private readonly slotEmpty;
+
+  private exportStatementsPrepared: ReturnType<typeof exportStatements> | undefined;
 
   constructor(private readonly db: SqliteDatabase) {
     this.merchantExists = db.prepare("SELECT 1 FROM merchants WHERE merchant_id = ?").pluck();
@@ -199,6 +218,28 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
 
   hasOffer(merchantId: string, serviceId: string, offerId: string): boolean {
     return this.offerForService.get(merchantId, offerId, serviceId) !== undefined;
+  }
+
+  inventoryCounts(): { merchants: number; services: number; slots: number } {
+    return this.exportReads().counts.get() as { merchants: number; services: number; slots: number };
+  }
+
+  merchantFeedsAfter(afterMerchantId: string, limit: number): StoredFeedRecord[] {
+    return this.exportReads().merchants.all(afterMerchantId, limit) as StoredFeedRecord[];
+  }
+
+  serviceFeedsAfter(after: { merchantId: string; serviceId: string } | undefined, limit: number): StoredFeedRecord[] {
+    const { merchantId, serviceId } = after ?? { merchantId: "", serviceId: "" };
+    return this.exportReads().services.all({ merchantId, serviceId, limit }) as StoredFeedRecord[];
+  }
+
+  slotFeedsAfter(afterSlotId: number, limit: number): SlotFeedState[] {
+    return this.exportReads().slots.all(afterSlotId, limit) as SlotFeedState[];
+  }
+
+  /** A feed export's statements, prepared at its first read (a serving process never exports). */
+  private exportReads(): ReturnType<typeof exportStatements> {
+    return (this.exportStatementsPrepared ??= exportStatements(this.db));
   }
 
   findSlots(query: SlotQuery, limit: number): SlotRecord[] {
