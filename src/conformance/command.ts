@@ -11,17 +11,19 @@ import { runConformance } from "./runner.js";
 /** Longest wait for one answer; Google's own thresholds are 1.5 s (BAL) to 5 s (CheckAvailability). */
 const answerTimeoutMs = 10_000;
 
-export const conformanceUsage = `usage: booking-server conformance --url URL --credentials FILE --availability-feed FILE
-                                 (--all | TEST...) [--keep] [--report FILE]
+export const conformanceUsage = `usage: booking-server conformance --url URL --credentials FILE --availability-feed FILE...
+                                 [--service-feed FILE...] (--all | TEST...) [--keep] [--report FILE]
 
 Checks a Maps Booking API v3 booking server (any implementation) the way Google calls it:
 REST, HTTP Basic, snake_case JSON, int64 as strings, enums by name.
 
   --url URL                 the server's base URL, as entered in the Partner Portal (…/v3/<Method> is added)
   --credentials FILE        Google's Basic credentials for it: one line "user:password"
-  --availability-feed FILE  the availability feed the server's inventory comes from (Google's feed JSON);
-                            only slots it lists are booked, starting 48 h from now or later,
-                            without payment terms of their own
+  --availability-feed FILE  the availability feed the server's inventory comes from (Google's feed JSON;
+                            repeat the flag for each shard); only slots it lists are booked, starting
+                            48 h from now or later, without payment terms
+  --service-feed FILE       the service feed too (optional, repeatable): slots of services with payment
+                            terms (prepayment, deposit, no-show fee, card required) are not booked either
   --all                     run every test (or name the tests to run)
   --keep                    leave the bookings made in place (they are cancelled at the end otherwise)
   --report FILE             JSON report: every check, with each request and answer of the failed ones
@@ -50,7 +52,8 @@ export async function conformanceCommand(args: string[], io: ConformanceIo = { w
     options: {
       url: { type: "string" },
       credentials: { type: "string" },
-      "availability-feed": { type: "string" },
+      "availability-feed": { type: "string", multiple: true },
+      "service-feed": { type: "string", multiple: true, default: [] },
       all: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       report: { type: "string", default: defaultReportFile },
@@ -63,15 +66,23 @@ export async function conformanceCommand(args: string[], io: ConformanceIo = { w
   }
   const url = baseUrl(required(values.url, "--url"));
   const credentials = readCredentials(required(values.credentials, "--credentials"));
-  const feed = required(values["availability-feed"], "--availability-feed");
+  const feeds = values["availability-feed"] ?? [];
+  if (feeds.length === 0) throw missing("--availability-feed");
   const tests = selectTests(values.all, positionals);
-  const slots = await loadFeedSlots(feed);
+  const slots = await loadFeedSlots(feeds, values["service-feed"]);
 
   const startedAtSec = io.clock.nowSec();
-  io.write(`checking ${url} against ${slots.length} slot(s) of ${feed}: ${tests.map((test) => test.name).join(", ")}`);
+  io.write(`checking ${url} against ${slots.length} slot(s) of ${feeds.join(", ")}: ${tests.map((test) => test.name).join(", ")}`);
   const client = new RestClient({ baseUrl: url, credentials, timeoutMs: answerTimeoutMs });
   const run = await runConformance({ client, slots, tests, keep: values.keep, clock: io.clock, write: io.write });
-  const header = { url, availabilityFeed: feed, tests: tests.map((test) => test.name), startedAtSec, finishedAtSec: io.clock.nowSec() };
+  const header = {
+    url,
+    availabilityFeeds: feeds,
+    serviceFeeds: values["service-feed"],
+    tests: tests.map((test) => test.name),
+    startedAtSec,
+    finishedAtSec: io.clock.nowSec(),
+  };
   await writeReport(values.report, conformanceReport(header, run));
   const failed = run.results.filter((result) => result.outcome === "fail").length;
   io.write(`report: ${values.report}${failed > 0 ? " (each failed check's requests and answers)" : ""}`);
@@ -79,8 +90,12 @@ export async function conformanceCommand(args: string[], io: ConformanceIo = { w
 }
 
 function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === "") throw new ConfigError(`conformance needs ${flag} (see booking-server conformance --help)`);
+  if (value === undefined || value === "") throw missing(flag);
   return value;
+}
+
+function missing(flag: string): ConfigError {
+  return new ConfigError(`conformance needs ${flag} (see booking-server conformance --help)`);
 }
 
 function baseUrl(text: string): string {

@@ -1,7 +1,7 @@
 import { ConfirmationMode } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { FieldError } from "../feeds/field-error.js";
 import { FeedError } from "../inventory/feed-import.js";
-import { slotsFromFeed } from "../inventory/feed-records.js";
+import { serviceFromFeed, slotsFromFeed } from "../inventory/feed-records.js";
 import { findTopLevelKey, JsonStreamError, streamRecords } from "../inventory/json-stream.js";
 import type { SlotFeedRecord } from "../store/repositories.js";
 
@@ -9,8 +9,9 @@ import type { SlotFeedRecord } from "../store/repositories.js";
  * The slots of a Google availability feed, as the checker needs them: what
  * identifies a slot to Google, how many spots the feed says are open, and
  * whether booking it takes a payment (the checker books only slots that take
- * none). Records are read and validated with the importer's own parsing
- * (`slotsFromFeed`: a recurrence is expanded into its slots), so the checker
+ * none, as far as the availability and service feeds say). Records are read
+ * and validated with the importer's own parsing (`slotsFromFeed`, which
+ * expands a recurrence into its slots, and `serviceFromFeed`), so the checker
  * accepts exactly the feeds `import` accepts.
  */
 export interface FeedSlot {
@@ -25,25 +26,48 @@ export interface FeedSlot {
   spotsTotal: number;
   spotsOpen: number;
   confirmationMode: ConfirmationMode;
-  /** The record carries payment terms of its own (prepayment, deposit, no-show fee, ...). */
+  /** The record, or its service's in the service feed, states payment terms (prepayment, deposit, no-show fee, ...). */
   takesPayment: boolean;
 }
 
-/** Where the slot records are, by the feed's top-level key (the two shapes `import` reads). */
-const recordPaths = new Map<string, readonly string[]>([
+/** Where the records are, by the feed's top-level key (the shapes `import` reads). */
+const availabilityPaths = new Map<string, readonly string[]>([
   ["availability", ["availability"]],
   ["service_availability", ["service_availability", "availability"]],
 ]);
+const servicePaths = new Map<string, readonly string[]>([["service", ["service"]]]);
 
-/** Every slot of the availability feed `file`; throws a `FeedError` naming the file, record and field. */
-export async function loadFeedSlots(file: string): Promise<FeedSlot[]> {
+/**
+ * Every slot of the availability feed `files` (a feed's shards), marked as
+ * taking a payment when its record, or its service's record in the service
+ * feed `serviceFiles` (optional), states payment terms. Throws a `FeedError`
+ * naming the file, record and field.
+ */
+export async function loadFeedSlots(files: readonly string[], serviceFiles: readonly string[] = []): Promise<FeedSlot[]> {
+  const paidServices = new Set<string>();
+  for (const file of serviceFiles) {
+    await eachRecord(file, servicePaths, "service feed", (record) => {
+      const service = serviceFromFeed(record);
+      if (service.bookingPaymentTerms) paidServices.add(serviceKey(service));
+    });
+  }
   const slots: FeedSlot[] = [];
+  for (const file of files) {
+    await eachRecord(file, availabilityPaths, "availability feed", (record) => {
+      for (const slot of slotsFromFeed(record).slots) slots.push(feedSlot(slot, paidServices.has(serviceKey(slot))));
+    });
+  }
+  return slots;
+}
+
+/** Hands each record of `file` to `parse`; a bad record or file is a `FeedError`. */
+async function eachRecord(file: string, paths: ReadonlyMap<string, readonly string[]>, kind: string, parse: (record: unknown) => void): Promise<void> {
   try {
-    const key = await findTopLevelKey(file, new Set(recordPaths.keys()));
-    if (key === null) throw new FeedError(file, null, null, 'not an availability feed: no top-level "availability" or "service_availability" key');
-    await streamRecords(file, recordPaths.get(key)!, (record, position) => {
+    const key = await findTopLevelKey(file, new Set(paths.keys()));
+    if (key === null) throw new FeedError(file, null, null, `not a ${kind}: no top-level ${[...paths.keys()].map((name) => `"${name}"`).join(" or ")} key`);
+    await streamRecords(file, paths.get(key)!, (record, position) => {
       try {
-        for (const slot of slotsFromFeed(record).slots) slots.push(feedSlot(slot));
+        parse(record);
       } catch (error) {
         if (error instanceof FieldError) throw new FeedError(file, position.index, error.field, error.message);
         throw error;
@@ -53,10 +77,13 @@ export async function loadFeedSlots(file: string): Promise<FeedSlot[]> {
     if (error instanceof JsonStreamError) throw new FeedError(file, null, null, error.message);
     throw error;
   }
-  return slots;
 }
 
-function feedSlot(record: SlotFeedRecord): FeedSlot {
+function serviceKey(record: { merchantId: string; serviceId: string }): string {
+  return `${record.merchantId}\u0000${record.serviceId}`;
+}
+
+function feedSlot(record: SlotFeedRecord, paidService: boolean): FeedSlot {
   return {
     merchantId: record.merchantId,
     serviceId: record.serviceId,
@@ -69,7 +96,7 @@ function feedSlot(record: SlotFeedRecord): FeedSlot {
     spotsTotal: record.spotsTotal,
     spotsOpen: record.spotsOpen,
     confirmationMode: record.confirmationMode,
-    takesPayment: record.bookingPaymentTerms,
+    takesPayment: record.bookingPaymentTerms || paidService,
   };
 }
 

@@ -8,7 +8,8 @@ export const defaultReportFile = "conformance-report.json";
 /** What the report says about the run besides its results. */
 export interface ReportHeader {
   url: string;
-  availabilityFeed: string;
+  availabilityFeeds: string[];
+  serviceFeeds: string[];
   tests: string[];
   startedAtSec: number;
   finishedAtSec: number;
@@ -24,7 +25,8 @@ export function conformanceReport(header: ReportHeader, run: RunResult) {
   const count = (outcome: CheckResult["outcome"]) => run.results.filter((result) => result.outcome === outcome).length;
   return {
     url: header.url,
-    availability_feed: header.availabilityFeed,
+    availability_feeds: header.availabilityFeeds,
+    service_feeds: header.serviceFeeds,
     tests: header.tests,
     started_at: new Date(header.startedAtSec * 1000).toISOString(),
     finished_at: new Date(header.finishedAtSec * 1000).toISOString(),

@@ -151,7 +151,9 @@ export function bookingOf(response: CreateBookingResponse | UpdateBookingRespons
 export function describeFailure(failure: BookingFailure | undefined): string {
   if (!failure) return "no booking_failure";
   const cause = enumName(BookingFailure_CauseSchema, failure.cause);
-  return failure.description ? `${cause} ("${failure.description}")` : cause;
+  const described = failure.description ? `${cause} ("${failure.description}")` : cause;
+  // The checker books without paying: a payment refusal means the feeds did not say the slot takes one.
+  return cause.startsWith("PAYMENT_") ? `${described}; if this service takes a payment, give its service feed (--service-feed) so that it is not booked` : described;
 }
 
 export function statusName(status: BookingStatus): string {

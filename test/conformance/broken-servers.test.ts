@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { conformanceCommand } from "../../src/conformance/command";
 import { loadFeedSlots, type FeedSlot } from "../../src/conformance/feed-slots";
 import { startBrokenServer, type BrokenServer, type Fault } from "./broken-server";
-import { writeDemoAvailability } from "./demo-feed";
+import { demoFeeds, writeShiftedAvailability } from "./demo-feed";
 
 /**
  * The checker against a partner server that is right but for one fault (a
@@ -23,8 +23,8 @@ const servers: BrokenServer[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "conformance-broken-"));
-  feed = writeDemoAvailability(dir);
-  slots = await loadFeedSlots(feed);
+  feed = writeShiftedAvailability(dir, demoFeeds.availability);
+  slots = await loadFeedSlots([feed]);
   credentialsFile = join(dir, "credentials");
   writeFileSync(credentialsFile, `${username}:${password}\n`);
 });
