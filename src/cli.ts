@@ -25,8 +25,8 @@ const usage = `usage:
   ${exportFeedsUsage}
   booking-server backup [--db FILE] DESTINATION   (a consistent copy, safe while serving)
   booking-server payments [--db FILE] BOOKING_ID  (what a booking paid, was refunded and kept)
-  booking-server conformance --url URL --credentials FILE --availability-feed FILE (--all | TEST...) [--keep] [--report FILE]
-                        (checks any v3 booking server as Google calls it; --help for the tests)
+  booking-server conformance --url URL --credentials FILE --availability-feed FILE... [--service-feed FILE...]
+                        (--all | TEST...) [--keep] [--report FILE]   (checks any v3 booking server as Google calls it)
 
 Credentials come from BOOKING_AUTH_USERNAME and BOOKING_AUTH_PASSWORD (or BOOKING_AUTH_PASSWORD_FILE);
 merchants' bearer tokens from MERCHANT_TOKENS_FILE and ADMIN_TOKEN.
