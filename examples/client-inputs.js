@@ -66,6 +66,26 @@ function newBooking() {
 
 const isoTime = (startSec) => new Date(Number(startSec) * 1000).toISOString();
 
+/**
+ * The slot to book from a BatchAvailabilityLookup's answers: the first
+ * available one (the lookup's slot time with its merchant, `resource_ids` as
+ * a slot's `resources`), in the library's own int64 type as the answer has it.
+ * Prints how many were free; none ends the example.
+ */
+function firstFreeSlot(answers) {
+  const free = answers.filter((answer) => answer.available);
+  console.log(`BatchAvailabilityLookup: ${free.length} of ${answers.length} dinners for 2 available`);
+  if (free.length === 0) fail("no dinner for 2 is free in the next 7 days: nothing to book");
+  const { serviceId, startSec, durationSec, resourceIds } = free[0].slotTime;
+  return { merchantId, serviceId, startSec, durationSec, resources: resourceIds };
+}
+
+/** Prints a CreateBooking answer (enums named by the library's own functions); a booking failure ends the example. */
+function reportBooking({ booking, bookingFailure }, statusName, causeName) {
+  if (bookingFailure) fail(`CreateBooking: not booked: ${causeName(bookingFailure.cause)}`);
+  console.log(`CreateBooking: ${booking.bookingId} ${statusName(booking.status)} for ${isoTime(booking.slot.startSec)}`);
+}
+
 /** A module compiled into dist/ (a path from the repository's root), with a sentence when dist/ is not built yet. */
 function requireBuilt(path) {
   try {
@@ -82,4 +102,4 @@ function fail(sentence) {
   process.exit(1);
 }
 
-module.exports = { serverFromEnvironment, merchantId, dinnerSlotTimes, newBooking, isoTime, fail, requireBuilt };
+module.exports = { serverFromEnvironment, merchantId, dinnerSlotTimes, newBooking, firstFreeSlot, reportBooking, fail, requireBuilt };

@@ -14,7 +14,7 @@
 "use strict";
 const { Code, ConnectError, createClient } = require("@connectrpc/connect");
 const { createConnectTransport } = require("@connectrpc/connect-node");
-const { serverFromEnvironment, merchantId, dinnerSlotTimes, newBooking, isoTime, fail, requireBuilt } = require("./client-inputs.js");
+const { serverFromEnvironment, merchantId, dinnerSlotTimes, newBooking, firstFreeSlot, reportBooking, fail, requireBuilt } = require("./client-inputs.js");
 const { BookingService, BookingStatus, BookingFailure_Cause } = requireBuilt("dist/gen/es/ext/maps/booking/partner/v3/booking_service_pb.js");
 
 async function main() {
@@ -35,34 +35,18 @@ async function main() {
   const health = await call("healthCheck", {});
   console.log(`HealthCheck: ${health.status}`);
 
-  const wanted = dinnerSlotTimes();
   const lookup = await call("batchAvailabilityLookup", {
     merchantId,
-    slotTime: wanted.map((t) => ({
+    slotTime: dinnerSlotTimes().map((t) => ({
       serviceId: t.serviceId,
       startSec: BigInt(t.startSec),
       durationSec: BigInt(t.durationSec),
       resourceIds: { partySize: t.partySize },
     })),
   });
-  const free = lookup.slotTimeAvailability.filter((answer) => answer.available);
-  console.log(`BatchAvailabilityLookup: ${free.length} of ${wanted.length} dinners for 2 available`);
-  if (free.length === 0) fail("no dinner for 2 is free in the next 7 days: nothing to book");
-
-  const { slotTime } = free[0];
-  const booked = await call("createBooking", {
-    ...newBooking(),
-    slot: {
-      merchantId,
-      serviceId: slotTime.serviceId,
-      startSec: slotTime.startSec,
-      durationSec: slotTime.durationSec,
-      resources: slotTime.resourceIds,
-    },
-  });
-  if (booked.bookingFailure) fail(`CreateBooking: not booked: ${BookingFailure_Cause[booked.bookingFailure.cause]}`);
-  const { bookingId, status } = booked.booking;
-  console.log(`CreateBooking: ${bookingId} ${BookingStatus[status]} for ${isoTime(slotTime.startSec)}`);
+  const slot = firstFreeSlot(lookup.slotTimeAvailability);
+  const booked = await call("createBooking", { ...newBooking(), slot });
+  reportBooking(booked, (status) => BookingStatus[status], (cause) => BookingFailure_Cause[cause]);
 }
 
 main().catch((error) => fail(error.message));

@@ -16,7 +16,7 @@
 // then check what is given.
 "use strict";
 const { credentials, Metadata, status: grpcStatus } = require("@grpc/grpc-js");
-const { serverFromEnvironment, merchantId, dinnerSlotTimes, newBooking, isoTime, fail, requireBuilt } = require("./client-inputs.js");
+const { serverFromEnvironment, merchantId, dinnerSlotTimes, newBooking, firstFreeSlot, reportBooking, fail, requireBuilt } = require("./client-inputs.js");
 const stubs = requireBuilt("dist/gen/grpc/ext/maps/booking/partner/v3/booking_service.js");
 const { BookingServiceClient, HealthCheckRequest, BatchAvailabilityLookupRequest, CreateBookingRequest } = stubs;
 
@@ -40,12 +40,11 @@ async function main() {
     const health = await call("healthCheck", HealthCheckRequest.fromPartial({}));
     console.log(`HealthCheck: ${health.status}`);
 
-    const wanted = dinnerSlotTimes();
     const lookup = await call(
       "batchAvailabilityLookup",
       BatchAvailabilityLookupRequest.fromPartial({
         merchantId,
-        slotTime: wanted.map((t) => ({
+        slotTime: dinnerSlotTimes().map((t) => ({
           serviceId: t.serviceId,
           startSec: String(t.startSec), // int64 fields are decimal strings in these stubs
           durationSec: String(t.durationSec),
@@ -53,27 +52,9 @@ async function main() {
         })),
       }),
     );
-    const free = lookup.slotTimeAvailability.filter((answer) => answer.available);
-    console.log(`BatchAvailabilityLookup: ${free.length} of ${wanted.length} dinners for 2 available`);
-    if (free.length === 0) fail("no dinner for 2 is free in the next 7 days: nothing to book");
-
-    const { slotTime } = free[0];
-    const booked = await call(
-      "createBooking",
-      CreateBookingRequest.fromPartial({
-        ...newBooking(),
-        slot: {
-          merchantId,
-          serviceId: slotTime.serviceId,
-          startSec: slotTime.startSec,
-          durationSec: slotTime.durationSec,
-          resources: slotTime.resourceIds,
-        },
-        }),
-    );
-    if (booked.bookingFailure) fail(`CreateBooking: not booked: ${stubs.bookingFailure_CauseToJSON(booked.bookingFailure.cause)}`);
-    const { bookingId, status } = booked.booking;
-    console.log(`CreateBooking: ${bookingId} ${stubs.bookingStatusToJSON(status)} for ${isoTime(slotTime.startSec)}`);
+    const slot = firstFreeSlot(lookup.slotTimeAvailability);
+    const booked = await call("createBooking", CreateBookingRequest.fromPartial({ ...newBooking(), slot }));
+    reportBooking(booked, stubs.bookingStatusToJSON, stubs.bookingFailure_CauseToJSON);
   } finally {
     client.close();
   }
