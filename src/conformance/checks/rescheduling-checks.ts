@@ -24,12 +24,13 @@ import { needSlot } from "./slot-needs.js";
 /**
  * `rescheduling`: UpdateBooking (spec §3.2) with only `booking_id` and the new
  * `slot.start_sec` / `duration_sec` moves the booking, and availability
- * follows; with `status: CANCELED` it cancels it, the spot comes back, and
- * ListBookings no longer lists it; cancelling again changes nothing.
+ * follows; malformed updates are 4xx and change nothing; with `status:
+ * CANCELED` it cancels it, the spot comes back, and ListBookings no longer
+ * lists it; cancelling again changes nothing.
  */
 export const reschedulingTest: ConformanceTest = {
   name: "rescheduling",
-  summary: "UpdateBooking moves a booking to another start (availability follows) and cancels it; a second cancel is harmless",
+  summary: "UpdateBooking moves a booking to another start (availability follows), refuses malformed updates, cancels; a second cancel is harmless",
   async run(test) {
     const pair = test.slots.takeMovePair();
     const moved = await test.check("move", async (scope) => {
@@ -55,6 +56,26 @@ export const reschedulingTest: ConformanceTest = {
         verify(!(await isAvailable(scope, to)), `the move took the only open spot of ${describeSlot(to)}, yet BatchAvailabilityLookup says it is available`);
       }
       return passed(to.spotsOpen === 1 ? "the old slot is available again, the new one full" : "the old slot is available again");
+    });
+
+    await test.check("malformed-update", async (scope) => {
+      const { bookingId, userId, to } = need(moved, "rescheduling.move");
+      const requests: Array<[what: string, booking: Record<string, unknown>]> = [
+        ["a status that is not a BookingStatus name", { booking_id: bookingId, status: "CANCELLED" }],
+        ["slot.start_sec that is not an integer", { booking_id: bookingId, slot: { start_sec: "later" } }],
+      ];
+      const problems: string[] = [];
+      for (const [what, booking] of requests) {
+        const answer = await scope.client.post("UpdateBooking", { booking });
+        if (answer.status < 400 || answer.status > 499) problems.push(`${what}: HTTP ${answer.status}, expected 4xx`);
+      }
+      const status = await bookingStatus(scope, bookingId);
+      if (status.bookingStatus !== BookingStatus.CONFIRMED) problems.push(`afterwards GetBookingStatus answers ${statusName(status.bookingStatus)}, not CONFIRMED`);
+      const { bookings } = await listBookings(scope, userId);
+      const listed = bookings.find((candidate) => candidate.bookingId === bookingId);
+      if (listed?.slot?.startSec !== BigInt(to.startSec)) problems.push("afterwards ListBookings no longer answers the booking at its start");
+      verify(problems.length === 0, problems.join("; "));
+      return passed(`${requests.length} malformed UpdateBooking requests answered 4xx; the booking unchanged`);
     });
 
     const cancelled = await test.check("cancel", async (scope) => {
