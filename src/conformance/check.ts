@@ -1,4 +1,3 @@
-import type { Clock } from "../clock.js";
 import type { BookingLedger } from "./booking-ledger.js";
 import type { Exchange, RestClient } from "./rest-client.js";
 import type { SlotPicker } from "./slot-picker.js";
@@ -53,7 +52,6 @@ export function passed<T>(reason: string, value?: T): Passed<T | undefined> {
 /** What a test gets: its checks are run through `check`, its slots come from `slots`. */
 export interface TestRun {
   slots: SlotPicker;
-  clock: Clock;
   /**
    * Runs one check: its result is reported as it ends. Resolves with the
    * check's value when it passed, undefined otherwise (never rejects).

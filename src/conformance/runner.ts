@@ -58,7 +58,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   };
 
   for (const test of options.tests) {
-    await test.run({ slots, clock: options.clock, check: (name, run) => check(`${test.name}.${name}`, run) });
+    await test.run({ slots, check: (name, run) => check(`${test.name}.${name}`, run) });
   }
   if (options.keep) {
     options.write(`kept ${bookings.standing().length} booking(s) made by this run (--keep): ${bookings.standing().join(", ") || "none"}`);
