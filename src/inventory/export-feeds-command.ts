@@ -4,25 +4,40 @@ import { ConfigError, dbPathFrom, flagOptions, fromFlag, settings } from "../con
 import { batchBusyTimeoutMs } from "../store/database.js";
 import { openSqliteStore } from "../store/sqlite-store.js";
 import { exportFeeds } from "./feed-export.js";
+import { sftpTarget, uploadFeeds, UploadError } from "./feed-upload.js";
 
 /** The usage line of `booking-server export-feeds`. */
-export const exportFeedsUsage = "booking-server export-feeds --out DIR [--gzip] [--db FILE]   (the feeds Google ingests, from the live inventory)";
+export const exportFeedsUsage = `booking-server export-feeds --out DIR [--gzip] [--db FILE]   (the feeds Google ingests, from the live inventory)
+                        [--upload sftp://user@host[:port]/dir --identity KEY_FILE [--host-key SHA256:...]]`;
 
 /**
  * `booking-server export-feeds --out DIR [--gzip] [--db FILE]`: writes the
  * merchant, service and availability feeds of the database's live inventory
  * into DIR (created if missing; see feed-export.ts), safe while a server
- * serves the same database, and prints each file with its size.
+ * serves the same database, and prints each file with its size. With
+ * `--upload sftp://user@host[:port]/dir --identity KEY_FILE`, then puts them
+ * on that SFTP server (Google's dropbox; see feed-upload.ts), checking its
+ * host key against `--host-key` when given.
  */
 export async function exportFeedsCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { ...flagOptions([settings.db]), out: { type: "string" }, gzip: { type: "boolean", default: false } },
+    options: {
+      ...flagOptions([settings.db]),
+      out: { type: "string" },
+      gzip: { type: "boolean", default: false },
+      upload: { type: "string" },
+      identity: { type: "string" },
+      "host-key": { type: "string" },
+    },
     allowPositionals: true,
   });
   if (positionals.length > 0) throw new ConfigError(`export-feeds takes no arguments besides its flags, got ${positionals.join(" ")}`);
   const outDir = values.out as string | undefined;
   if (!outDir) throw new ConfigError("export-feeds needs --out DIR: the directory the feed files are written to");
+  const upload = configFrom(() => (values.upload === undefined ? undefined : sftpTarget(values.upload as string)));
+  const identityFile = values.identity as string | undefined;
+  if (upload && !identityFile) throw new ConfigError("--upload needs --identity KEY_FILE: the private key the SFTP server knows");
   const dbPath = dbPathFrom(fromFlag(values, settings.db), process.env);
   if (!existsSync(dbPath)) throw new ConfigError(`no database at ${dbPath}: point --db or BOOKING_DB at the existing file`);
   mkdirSync(outDir, { recursive: true });
@@ -35,7 +50,26 @@ export async function exportFeedsCommand(args: string[]): Promise<void> {
         `from ${dbPath} in ${Date.now() - started} ms:`,
     );
     for (const file of report.files) console.log(`  ${file.path}  ${file.records} record(s), ${file.bytes} bytes`);
+    if (upload) {
+      const files = report.files.map((file) => file.path);
+      const hostKeySha256 = values["host-key"] as string | undefined;
+      const { hostKey } = await configFrom(() => uploadFeeds(files, upload, { identityFile: identityFile!, hostKeySha256 }));
+      console.log(`uploaded ${files.length} file(s) to ${upload.username}@${upload.host}:${upload.port}${upload.dir.startsWith("/") ? "" : "~/"}${upload.dir} (host key ${hostKey})`);
+    }
   } finally {
     await store.close();
+  }
+}
+
+/** Runs `work`, turning an `UploadError` (the target or the upload, in one sentence) into the CLI's `ConfigError`. */
+function configFrom<T>(work: () => T): T {
+  const rethrow = (error: unknown): never => {
+    throw error instanceof UploadError ? new ConfigError(error.message) : error;
+  };
+  try {
+    const result = work();
+    return (result instanceof Promise ? result.catch(rethrow) : result) as T;
+  } catch (error) {
+    return rethrow(error);
   }
 }
