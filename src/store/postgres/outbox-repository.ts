@@ -1,0 +1,164 @@
+import type { OutboxDepth, OutboxEntry, OutboxEntryInput, OutboxKind, OutboxRepository } from "../repositories.js";
+import type { Queryable } from "./queryable.js";
+
+interface OutboxRow {
+  id: number;
+  queue_key: string;
+  kind: OutboxEntry["kind"];
+  update_mask: string;
+  payload_json: string;
+  query_json: string;
+  state: OutboxEntry["state"];
+  attempts: number;
+  next_attempt_at_ms: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at_sec: number;
+  delivered_at_sec: number | null;
+}
+
+const columns = `o.id, o.queue_key, o.kind, o.update_mask, o.payload_json, o.query_json, o.state, o.attempts,
+  o.next_attempt_at_ms, o.last_status, o.last_error, o.created_at_sec, o.delivered_at_sec`;
+
+function outboxFromRow(row: OutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    queueKey: row.queue_key,
+    kind: row.kind,
+    updateMask: row.update_mask,
+    payloadJson: row.payload_json,
+    queryJson: row.query_json,
+    state: row.state,
+    attempts: row.attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms,
+    lastStatus: row.last_status,
+    lastError: row.last_error,
+    createdAtSec: row.created_at_sec,
+    deliveredAtSec: row.delivered_at_sec,
+  };
+}
+
+/** The head of each queue: its oldest pending entry. */
+const outboxHeads = `
+  SELECT ${columns} FROM notification_outbox o
+  JOIN (SELECT queue_key, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY queue_key) h ON o.id = h.id`;
+
+export class PostgresOutboxRepository implements OutboxRepository {
+  constructor(private readonly db: Queryable) {}
+
+  async enqueue(entry: OutboxEntryInput, nowSec: number): Promise<number> {
+    const [row] = await this.db.query<{ id: number }>(
+      `INSERT INTO notification_outbox (queue_key, kind, update_mask, payload_json, query_json, created_at_sec)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+      [entry.queueKey, entry.kind, entry.updateMask, entry.payloadJson, entry.queryJson, nowSec],
+    );
+    return row.id;
+  }
+
+  async nextDue(nowMs: number, limit: number): Promise<OutboxEntry[]> {
+    const rows = await this.db.query<OutboxRow>(`${outboxHeads} WHERE o.next_attempt_at_ms <= $1 ORDER BY o.next_attempt_at_ms, o.id LIMIT $2`, [
+      nowMs,
+      limit,
+    ]);
+    return rows.map(outboxFromRow);
+  }
+
+  async get(id: number): Promise<OutboxEntry | undefined> {
+    const [row] = await this.db.query<OutboxRow>(`SELECT ${columns} FROM notification_outbox o WHERE o.id = $1`, [id]);
+    return row && outboxFromRow(row);
+  }
+
+  async findUnsentId(queueKey: string, kind: OutboxKind): Promise<number | undefined> {
+    const [row] = await this.db.query<{ id: number }>(
+      `SELECT id FROM notification_outbox
+       WHERE queue_key = $1 AND kind = $2 AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`,
+      [queueKey, kind],
+    );
+    return row?.id;
+  }
+
+  async addStartSec(id: number, startSec: number): Promise<void> {
+    await this.db.query("INSERT INTO availability_change_starts (outbox_id, start_sec) VALUES ($1, $2) ON CONFLICT DO NOTHING", [id, startSec]);
+  }
+
+  async startSecsOf(id: number): Promise<number[]> {
+    const rows = await this.db.query<{ start_sec: number }>(
+      "SELECT start_sec FROM availability_change_starts WHERE outbox_id = $1 ORDER BY start_sec",
+      [id],
+    );
+    return rows.map((row) => row.start_sec);
+  }
+
+  async claim(id: number): Promise<void> {
+    await this.db.query("UPDATE notification_outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending'", [id]);
+  }
+
+  async markDelivered(id: number, nowSec: number, status: number): Promise<void> {
+    await this.db.query(
+      `UPDATE notification_outbox SET state = 'delivered', last_status = $1, last_error = NULL, delivered_at_sec = $2
+       WHERE id = $3 AND state = 'pending'`,
+      [status, nowSec, id],
+    );
+  }
+
+  async scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): Promise<void> {
+    await this.db.query(
+      "UPDATE notification_outbox SET next_attempt_at_ms = $1, last_status = $2, last_error = $3 WHERE id = $4 AND state = 'pending'",
+      [nextAttemptAtMs, status, error, id],
+    );
+  }
+
+  async markDead(id: number, status: number | null, responseBody: string): Promise<void> {
+    await this.db.query("UPDATE notification_outbox SET state = 'dead', last_status = $1, last_error = $2 WHERE id = $3 AND state = 'pending'", [
+      status,
+      responseBody,
+      id,
+    ]);
+  }
+
+  async requeue(id: number, nowMs: number): Promise<boolean> {
+    const rows = await this.db.query(
+      "UPDATE notification_outbox SET state = 'pending', next_attempt_at_ms = $1 WHERE id = $2 AND state = 'dead' RETURNING id",
+      [nowMs, id],
+    );
+    return rows.length === 1;
+  }
+
+  async clampRetriesAfter(latestMs: number): Promise<OutboxEntry[]> {
+    const far = await this.db.query<OutboxRow>(
+      `SELECT ${columns} FROM notification_outbox o WHERE o.state = 'pending' AND o.next_attempt_at_ms > $1 ORDER BY o.id`,
+      [latestMs],
+    );
+    if (far.length > 0) {
+      await this.db.query("UPDATE notification_outbox SET next_attempt_at_ms = $1 WHERE state = 'pending' AND next_attempt_at_ms > $1", [latestMs]);
+    }
+    return far.map(outboxFromRow);
+  }
+
+  async listDead(limit: number, afterId = 0): Promise<OutboxEntry[]> {
+    const rows = await this.db.query<OutboxRow>(
+      `SELECT ${columns} FROM notification_outbox o WHERE o.state = 'dead' AND o.id > $1 ORDER BY o.id LIMIT $2`,
+      [afterId, limit],
+    );
+    return rows.map(outboxFromRow);
+  }
+
+  async depth(nowSec: number): Promise<OutboxDepth> {
+    const [row] = await this.db.query<{ pending: number; oldest: number | null; dead: number }>(
+      `SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+         min(created_at_sec) FILTER (WHERE state = 'pending') AS oldest,
+         count(*) FILTER (WHERE state = 'dead') AS dead
+       FROM notification_outbox WHERE state IN ('pending', 'dead')`,
+    );
+    return {
+      pending: row.pending,
+      oldestPendingAgeSec: row.oldest === null ? 0 : Math.max(0, nowSec - row.oldest),
+      dead: row.dead,
+    };
+  }
+
+  async earliestPendingAtMs(): Promise<number | undefined> {
+    const [row] = await this.db.query<{ earliest: number | null }>(`SELECT min(next_attempt_at_ms) AS earliest FROM (${outboxHeads}) heads`);
+    return row.earliest ?? undefined;
+  }
+}

@@ -1,0 +1,125 @@
+import type pg from "pg";
+import type { Repositories, UnitOfWork } from "../repositories.js";
+import type { Queryable } from "./queryable.js";
+import { isRetryable, storeError } from "./store-errors.js";
+
+/**
+ * How a unit's transaction starts. SERIALIZABLE is what the contract asks of
+ * a unit (src/store/repositories.ts, `Store.transaction`): what a unit read
+ * does not change under it before it commits, or the unit is refused with a
+ * serialization failure and run again (PostgreSQL manual, 13.2.3
+ * "Serializable Isolation Level"). Read committed would let two units read a
+ * booking as confirmed and both cancel it (and give its spot back twice);
+ * the schema's constraints guard only the facts they name.
+ *
+ * `lock_timeout` bounds how long a unit waits for a row another transaction
+ * holds (a long import's final swap): then it fails with lock_not_available,
+ * `StoreBusyError`, as a SQLite unit does after its busy window (2 s).
+ */
+const begin = "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL lock_timeout = '2s'";
+
+export interface UnitRunnerOptions {
+  /** Most runs of a unit that keeps losing races to serialization failures or deadlocks (default 10). */
+  maxAttempts?: number;
+}
+
+/** A unit's own connection to its transaction; closed when the unit ends, and its first failed statement kept. */
+interface UnitConnection extends Queryable {
+  close(): void;
+  /** The first statement of the unit that failed: the transaction is aborted from then on. */
+  readonly failure: unknown;
+}
+
+function unitConnection(client: pg.PoolClient): UnitConnection {
+  let open = true;
+  let failure: unknown;
+  return {
+    query: async <Row extends object>(text: string, values?: readonly unknown[]) => {
+      if (!open) throw new Error("a unit of work's repositories were used after the unit ended");
+      try {
+        return (await client.query<Row>(text, values as unknown[])).rows;
+      } catch (error) {
+        failure ??= error;
+        throw storeError(error);
+      }
+    },
+    close: () => {
+      open = false;
+    },
+    get failure() {
+      return failure;
+    },
+  };
+}
+
+/**
+ * Runs units of work, each in a SERIALIZABLE transaction of its own on one
+ * pooled connection (`batch` makes no difference: PostgreSQL has no group
+ * commit to share), with a fresh set of repositories on that connection that
+ * refuses every call once the unit has ended.
+ *
+ * A unit refused for a serialization failure (40001) or a deadlock (40P01),
+ * whether by a statement or by its COMMIT, is rolled back and run again from
+ * the start after a short random pause, up to `maxAttempts` runs; then the
+ * last refusal is its `StoreBusyError`. A unit that caught a failed
+ * statement's error and went on is refused with that error: PostgreSQL has
+ * aborted its transaction, and COMMIT would only roll it back.
+ *
+ * A connection that failed (the server went away) is not returned to the
+ * pool, and its unit is not re-run: a COMMIT cut short may have committed.
+ */
+export function unitRunner(
+  pool: pg.Pool,
+  repositoriesOn: (db: Queryable) => Repositories,
+  options: UnitRunnerOptions = {},
+): <T>(work: UnitOfWork<T>) => Promise<T> {
+  const maxAttempts = options.maxAttempts ?? 10;
+
+  const runOnce = async <T>(work: UnitOfWork<T>): Promise<T> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw storeError(error);
+    }
+    const connection = unitConnection(client);
+    let connectionFailed = false;
+    const onConnectionError = () => (connectionFailed = true);
+    client.on("error", onConnectionError);
+    try {
+      await connection.query(begin);
+      let value: T;
+      try {
+        value = await work(repositoriesOn(connection));
+      } finally {
+        connection.close();
+      }
+      if (connection.failure !== undefined) throw storeError(connection.failure);
+      await client.query("COMMIT");
+      return value;
+    } catch (error) {
+      try {
+        await client.query("ROLLBACK");
+      } catch {
+        connectionFailed = true;
+      }
+      // The statement that failed decides, not what the unit made of it.
+      throw connection.failure !== undefined && isRetryable(connection.failure) ? storeError(connection.failure) : storeError(error);
+    } finally {
+      client.off("error", onConnectionError);
+      client.release(connectionFailed);
+    }
+  };
+
+  return async <T>(work: UnitOfWork<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await runOnce(work);
+      } catch (error) {
+        if (attempt >= maxAttempts || !isRetryable(error)) throw error;
+        // Random, growing: units that collided once should not collide again in step.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
+      }
+    }
+  };
+}
