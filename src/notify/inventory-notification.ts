@@ -81,11 +81,38 @@ export function inventoryUpdate(change: AppliedRecordChange): OutboxEntryInput |
 }
 
 /** The HTTP request of a stored `merchant_update` / `service_update` entry, for one partner. */
-export function inventoryRequest(
+export function inventoryRequest(partnerId: string, entry: Pick<OutboxEntryInput, "updateMask" | "payloadJson">): InventoryRequest {
+  return requestOf(partnerId, JSON.parse(entry.payloadJson) as InventoryChange, entry.updateMask);
+}
+
+/**
+ * The request that says the same in the other operation, after Google
+ * answered `status` to `inventoryRequest`'s: a create of a merchant or service
+ * Google has already (409 ALREADY_EXISTS: from the partner's feeds, or a
+ * create it received before its answer was lost) becomes a patch of every
+ * field the entry sends; a patch of one Google does not have (404 NOT_FOUND)
+ * becomes a create. Undefined for any other answer.
+ */
+export function inventoryFallback(
   partnerId: string,
-  entry: Pick<OutboxEntryInput, "updateMask" | "payloadJson">,
-): { method: "POST" | "PATCH"; pathAndQuery: string; body: string } {
+  entry: Pick<OutboxEntryInput, "payloadJson">,
+  status: number,
+): InventoryRequest | undefined {
   const change = JSON.parse(entry.payloadJson) as InventoryChange;
+  if (status === 409 && change.operation === "create") {
+    return requestOf(partnerId, { ...change, operation: "patch" }, Object.keys(change.resource).join(","));
+  }
+  if (status === 404 && change.operation === "patch") return requestOf(partnerId, { ...change, operation: "create" }, "");
+  return undefined;
+}
+
+interface InventoryRequest {
+  method: "POST" | "PATCH";
+  pathAndQuery: string;
+  body: string;
+}
+
+function requestOf(partnerId: string, change: InventoryChange, updateMask: string): InventoryRequest {
   const merchants = `/v1alpha/inventory/partners/${encodeURIComponent(partnerId)}/merchants`;
   const merchantName = `partners/${partnerId}/merchants/${change.merchantId}`;
   const isService = change.serviceId !== "";
@@ -99,7 +126,7 @@ export function inventoryRequest(
     return { method: "POST", pathAndQuery, body };
   }
   const path = isService ? `${merchant}/services/${encodeURIComponent(change.serviceId)}` : merchant;
-  return { method: "PATCH", pathAndQuery: `${path}?${new URLSearchParams({ updateMask: entry.updateMask })}`, body };
+  return { method: "PATCH", pathAndQuery: `${path}?${new URLSearchParams({ updateMask })}`, body };
 }
 
 /** The resource's fields (camelCase) from a feed record's JSON: the ids left out, `name` as `displayNameField`. */

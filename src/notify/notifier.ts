@@ -1,7 +1,7 @@
 import type { OutboxEntry, Repositories, Store } from "../store/repositories.js";
 import { availabilityReplaceRequest } from "./availability-notification.js";
 import { notificationRequest } from "./booking-notification.js";
-import { inventoryRequest } from "./inventory-notification.js";
+import { inventoryFallback, inventoryRequest } from "./inventory-notification.js";
 import { readResponsePrefix } from "./response-prefix.js";
 
 /**
@@ -306,27 +306,15 @@ export class Notifier {
       await tx.outbox.claim(entry.id);
       return this.requestFor(entry, tx);
     });
-    let status: number | null = null;
-    let responseBody = "";
-    let retryAfterMs: number | undefined;
-    try {
-      const token = await this.tokenSource!.getAccessToken();
-      const signal = AbortSignal.timeout(this.requestTimeoutMs);
-      const response = await this.fetchFn(`${this.baseUrl}${request.pathAndQuery}`, {
-        method: request.method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          accept: "application/json",
-        },
-        body: request.body,
-        signal,
-      });
-      status = response.status;
-      responseBody = await readResponsePrefix(response);
-      retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now(), this.maxBackoffMs);
-    } catch (error) {
-      return this.retry(entry, status, `${status === null ? "request" : "response"} failed: ${describeError(error)}`);
+    let answer = await this.exchange(request);
+    if (answer.failed === undefined && isInventoryUpdate(entry)) {
+      // Google has the merchant or service already, or not yet: the other operation says the same.
+      const other = inventoryFallback(this.partnerId!, entry, answer.status!);
+      if (other) answer = await this.exchange(other);
+    }
+    const { status, responseBody, retryAfterMs, failed } = answer;
+    if (failed !== undefined || status === null) {
+      return this.retry(entry, status, `${status === null ? "request" : "response"} failed: ${describeError(failed)}`);
     }
 
     if (status >= 200 && status < 300) {
@@ -346,6 +334,30 @@ export class Notifier {
     return "dead";
   }
 
+  /** Sends one request to Google and reads the start of its answer; `failed` when the request or the response broke. */
+  private async exchange(request: { method: string; pathAndQuery: string; body: string }): Promise<Exchange> {
+    let status: number | null = null;
+    try {
+      const token = await this.tokenSource!.getAccessToken();
+      const signal = AbortSignal.timeout(this.requestTimeoutMs);
+      const response = await this.fetchFn(`${this.baseUrl}${request.pathAndQuery}`, {
+        method: request.method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          accept: "application/json",
+        },
+        body: request.body,
+        signal,
+      });
+      status = response.status;
+      const responseBody = await readResponsePrefix(response);
+      return { status, responseBody, retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), this.now(), this.maxBackoffMs) };
+    } catch (error) {
+      return { status, responseBody: "", retryAfterMs: undefined, failed: error };
+    }
+  }
+
   private async retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): Promise<"retried"> {
     const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
     const nextAttemptAtMs = this.now() + delay;
@@ -362,6 +374,16 @@ export class Notifier {
     return Math.floor(this.random() * bound);
   }
 }
+
+/** One request's answer: its status (null when none came), the start of its body, its Retry-After; `failed` when it broke. */
+interface Exchange {
+  status: number | null;
+  responseBody: string;
+  retryAfterMs: number | undefined;
+  failed?: unknown;
+}
+
+const isInventoryUpdate = (entry: OutboxEntry) => entry.kind === "merchant_update" || entry.kind === "service_update";
 
 /**
  * Retry-After as delta-seconds or an HTTP date, in ms from `nowMs`, at most

@@ -169,4 +169,41 @@ describe("real-time updates queued by a feed import", () => {
       "POST /merchants/m1/services?serviceId=lunch 200",
     ]);
   });
+
+  test("when Google has the merchant already (409 to its create), then the notifier patches every field instead and the entry is delivered", async () => {
+    await importFeeds(store, [merchants()]);
+    google.policy = (request) => (request.method === "POST" ? { status: 409, body: '{"error":{"status":"ALREADY_EXISTS"}}' } : { status: 200 });
+
+    const pass = await notifier.deliverDue();
+
+    expect(pass).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(google.requests.map((request) => `${request.method} ${request.url} ${request.answer}`)).toEqual([
+      "POST /v1alpha/inventory/partners/p1/merchants?merchantId=m1 409",
+      "PATCH /v1alpha/inventory/partners/p1/merchants/m1?updateMask=merchantName%2Ctelephone 200",
+    ]);
+    expect(google.requests[1].body).toEqual(google.requests[0].body);
+  });
+
+  test("when Google does not have the service a patch is for (404), then the notifier creates it instead", async () => {
+    await importFeeds(store, [merchants(), services()]);
+    await deliverAll();
+    await importFeeds(store, [services("30000000")]);
+    google.policy = (request) => (request.method === "PATCH" ? { status: 404 } : { status: 200 });
+
+    const sent = await deliverAll();
+
+    expect(sent).toEqual([
+      "PATCH /v1alpha/inventory/partners/p1/merchants/m1/services/dinner?updateMask=price",
+      "POST /v1alpha/inventory/partners/p1/merchants/m1/services?serviceId=dinner",
+    ]);
+    expect(google.requests.at(-1)!.body).toMatchObject({ serviceName: "Dinner", price: { priceMicros: "30000000" } });
+  });
+
+  test("when Google refuses the other operation too, then the entry is dead with its answer", async () => {
+    await importFeeds(store, [merchants()]);
+    google.policy = () => ({ status: 409 });
+
+    expect(await notifier.deliverDue()).toEqual({ delivered: 0, retried: 0, dead: 1 });
+    expect(google.requests).toHaveLength(2);
+  });
 });
