@@ -96,8 +96,7 @@ export class PostgresFeedStaging implements FeedStaging {
           CREATE UNIQUE INDEX ON ${name} (${table.key.join(", ")})`);
       }
     } catch (error) {
-      client.off("error", ignoreConnectionError);
-      client.release(true);
+      await staging.discard();
       throw storeError(error);
     }
     return staging;
@@ -110,9 +109,12 @@ export class PostgresFeedStaging implements FeedStaging {
    */
   private async stageRecord(staged: StagedTable, parameters: object): Promise<UpsertOutcome> {
     const values = staged.stage.values(parameters);
-    const [found] = (await this.client.query<{ staged: boolean; differs: boolean | null }>(staged.lookUp, values)).rows;
+    // Named: prepared once on this session, not parsed and planned again for each of thousands of records.
+    const [found] = (
+      await this.client.query<{ staged: boolean; differs: boolean | null }>({ name: `${staged.staging}_look_up`, text: staged.lookUp, values })
+    ).rows;
     if (!found.staged && found.differs === false) return "unchanged";
-    const [written] = (await this.client.query<{ changed: boolean }>(staged.stage.sql, values)).rows;
+    const [written] = (await this.client.query<{ changed: boolean }>({ name: `${staged.staging}_stage`, text: staged.stage.sql, values })).rows;
     if (found.staged) return written.changed ? "updated" : "unchanged";
     return found.differs === null ? "inserted" : "updated";
   }
@@ -212,16 +214,13 @@ export class PostgresFeedStaging implements FeedStaging {
     return { lockHeldMs: performance.now() - startedAt };
   }
 
-  /** Drops the temporary tables and gives the connection back (or closes it, when it failed). */
+  /**
+   * Closes the staging's session, which drops its temporary tables (and the
+   * statements it prepared on them): the pool opens a fresh connection in its place.
+   */
   async discard(): Promise<void> {
-    let failed = false;
-    try {
-      await this.client.query(`DROP TABLE IF EXISTS ${Object.values(this.tables).map((table) => table.staging).join(", ")}`);
-    } catch {
-      failed = true;
-    }
     this.client.off("error", ignoreConnectionError);
-    this.client.release(failed);
+    this.client.release(true);
   }
 
   /** This connection as the repositories run SQL on it (`apply`'s outbox, inside its transaction). */
