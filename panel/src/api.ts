@@ -3,7 +3,7 @@
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { BookingStatus, PriceType, type Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
-import { MerchantService, type MerchantBooking } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
+import { MerchantService, type ListBookingsResponse, type MerchantBooking } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import type { Session } from "./session";
 
 export type { MerchantBooking };
@@ -21,20 +21,40 @@ function options(session: Session) {
   return { headers: { Authorization: `Bearer ${session.token}` }, timeoutMs };
 }
 
-/** The merchant's bookings whose slot starts at or after `fromSec`, earliest first (every page). */
-export async function listBookings(session: Session, fromSec: number): Promise<MerchantBooking[]> {
-  const bookings: MerchantBooking[] = [];
+/** A window of the merchant's bookings, with what the feeds call the merchant and its services. */
+export interface BookingWindow {
+  bookings: MerchantBooking[];
+  merchantName: string;
+  /** The merchant's IANA time zone; "" when the server does not know it. */
+  timeZone: string;
+  serviceNames: Record<string, string>;
+}
+
+/**
+ * The pages answered before, by request: sent back as `if_none_match`, so
+ * an unchanged page comes back as a few bytes and is taken from here.
+ */
+export type PageCache = Map<string, ListBookingsResponse>;
+
+/** The merchant's bookings whose slot starts in [fromSec, beforeSec) (beforeSec 0: no end), earliest first (every page). */
+export async function listBookings(session: Session, fromSec: number, beforeSec: number, cache: PageCache): Promise<BookingWindow> {
+  const window: BookingWindow = { bookings: [], merchantName: "", timeZone: "", serviceNames: {} };
   let pageToken = "";
   for (let page = 0; page < 20; page++) {
-    const response = await client.listBookings(
-      { merchantId: session.merchantId, startSecFrom: BigInt(fromSec), pageSize: 200, pageToken },
-      options(session),
-    );
-    bookings.push(...response.bookings);
+    const key = JSON.stringify([session.merchantId, fromSec, beforeSec, pageToken]);
+    const known = cache.get(key);
+    const request = { merchantId: session.merchantId, startSecFrom: BigInt(fromSec), startSecBefore: BigInt(beforeSec), pageSize: 500, pageToken };
+    let response = await client.listBookings({ ...request, ifNoneMatch: known?.etag ?? "" }, options(session));
+    if (response.notModified && known) response = known;
+    else cache.set(key, response);
+    window.bookings.push(...response.bookings);
+    window.merchantName ||= response.merchantName;
+    window.timeZone ||= response.timeZone;
+    Object.assign(window.serviceNames, response.serviceNames);
     pageToken = response.nextPageToken;
     if (!pageToken) break;
   }
-  return bookings;
+  return window;
 }
 
 export type Decision = "confirm" | "decline";

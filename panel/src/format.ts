@@ -1,16 +1,32 @@
-// Words and times as the host reads them (the browser's locale and time zone).
+// Words and times as the host reads them: the browser's locale, the
+// merchant's time zone (useTimeZone; the browser's until the server names it).
 import { BookingStatus } from "./api";
 
-const dayThisYear = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
-const dayOtherYear = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric" });
-const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+let dayThisYear: Intl.DateTimeFormat;
+let dayOtherYear: Intl.DateTimeFormat;
+let timeOnly: Intl.DateTimeFormat;
+let yearOnly: Intl.DateTimeFormat;
 const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** Times are shown in this IANA time zone from now on ("" or undefined: the browser's). */
+export function useTimeZone(timeZone: string | undefined): void {
+  const zone = timeZone || undefined;
+  dayThisYear = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", timeZone: zone });
+  dayOtherYear = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: zone });
+  timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "short", timeZone: zone });
+  yearOnly = new Intl.DateTimeFormat("en", { year: "numeric", timeZone: zone });
+}
+useTimeZone(undefined);
+
+/** "Thu 24 Dec": the year only when it is not this one. */
+export function formatDay(unixSec: number): string {
+  const date = new Date(unixSec * 1000);
+  return (yearOnly.format(date) === yearOnly.format(new Date()) ? dayThisYear : dayOtherYear).format(date);
+}
 
 /** "Thu 24 Dec, 20:00" (en-GB) or "Thu, Dec 24, 8:00 PM" (en-US); the year only when it is not this one. */
 export function formatDateTime(unixSec: number): string {
-  const date = new Date(unixSec * 1000);
-  const day = date.getFullYear() === new Date().getFullYear() ? dayThisYear : dayOtherYear;
-  return `${day.format(date)}, ${timeOnly.format(date)}`;
+  return `${formatDay(unixSec)}, ${formatTime(unixSec)}`;
 }
 export const formatTime = (unixSec: number) => timeOnly.format(new Date(unixSec * 1000));
 export const formatClock = (date: Date) => clock.format(date);

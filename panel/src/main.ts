@@ -1,9 +1,10 @@
 // The host panel: sign in, keep the list fresh (polling), decide on requests,
 // mark no-shows.
-import { BookingStatus, decide, describeFailure, listBookings, markNoShow, type Action, type MerchantBooking } from "./api";
+import { BookingStatus, decide, describeFailure, listBookings, markNoShow, type Action, type MerchantBooking, type PageCache } from "./api";
 import { confirmStep } from "./confirm-step";
-import { formatClock, statusName } from "./format";
-import { idOf, isPending, noShowFeeText, renderLists, signature, summary, tickDeadlines, type Lists } from "./render";
+import { formatClock, statusName, useTimeZone } from "./format";
+import { idOf, isPending, noShowFeeText, renderLists, signature, summary, tickDeadlines, useServiceNames, type Lists } from "./render";
+import { serviceDayAround } from "./service-day";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
 
 const pollMs = 3000;
@@ -21,15 +22,22 @@ const page = {
   updated: byId<HTMLParagraphElement>("updated"),
 };
 const lists: Lists = {
+  counters: byId<HTMLParagraphElement>("counters"),
+  tonightTitle: byId<HTMLHeadingElement>("tonight-title"),
   pending: byId<HTMLUListElement>("pending"),
   today: byId<HTMLUListElement>("today"),
-  upcoming: byId<HTMLUListElement>("upcoming"),
+  later: byId<HTMLDivElement>("later-days"),
 };
+
 
 let session: Session | undefined;
 /** Bumped on every sign-in and sign-out: answers to older calls are dropped. */
 let generation = 0;
 let bookings: MerchantBooking[] | undefined;
+/** The merchant's time zone as the server names it ("" until known, or when it cannot tell: the browser's). */
+let timeZone = "";
+let pages: PageCache = new Map();
+const openDays = new Set<string>();
 let drawn = "";
 let pollTimer: number | undefined;
 const notes = new Map<string, string>();
@@ -50,23 +58,11 @@ function complain(text: string, from: "refresh" | "action" = "action"): void {
   page.problem.textContent = text;
 }
 
-function endOfTodaySec(): number {
-  const midnight = new Date();
-  midnight.setHours(24, 0, 0, 0);
-  return Math.floor(midnight.getTime() / 1000);
-}
-
-/** Local midnight that starts today: the list includes today's bookings that already started (no-shows are marked there). */
-function startOfTodaySec(): number {
-  const midnight = new Date();
-  midnight.setHours(0, 0, 0, 0);
-  return Math.floor(midnight.getTime() / 1000);
-}
-
 /** Redraws the lists when anything in them changed, keeping keyboard focus where it was. */
 function draw(): void {
   if (!bookings) return;
-  const input = { bookings, endOfTodaySec: endOfTodaySec(), notes, busy, nowMs: Date.now() };
+  const nowMs = Date.now();
+  const input = { bookings, tonight: serviceDayAround(Math.floor(nowMs / 1000), timeZone), timeZone, notes, busy, openDays, nowMs };
   const next = signature(input);
   if (next === drawn) return;
   const focused = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
@@ -108,10 +104,13 @@ function signOut(problem = ""): void {
   generation++;
   window.clearTimeout(pollTimer);
   bookings = undefined;
+  timeZone = "";
+  pages = new Map();
+  openDays.clear();
   drawn = "";
   notes.clear();
   busy.clear();
-  for (const list of Object.values(lists)) list.replaceChildren();
+  for (const list of [lists.pending, lists.today, lists.later, lists.counters]) list.replaceChildren();
   showSignIn(problem, merchantId);
 }
 
@@ -121,8 +120,25 @@ async function refresh(): Promise<boolean> {
   if (!current) return false;
   const asked = generation;
   try {
-    const fresh = await listBookings(current, startOfTodaySec());
+    const tonight = serviceDayAround(Math.floor(Date.now() / 1000), timeZone);
+    // Two windows, each with its etag: a change tonight does not resend the later days, nor the other way round.
+    // Every later day is read: a request far ahead still waits for a decision (its day is collapsed, not left out).
+    const [now, later] = await Promise.all([
+      listBookings(current, tonight.startSec, tonight.endSec, pages),
+      listBookings(current, tonight.endSec, 0, pages),
+    ]);
     if (asked !== generation) return false;
+    const fresh = [...now.bookings, ...later.bookings];
+    useServiceNames({ ...later.serviceNames, ...now.serviceNames });
+    const merchantName = now.merchantName || later.merchantName;
+    page.who.textContent = merchantName ? `${merchantName} (${current.merchantId})` : `Signed in as ${current.merchantId}`;
+    const zone = now.timeZone || later.timeZone;
+    if (zone !== timeZone) {
+      timeZone = zone;
+      useTimeZone(zone);
+      // The service day may lie elsewhere in that zone: read it again there.
+      if (zone) return refresh();
+    }
     if (bookings) {
       const known = new Set(bookings.map(idOf));
       const arrived = fresh.filter((b) => isPending(b) && !known.has(idOf(b)));
@@ -165,7 +181,7 @@ async function signIn(next: Session): Promise<void> {
   say("");
   complain("");
   showBookings(next);
-  for (const list of Object.values(lists)) list.replaceChildren(loading());
+  for (const list of [lists.pending, lists.today]) list.replaceChildren(loading());
   if (await refresh()) poll();
 }
 
@@ -279,7 +295,15 @@ page.bookings.addEventListener("click", (event) => {
   if (target?.dataset.bookingId) void onAction(target.dataset.action as Action, target.dataset.bookingId);
 });
 
-window.setInterval(() => tickDeadlines(lists.pending, Date.now()), 1000);
+// A later day the host opens stays open across refreshes.
+page.bookings.addEventListener("toggle", (event) => {
+  const day = event.target instanceof HTMLDetailsElement ? event.target.dataset.day : undefined;
+  if (!day) return;
+  if ((event.target as HTMLDetailsElement).open) openDays.add(day);
+  else openDays.delete(day);
+}, true);
+
+window.setInterval(() => tickDeadlines(page.bookings, Date.now()), 1000);
 
 // Never a blank page: whatever breaks is said in words.
 window.addEventListener("error", (event) => complain(`Something went wrong in the page: ${event.message}`));

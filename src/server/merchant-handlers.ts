@@ -7,9 +7,9 @@ import {
   confirmBooking,
   declineBooking,
   failBooking,
-  listMerchantBookings,
   type MerchantCaller,
 } from "../booking/merchant-decisions.js";
+import { listMerchantBookingPage } from "../booking/merchant-booking-page.js";
 import { markNoShow } from "../booking/no-show.js";
 import { merchantCallerKey } from "./bearer-auth.js";
 import { rethrowAsConnectError } from "./domain-errors.js";
@@ -38,7 +38,7 @@ export function merchantHandlers(ctx: BookingContext): MerchantHandlers {
       return useCase(caller, request).catch(rethrowAsConnectError);
     };
   return withRequestLimits(MerchantService, {
-    listBookings: domain((caller, request) => listMerchantBookings(ctx, caller, request)),
+    listBookings: domain((caller, request) => listMerchantBookingPage(ctx, caller, request)),
     confirmBooking: domain((caller, request) => confirmBooking(ctx, caller, request)),
     declineBooking: domain((caller, request) => declineBooking(ctx, caller, request)),
     cancelBooking: domain((caller, request) => cancelBooking(ctx, caller, request)),

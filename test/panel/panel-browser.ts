@@ -107,6 +107,16 @@ export async function acceptedPatchesWithStatus(google: GoogleStandIn, bookingId
   return google.accepted(bookingId).filter((r) => r.method === "PATCH" && r.body?.status === status);
 }
 
+/** Waits for a booking's card or row and opens the later day it is listed under (a collapsed <details>), as a host would. */
+export async function reveal(item: Locator): Promise<void> {
+  await item.waitFor({ state: "attached", timeout: 10_000 });
+  await item.evaluate((node) => {
+    const day = node.closest("details");
+    if (day && !day.open) day.querySelector("summary")?.click();
+  });
+  await item.waitFor({ state: "visible", timeout: 10_000 });
+}
+
 /** Opens the panel at `baseUrl` and signs in as `merchantId` with `token`. */
 export async function signInToPanel(page: Page, baseUrl: string, merchantId: string, token: string): Promise<void> {
   await page.goto(`${baseUrl}/panel/`);

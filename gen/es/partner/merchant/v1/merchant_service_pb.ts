@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file partner/merchant/v1/merchant_service.proto.
  */
 export const file_partner_merchant_v1_merchant_service: GenFile = /*@__PURE__*/
-  fileDesc("CipwYXJ0bmVyL21lcmNoYW50L3YxL21lcmNoYW50X3NlcnZpY2UucHJvdG8SE3BhcnRuZXIubWVyY2hhbnQudjEivwEKE0xpc3RCb29raW5nc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoGc3RhdHVzGAIgAygOMiouZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdTdGF0dXMSFgoOc3RhcnRfc2VjX2Zyb20YAyABKAMSGAoQc3RhcnRfc2VjX2JlZm9yZRgEIAEoAxIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJnChRMaXN0Qm9va2luZ3NSZXNwb25zZRI2Cghib29raW5ncxgBIAMoCzIkLnBhcnRuZXIubWVyY2hhbnQudjEuTWVyY2hhbnRCb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKbAQoPTWVyY2hhbnRCb29raW5nEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxIaChJhZGRpdGlvbmFsX3JlcXVlc3QYAiABKAkSFgoOY3JlYXRlZF9hdF9zZWMYAyABKAMSHQoVZGVjaXNpb25fZGVhZGxpbmVfc2VjGAQgASgDIisKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkNvbmZpcm1Cb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIisKFURlY2xpbmVCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KFkRlY2xpbmVCb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIioKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTgoVQ2FuY2VsQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZyJ/ChJGYWlsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRJACgVjYXVzZRgCIAEoDjIxLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nRmFpbHVyZS5DYXVzZRITCgtkZXNjcmlwdGlvbhgDIAEoCSKSAQoTRmFpbEJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmcSRAoPYm9va2luZ19mYWlsdXJlGAIgASgLMisuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdGYWlsdXJlIicKEU1hcmtOb1Nob3dSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiYAoSTWFya05vU2hvd1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxITCgtmZWVfZmFpbHVyZRgCIAEoCTL1BAoPTWVyY2hhbnRTZXJ2aWNlEmMKDExpc3RCb29raW5ncxIoLnBhcnRuZXIubWVyY2hhbnQudjEuTGlzdEJvb2tpbmdzUmVxdWVzdBopLnBhcnRuZXIubWVyY2hhbnQudjEuTGlzdEJvb2tpbmdzUmVzcG9uc2USaQoOQ29uZmlybUJvb2tpbmcSKi5wYXJ0bmVyLm1lcmNoYW50LnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBorLnBhcnRuZXIubWVyY2hhbnQudjEuQ29uZmlybUJvb2tpbmdSZXNwb25zZRJpCg5EZWNsaW5lQm9va2luZxIqLnBhcnRuZXIubWVyY2hhbnQudjEuRGVjbGluZUJvb2tpbmdSZXF1ZXN0GisucGFydG5lci5tZXJjaGFudC52MS5EZWNsaW5lQm9va2luZ1Jlc3BvbnNlEmYKDUNhbmNlbEJvb2tpbmcSKS5wYXJ0bmVyLm1lcmNoYW50LnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GioucGFydG5lci5tZXJjaGFudC52MS5DYW5jZWxCb29raW5nUmVzcG9uc2USYAoLRmFpbEJvb2tpbmcSJy5wYXJ0bmVyLm1lcmNoYW50LnYxLkZhaWxCb29raW5nUmVxdWVzdBooLnBhcnRuZXIubWVyY2hhbnQudjEuRmFpbEJvb2tpbmdSZXNwb25zZRJdCgpNYXJrTm9TaG93EiYucGFydG5lci5tZXJjaGFudC52MS5NYXJrTm9TaG93UmVxdWVzdBonLnBhcnRuZXIubWVyY2hhbnQudjEuTWFya05vU2hvd1Jlc3BvbnNlYgZwcm90bzM", [file_ext_maps_booking_partner_v3_booking_service]);
+  fileDesc("CipwYXJ0bmVyL21lcmNoYW50L3YxL21lcmNoYW50X3NlcnZpY2UucHJvdG8SE3BhcnRuZXIubWVyY2hhbnQudjEi1gEKE0xpc3RCb29raW5nc1JlcXVlc3QSEwoLbWVyY2hhbnRfaWQYASABKAkSOgoGc3RhdHVzGAIgAygOMiouZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdTdGF0dXMSFgoOc3RhcnRfc2VjX2Zyb20YAyABKAMSGAoQc3RhcnRfc2VjX2JlZm9yZRgEIAEoAxIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCRIVCg1pZl9ub25lX21hdGNoGAcgASgJIr4CChRMaXN0Qm9va2luZ3NSZXNwb25zZRI2Cghib29raW5ncxgBIAMoCzIkLnBhcnRuZXIubWVyY2hhbnQudjEuTWVyY2hhbnRCb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIMCgRldGFnGAMgASgJEhQKDG5vdF9tb2RpZmllZBgEIAEoCBIVCg1tZXJjaGFudF9uYW1lGAUgASgJEhEKCXRpbWVfem9uZRgGIAEoCRJSCg1zZXJ2aWNlX25hbWVzGAcgAygLMjsucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXNwb25zZS5TZXJ2aWNlTmFtZXNFbnRyeRozChFTZXJ2aWNlTmFtZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpsBCg9NZXJjaGFudEJvb2tpbmcSNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nEhoKEmFkZGl0aW9uYWxfcmVxdWVzdBgCIAEoCRIWCg5jcmVhdGVkX2F0X3NlYxgDIAEoAxIdChVkZWNpc2lvbl9kZWFkbGluZV9zZWMYBCABKAMiKwoVQ29uZmlybUJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTwoWQ29uZmlybUJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmciKwoVRGVjbGluZUJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTwoWRGVjbGluZUJvb2tpbmdSZXNwb25zZRI1Cgdib29raW5nGAEgASgLMiQuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmciKgoUQ2FuY2VsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJOChVDYW5jZWxCb29raW5nUmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nIn8KEkZhaWxCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEkAKBWNhdXNlGAIgASgOMjEuZXh0Lm1hcHMuYm9va2luZy5wYXJ0bmVyLnYzLkJvb2tpbmdGYWlsdXJlLkNhdXNlEhMKC2Rlc2NyaXB0aW9uGAMgASgJIpIBChNGYWlsQm9va2luZ1Jlc3BvbnNlEjUKB2Jvb2tpbmcYASABKAsyJC5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZxJECg9ib29raW5nX2ZhaWx1cmUYAiABKAsyKy5leHQubWFwcy5ib29raW5nLnBhcnRuZXIudjMuQm9va2luZ0ZhaWx1cmUiJwoRTWFya05vU2hvd1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJgChJNYXJrTm9TaG93UmVzcG9uc2USNQoHYm9va2luZxgBIAEoCzIkLmV4dC5tYXBzLmJvb2tpbmcucGFydG5lci52My5Cb29raW5nEhMKC2ZlZV9mYWlsdXJlGAIgASgJMvUECg9NZXJjaGFudFNlcnZpY2USYwoMTGlzdEJvb2tpbmdzEigucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXF1ZXN0GikucGFydG5lci5tZXJjaGFudC52MS5MaXN0Qm9va2luZ3NSZXNwb25zZRJpCg5Db25maXJtQm9va2luZxIqLnBhcnRuZXIubWVyY2hhbnQudjEuQ29uZmlybUJvb2tpbmdSZXF1ZXN0GisucGFydG5lci5tZXJjaGFudC52MS5Db25maXJtQm9va2luZ1Jlc3BvbnNlEmkKDkRlY2xpbmVCb29raW5nEioucGFydG5lci5tZXJjaGFudC52MS5EZWNsaW5lQm9va2luZ1JlcXVlc3QaKy5wYXJ0bmVyLm1lcmNoYW50LnYxLkRlY2xpbmVCb29raW5nUmVzcG9uc2USZgoNQ2FuY2VsQm9va2luZxIpLnBhcnRuZXIubWVyY2hhbnQudjEuQ2FuY2VsQm9va2luZ1JlcXVlc3QaKi5wYXJ0bmVyLm1lcmNoYW50LnYxLkNhbmNlbEJvb2tpbmdSZXNwb25zZRJgCgtGYWlsQm9va2luZxInLnBhcnRuZXIubWVyY2hhbnQudjEuRmFpbEJvb2tpbmdSZXF1ZXN0GigucGFydG5lci5tZXJjaGFudC52MS5GYWlsQm9va2luZ1Jlc3BvbnNlEl0KCk1hcmtOb1Nob3cSJi5wYXJ0bmVyLm1lcmNoYW50LnYxLk1hcmtOb1Nob3dSZXF1ZXN0GicucGFydG5lci5tZXJjaGFudC52MS5NYXJrTm9TaG93UmVzcG9uc2ViBnByb3RvMw", [file_ext_maps_booking_partner_v3_booking_service]);
 
 /**
  * @generated from message partner.merchant.v1.ListBookingsRequest
@@ -65,6 +65,16 @@ export type ListBookingsRequest = Message<"partner.merchant.v1.ListBookingsReque
    * @generated from field: string page_token = 6;
    */
   pageToken: string;
+
+  /**
+   * The `etag` of an earlier answer to the same request (same fields, same
+   * page): when the page is still exactly that, the answer has
+   * `not_modified` set, the same `etag` and nothing else, so a panel that
+   * polls an unchanged evening downloads a few bytes instead of the page.
+   *
+   * @generated from field: string if_none_match = 7;
+   */
+  ifNoneMatch: string;
 };
 
 /**
@@ -89,6 +99,44 @@ export type ListBookingsResponse = Message<"partner.merchant.v1.ListBookingsResp
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * Names this page as it is (bookings, next_page_token and the names
+   * below): send it back as `if_none_match` to get only whether it changed.
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+
+  /**
+   * The page is what `if_none_match` named: every other field is left empty.
+   *
+   * @generated from field: bool not_modified = 4;
+   */
+  notModified: boolean;
+
+  /**
+   * The merchant's name in its feed; empty when the feed gives none.
+   *
+   * @generated from field: string merchant_name = 5;
+   */
+  merchantName: string;
+
+  /**
+   * The merchant's time zone (IANA, e.g. "Europe/Rome"): the feed's
+   * `time_zone` when it has one, else the only zone of the country of its
+   * address; empty when neither tells (then a panel uses its own).
+   *
+   * @generated from field: string time_zone = 6;
+   */
+  timeZone: string;
+
+  /**
+   * The names in the feed of the services of this page's bookings, by service id.
+   *
+   * @generated from field: map<string, string> service_names = 7;
+   */
+  serviceNames: { [key: string]: string };
 };
 
 /**

@@ -56,12 +56,41 @@ export interface ListBookingsRequest {
    * other fields must be the same as for the first page.
    */
   pageToken: string;
+  /**
+   * The `etag` of an earlier answer to the same request (same fields, same
+   * page): when the page is still exactly that, the answer has
+   * `not_modified` set, the same `etag` and nothing else, so a panel that
+   * polls an unchanged evening downloads a few bytes instead of the page.
+   */
+  ifNoneMatch: string;
 }
 
 export interface ListBookingsResponse {
   bookings: MerchantBooking[];
   /** Empty on the last page. */
   nextPageToken: string;
+  /**
+   * Names this page as it is (bookings, next_page_token and the names
+   * below): send it back as `if_none_match` to get only whether it changed.
+   */
+  etag: string;
+  /** The page is what `if_none_match` named: every other field is left empty. */
+  notModified: boolean;
+  /** The merchant's name in its feed; empty when the feed gives none. */
+  merchantName: string;
+  /**
+   * The merchant's time zone (IANA, e.g. "Europe/Rome"): the feed's
+   * `time_zone` when it has one, else the only zone of the country of its
+   * address; empty when neither tells (then a panel uses its own).
+   */
+  timeZone: string;
+  /** The names in the feed of the services of this page's bookings, by service id. */
+  serviceNames: { [key: string]: string };
+}
+
+export interface ListBookingsResponse_ServiceNamesEntry {
+  key: string;
+  value: string;
 }
 
 /**
@@ -141,7 +170,15 @@ export interface MarkNoShowResponse {
 }
 
 function createBaseListBookingsRequest(): ListBookingsRequest {
-  return { merchantId: "", status: [], startSecFrom: "0", startSecBefore: "0", pageSize: 0, pageToken: "" };
+  return {
+    merchantId: "",
+    status: [],
+    startSecFrom: "0",
+    startSecBefore: "0",
+    pageSize: 0,
+    pageToken: "",
+    ifNoneMatch: "",
+  };
 }
 
 export const ListBookingsRequest: MessageFns<ListBookingsRequest> = {
@@ -167,6 +204,9 @@ export const ListBookingsRequest: MessageFns<ListBookingsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(50).string(message.pageToken);
+    }
+    if (message.ifNoneMatch !== "") {
+      writer.uint32(58).string(message.ifNoneMatch);
     }
     return writer;
   },
@@ -242,6 +282,14 @@ export const ListBookingsRequest: MessageFns<ListBookingsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.ifNoneMatch = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -282,6 +330,11 @@ export const ListBookingsRequest: MessageFns<ListBookingsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      ifNoneMatch: isSet(object.ifNoneMatch)
+        ? globalThis.String(object.ifNoneMatch)
+        : isSet(object.if_none_match)
+        ? globalThis.String(object.if_none_match)
+        : "",
     };
   },
 
@@ -305,6 +358,9 @@ export const ListBookingsRequest: MessageFns<ListBookingsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.ifNoneMatch !== "") {
+      obj.ifNoneMatch = message.ifNoneMatch;
+    }
     return obj;
   },
 
@@ -319,12 +375,21 @@ export const ListBookingsRequest: MessageFns<ListBookingsRequest> = {
     message.startSecBefore = object.startSecBefore ?? "0";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.ifNoneMatch = object.ifNoneMatch ?? "";
     return message;
   },
 };
 
 function createBaseListBookingsResponse(): ListBookingsResponse {
-  return { bookings: [], nextPageToken: "" };
+  return {
+    bookings: [],
+    nextPageToken: "",
+    etag: "",
+    notModified: false,
+    merchantName: "",
+    timeZone: "",
+    serviceNames: {},
+  };
 }
 
 export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
@@ -335,6 +400,21 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
     if (message.nextPageToken !== "") {
       writer.uint32(18).string(message.nextPageToken);
     }
+    if (message.etag !== "") {
+      writer.uint32(26).string(message.etag);
+    }
+    if (message.notModified !== false) {
+      writer.uint32(32).bool(message.notModified);
+    }
+    if (message.merchantName !== "") {
+      writer.uint32(42).string(message.merchantName);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(50).string(message.timeZone);
+    }
+    globalThis.Object.entries(message.serviceNames).forEach(([key, value]: [string, string]) => {
+      ListBookingsResponse_ServiceNamesEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -367,6 +447,49 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
             message.nextPageToken = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.etag = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.notModified = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.merchantName = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = ListBookingsResponse_ServiceNamesEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.serviceNames[entry7.key] = entry7.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -389,6 +512,49 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
         : isSet(object.next_page_token)
         ? globalThis.String(object.next_page_token)
         : "",
+      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+      notModified: isSet(object.notModified)
+        ? globalThis.Boolean(object.notModified)
+        : isSet(object.not_modified)
+        ? globalThis.Boolean(object.not_modified)
+        : false,
+      merchantName: isSet(object.merchantName)
+        ? globalThis.String(object.merchantName)
+        : isSet(object.merchant_name)
+        ? globalThis.String(object.merchant_name)
+        : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      serviceNames: isObject(object.serviceNames)
+        ? (globalThis.Object.entries(object.serviceNames) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.service_names)
+        ? (globalThis.Object.entries(object.service_names) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -400,6 +566,27 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
     if (message.nextPageToken !== "") {
       obj.nextPageToken = message.nextPageToken;
     }
+    if (message.etag !== "") {
+      obj.etag = message.etag;
+    }
+    if (message.notModified !== false) {
+      obj.notModified = message.notModified;
+    }
+    if (message.merchantName !== "") {
+      obj.merchantName = message.merchantName;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.serviceNames) {
+      const entries = globalThis.Object.entries(message.serviceNames) as [string, string][];
+      if (entries.length > 0) {
+        obj.serviceNames = {};
+        entries.forEach(([k, v]) => {
+          obj.serviceNames[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -410,6 +597,108 @@ export const ListBookingsResponse: MessageFns<ListBookingsResponse> = {
     const message = createBaseListBookingsResponse();
     message.bookings = object.bookings?.map((e) => MerchantBooking.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
+    message.etag = object.etag ?? "";
+    message.notModified = object.notModified ?? false;
+    message.merchantName = object.merchantName ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.serviceNames = (globalThis.Object.entries(object.serviceNames ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseListBookingsResponse_ServiceNamesEntry(): ListBookingsResponse_ServiceNamesEntry {
+  return { key: "", value: "" };
+}
+
+export const ListBookingsResponse_ServiceNamesEntry: MessageFns<ListBookingsResponse_ServiceNamesEntry> = {
+  encode(message: ListBookingsResponse_ServiceNamesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBookingsResponse_ServiceNamesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBookingsResponse_ServiceNamesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBookingsResponse_ServiceNamesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ListBookingsResponse_ServiceNamesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBookingsResponse_ServiceNamesEntry>, I>>(
+    base?: I,
+  ): ListBookingsResponse_ServiceNamesEntry {
+    return ListBookingsResponse_ServiceNamesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBookingsResponse_ServiceNamesEntry>, I>>(
+    object: I,
+  ): ListBookingsResponse_ServiceNamesEntry {
+    const message = createBaseListBookingsResponse_ServiceNamesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1563,6 +1852,10 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
