@@ -30,8 +30,6 @@ export interface PostgresStoreOptions {
    * requests quickly with 503, it does not hang them.
    */
   connectTimeoutMs?: number;
-  /** Most runs of a unit that keeps losing races (serialization failures, deadlocks); default 10. */
-  maxAttempts?: number;
   /** Told of an error on an idle pooled connection (the server restarted, the network dropped it); the pool replaces it. */
   onConnectionError?: (error: Error) => void;
 }
@@ -86,7 +84,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     throw storeError(error);
   }
 
-  const run = unitRunner(pool, postgresRepositories, { maxAttempts: options.maxAttempts });
+  const run = unitRunner(pool, postgresRepositories);
   const underWay = new Set<Promise<unknown>>();
   const track = <T>(promise: Promise<T>): Promise<T> => {
     underWay.add(promise);
