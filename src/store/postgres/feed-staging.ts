@@ -9,7 +9,7 @@ import {
   type UpsertOutcome,
 } from "../repositories.js";
 import { feedColumns, feedTables, serviceParameters, slotParameters, type FeedTable } from "../sqlite/feed-columns.js";
-import { feedUpsert, type FeedUpsert } from "./feed-upsert.js";
+import { feedUpsert, updateWhereDiffers, type FeedUpsert } from "./feed-upsert.js";
 import { PostgresOutboxRepository } from "./outbox-repository.js";
 import type { Queryable } from "./queryable.js";
 import { storeError } from "./store-errors.js";
@@ -57,7 +57,6 @@ export class PostgresFeedStaging implements FeedStaging {
       const keyMatches = (target: string) => table.key.map((column, index) => `${target}.${column} = $${index + 1}`).join(" AND ");
       const columns = feedColumns(table);
       const differs = table.values.map((column) => `live.${column} IS DISTINCT FROM $${columns.indexOf(column) + 1}`).join(" OR ");
-      const differsFromLive = table.values.map((column) => `${table.name}.${column} IS DISTINCT FROM excluded.${column}`).join(" OR ");
       return {
         table,
         staging,
@@ -65,8 +64,7 @@ export class PostgresFeedStaging implements FeedStaging {
           (SELECT ${differs} FROM ${table.name} live WHERE ${keyMatches("live")}) AS differs`,
         stage: feedUpsert(table, staging),
         apply: `INSERT INTO ${table.name} (${columns.join(", ")}) SELECT ${columns.join(", ")} FROM ${staging} ORDER BY staged_order
-          ON CONFLICT (${table.key.join(", ")}) DO UPDATE SET ${table.values.map((column) => `${column} = excluded.${column}`).join(", ")}
-          WHERE ${differsFromLive}`,
+          ${updateWhereDiffers(table, table.name)}`,
       };
     };
     this.tables = {

@@ -22,12 +22,10 @@ export function feedUpsert(table: FeedTable, target: string): FeedUpsert {
   const columns = feedColumns(table);
   const placeholder = (column: string) => `$${columns.indexOf(column) + 1}`;
   const keyMatches = table.key.map((column) => `${column} = ${placeholder(column)}`).join(" AND ");
-  const differs = table.values.map((column) => `${target}.${column} IS DISTINCT FROM excluded.${column}`).join(" OR ");
   const sql = `WITH existing AS (SELECT 1 FROM ${target} WHERE ${keyMatches}),
     changed AS (
       INSERT INTO ${target} (${columns.join(", ")}) VALUES (${columns.map(placeholder).join(", ")})
-      ON CONFLICT (${table.key.join(", ")}) DO UPDATE SET ${table.values.map((column) => `${column} = excluded.${column}`).join(", ")}
-      WHERE ${differs}
+      ${updateWhereDiffers(table, target)}
       RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM existing) AS existed, EXISTS (SELECT 1 FROM changed) AS changed`;
   const fields = columns.map((column) => parameter(column).slice(1));
@@ -36,4 +34,10 @@ export function feedUpsert(table: FeedTable, target: string): FeedUpsert {
     // node-postgres sends a bigint (money) as its exact text.
     values: (record) => fields.map((field) => (record as Record<string, unknown>)[field]),
   };
+}
+
+/** `ON CONFLICT (key) DO UPDATE` of the feed's columns of `target`, only where one differs from the record inserted. */
+export function updateWhereDiffers(table: FeedTable, target: string): string {
+  return `ON CONFLICT (${table.key.join(", ")}) DO UPDATE SET ${table.values.map((column) => `${column} = excluded.${column}`).join(", ")}
+    WHERE ${table.values.map((column) => `${target}.${column} IS DISTINCT FROM excluded.${column}`).join(" OR ")}`;
 }
