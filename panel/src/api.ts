@@ -1,12 +1,13 @@
-// The MerchantService client: the same generated types as the server, over
-// Connect (JSON over HTTP) on this page's own origin.
+// The MerchantService and InventoryService clients: the same generated types
+// as the server, over Connect (JSON over HTTP) on this page's own origin.
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { BookingStatus, PriceType, type Booking } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
 import { MerchantService, type ListBookingsResponse, type MerchantBooking } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
+import { InventoryService, type SlotState } from "../../gen/es/partner/inventory/v1/inventory_service_pb";
 import type { Session } from "./session";
 
-export type { MerchantBooking };
+export type { MerchantBooking, SlotState };
 export { BookingStatus, PriceType };
 
 const client: Client<typeof MerchantService> = createClient(
@@ -109,4 +110,53 @@ export function describeFailure(error: unknown): Failure {
       break;
   }
   return { kind: "other", message: `Something went wrong: ${e.rawMessage || Code[e.code]}` };
+}
+
+const inventory: Client<typeof InventoryService> = createClient(
+  InventoryService,
+  createConnectTransport({ baseUrl: location.origin }),
+);
+
+/** The merchant's slots starting in [fromSec, beforeSec), with their spots, earliest first (every page). */
+export async function listSlots(session: Session, fromSec: number, beforeSec: number): Promise<SlotState[]> {
+  const slots: SlotState[] = [];
+  let pageToken = "";
+  for (let page = 0; page < 20; page++) {
+    const response = await inventory
+      .listAvailability({ merchantId: session.merchantId, startSec: BigInt(fromSec), endSec: BigInt(beforeSec), pageToken }, options(session))
+      .catch((error: unknown) => {
+        // A merchant whose feed has not been imported yet is unknown to the inventory: it has no tables.
+        if (ConnectError.from(error).code === Code.NotFound) return { slots: [], nextPageToken: "" };
+        throw error;
+      });
+    slots.push(...response.slots);
+    pageToken = response.nextPageToken;
+    if (!pageToken) break;
+  }
+  return slots;
+}
+
+/** A walk-in takes one spot of the slot ("take"), or one taken that way is given back ("give-back"); answers the slot after it. */
+export async function adjustSpot(session: Session, slot: SlotState, way: "take" | "give-back"): Promise<SlotState | undefined> {
+  const response = await inventory.adjustSpots(
+    {
+      merchantId: session.merchantId,
+      serviceId: slot.serviceId,
+      startSec: slot.startSec,
+      durationSec: slot.durationSec,
+      resources: slot.resources,
+      change: way === "take" ? { case: "takeSpots", value: 1 } : { case: "giveBackSpots", value: 1 },
+    },
+    options(session),
+  );
+  return response.slot;
+}
+
+/** No new bookings for slots starting in [fromSec, beforeSec), at every service; answers how many slots closed. */
+export async function closeSlots(session: Session, fromSec: number, beforeSec: number): Promise<number> {
+  const response = await inventory.closeAvailability(
+    { merchantId: session.merchantId, startSec: BigInt(fromSec), endSec: BigInt(beforeSec) },
+    options(session),
+  );
+  return response.closed;
 }

@@ -36,10 +36,8 @@ const serviceNames = new Map<string, string>();
 export function useServiceNames(names: Record<string, string>): void {
   for (const [id, name] of Object.entries(names)) serviceNames.set(id, name);
 }
-export const serviceNameOf = (b: MerchantBooking) => {
-  const id = b.booking?.slot?.serviceId ?? "";
-  return serviceNames.get(id) ?? id;
-};
+export const serviceNameFor = (serviceId: string) => serviceNames.get(serviceId) ?? serviceId;
+export const serviceNameOf = (b: MerchantBooking) => serviceNameFor(b.booking?.slot?.serviceId ?? "");
 
 export const startSecOf = (b: MerchantBooking) => Number(b.booking?.slot?.startSec ?? 0n);
 export const idOf = (b: MerchantBooking) => b.booking?.bookingId ?? "";

@@ -10,7 +10,7 @@
  */
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page, Request } from "playwright-core";
 import { BookingStatus } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
@@ -27,7 +27,6 @@ import {
   launchChromium,
   outputDir,
   panelDir,
-  repo,
   signInToPanel,
   standInNotifier,
 } from "./panel-browser";
@@ -56,6 +55,9 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const tonight: Record<"urgent" | "soon" | "calm", string> = { urgent: "", soon: "", calm: "" };
+/** Two tables Google books at once (no requests): a table for 2 with one spot, one for 6 with three. */
+const walkInTable = { startSec: nowSec + 2 * hour, partySize: 2, spotsTotal: 1 };
+const bigTable = { startSec: nowSec + 2 * hour + 30 * minute, partySize: 6, spotsTotal: 3 };
 let laterWaiting = 0;
 let requests = 0;
 
@@ -123,6 +125,10 @@ beforeAll(async () => {
       else laterWaiting++;
     }
   }
+  await seedSlots(
+    server.store,
+    [walkInTable, bigTable].map((t) => ({ merchantId: TRATTORIA.merchantId, serviceId: "dinner", durationSec: 2 * hour, ...t })),
+  );
   await nameTheFeeds();
   browser = await launchChromium();
   mkdirSync(outputDir, { recursive: true });
@@ -140,7 +146,7 @@ async function openPanel(viewport: { width: number; height: number }): Promise<n
   await page.goto(`${server.baseUrl}/panel/`);
   const started = Date.now();
   await signInToPanel(page, server.baseUrl, TRATTORIA.merchantId, TRATTORIA.token);
-  await hasCount(page.locator("#pending li.card"), 3);
+  await page.locator(`#pending li.card[data-booking-id="${tonight.urgent}"]`).waitFor();
   return Date.now() - started;
 }
 
@@ -159,6 +165,7 @@ async function inFirstScreen(selector: string, height: number): Promise<void> {
 test("when a host opens the panel on a busy evening at 1280x900, then tonight's requests are on the first screen, named, counted and coloured by urgency", async () => {
   expect(requests).toBeGreaterThanOrEqual(80);
   const signInToTonightMs = await openPanel({ width: 1280, height: 900 });
+  await hasCount(page.locator("#pending li.card"), 3);
   await hasText(page.locator("#counters"), `3 waiting tonight, ${laterWaiting} later`);
   await hasText(page.locator("#who"), `Trattoria Serata (${TRATTORIA.merchantId})`);
   await inFirstScreen("#tonight-title", 900);
@@ -184,7 +191,7 @@ test("when a host opens the panel on a busy evening at 1280x900, then tonight's 
   writeFileSync(join(outputDir, "evening-timing.json"), JSON.stringify({ firstContentfulPaintMs: paint, signInToTonightMs }, null, 2));
   expect(signInToTonightMs).toBeLessThan(10_000); // a sanity bound only: the number is in evening-timing.json
   await page.screenshot({ path: join(outputDir, "evening-desktop.png") });
-  copyFileSync(join(outputDir, "evening-desktop.png"), join(repo, "docs", "panel-evening.png"));
+  // docs/panel-evening.png (for the README) is a copy of this file, refreshed by hand when the look changes.
 });
 
 test("when the panel is 375x800 wide, then tonight is on the first screen and nothing scrolls sideways", async () => {
@@ -252,4 +259,72 @@ test("when ListBookings is asked with the etag of its last answer, then only not
   expect(changed.notModified).toBe(false);
   expect(changed.etag).not.toBe(first.etag);
   expect(changed.bookings.find((b) => b.booking?.bookingId === tonight.calm)?.booking?.status).toBe(BookingStatus.CONFIRMED);
+});
+
+/** Whether Google's BatchAvailabilityLookup (REST) finds the table bookable. */
+async function availableToGoogle(table: typeof walkInTable): Promise<boolean> {
+  const response = await rest(server, "BatchAvailabilityLookup", {
+    merchant_id: TRATTORIA.merchantId,
+    slot_time: [{ service_id: "dinner", start_sec: String(table.startSec), duration_sec: String(2 * hour), resource_ids: { party_size: table.partySize } }],
+  });
+  expect(response.status).toBe(200);
+  return response.body.slot_time_availability[0].available ?? false;
+}
+
+const iso = (sec: number) => new Date(sec * 1000).toISOString().replace(".000Z", "Z");
+
+/** The spots_open Google was last told for the table (availability:replace), undefined when never told. */
+function lastToldOpen(table: typeof walkInTable): string | undefined {
+  let told: string | undefined;
+  for (const request of google.requests) {
+    if (!request.path.endsWith("/availability:replace")) continue;
+    for (const service of request.body.extendedServiceAvailability) {
+      const slot = service.availability?.find(
+        (s: { startTime: string; resources?: { partySize?: string } }) => s.startTime === iso(table.startSec) && s.resources?.partySize === String(table.partySize),
+      );
+      if (slot) told = slot.spotsOpen ?? "0";
+    }
+  }
+  return told;
+}
+
+const tableRow = (table: typeof walkInTable) =>
+  page.locator(`#tables li.row[data-slot-key="dinner|${table.startSec}|${2 * hour}|||${table.partySize}"]`);
+
+test("when the host seats a walk-in from the panel, then a spot is gone for Google (BatchAvailabilityLookup) and the stand-in hears it; Free a spot gives it back", async () => {
+  await openPanel({ width: 1280, height: 900 });
+  const row = tableRow(walkInTable);
+  await hasText(row.locator(".spots"), "0 booked online, 0 taken in house, 1 open of 1");
+  expect(await availableToGoogle(walkInTable)).toBe(true);
+
+  await row.getByRole("button", { name: /^Walk-in/ }).focus();
+  await page.keyboard.press("Enter");
+  await hasText(row.locator(".spots"), "0 booked online, 1 taken in house, 0 open of 1");
+  await hasText(page.locator("#notice"), /^Walk-in seated: .* table for 2 \(Dinner\)\. Google is told it is full: no more bookings\.$/);
+  expect(await availableToGoogle(walkInTable)).toBe(false);
+  await google.waitFor(() => lastToldOpen(walkInTable) === "0", 5000, "spots_open 0 after the walk-in");
+  await page.screenshot({ path: join(outputDir, "evening-walk-in.png") });
+
+  await row.getByRole("button", { name: /^Free a spot/ }).click();
+  await hasText(row.locator(".spots"), "0 booked online, 0 taken in house, 1 open of 1");
+  expect(await availableToGoogle(walkInTable)).toBe(true);
+  await google.waitFor(() => lastToldOpen(walkInTable) === "1", 5000, "spots_open 1 after freeing the spot");
+});
+
+test("when the host closes the rest of tonight (after a confirmation step that says what Google is told), then no table tonight is bookable and the stand-in hears spots_open 0", async () => {
+  await openPanel({ width: 1280, height: 900 });
+  await hasText(tableRow(bigTable).locator(".spots"), "0 booked online, 0 taken in house, 3 open of 3");
+  await page.getByRole("button", { name: "Close the rest of tonight" }).click();
+  const dialog = page.getByRole("dialog");
+  await isVisible(dialog);
+  expect(await dialog.innerText()).toContain("Google is told they are full: no new bookings tonight.");
+  await page.screenshot({ path: join(outputDir, "evening-close-confirm.png") });
+  await dialog.getByRole("button", { name: "Yes, close tonight" }).click();
+
+  await hasText(page.locator("#notice"), /^Closed the rest of tonight: 2 tables no longer bookable\./);
+  await hasText(tableRow(bigTable).locator(".spots"), "0 booked online, 3 taken in house, 0 open of 3");
+  expect(await availableToGoogle(bigTable)).toBe(false);
+  expect(await availableToGoogle(walkInTable)).toBe(false);
+  await google.waitFor(() => lastToldOpen(bigTable) === "0", 5000, "spots_open 0 after closing tonight");
+  await page.screenshot({ path: join(outputDir, "evening-closed.png") });
 });
