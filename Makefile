@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 PORT ?= 8080
 BOOKING_DB ?= ./data/booking.db
 
-.PHONY: run google-stand-in test test-long install build browser generate check-generated lint typecheck clean bench
+.PHONY: sftp-server run google-stand-in test test-long install build browser generate check-generated lint typecheck clean bench
 
 # Installs exactly what package-lock.json pins (this also compiles dist/ via `prepare`).
 node_modules/.install-stamp: package.json package-lock.json
@@ -56,8 +56,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
 	  else sudo apt-get update && sudo apt-get install -y chromium; fi )
 
+# Debian's OpenSSH server for the SFTP feed-upload test (a local stand-in for Google's dropbox).
+sftp-server:
+	@[ -x /usr/sbin/sshd ] && [ -e /usr/lib/openssh/sftp-server ] || ( \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y openssh-server openssh-sftp-server; \
+	  else sudo apt-get update && sudo apt-get install -y openssh-server openssh-sftp-server; fi )
+
 # Every test: the contract checks, then jest against real servers (and a real browser).
-test: install browser
+test: install browser sftp-server
 	$(MAKE) --no-print-directory check-generated lint typecheck
 	npm run build
 	jest

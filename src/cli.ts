@@ -240,7 +240,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (command === "serve") await serve(args);
     else if (command === "import") await importCommand(args);
-    else if (command === "export-feeds") await exportFeedsCommand(args);
+    else if (command === "export-feeds") await exportFeedsCommand(args, process.env);
     else if (command === "backup") await backupCommand(args);
     else if (command === "payments") await paymentsCommand(args);
     else if (command === "conformance") process.exitCode = await conformanceCommand(args);

@@ -17,9 +17,10 @@ export const exportFeedsUsage = `booking-server export-feeds --out DIR [--gzip] 
  * serves the same database, and prints each file with its size. With
  * `--upload sftp://user@host[:port]/dir --identity KEY_FILE`, then puts them
  * on that SFTP server (Google's dropbox; see feed-upload.ts), checking its
- * host key against `--host-key` when given.
+ * host key against `--host-key` when given. `env` is the environment the
+ * CLI hands over (BOOKING_DB).
  */
-export async function exportFeedsCommand(args: string[]): Promise<void> {
+export async function exportFeedsCommand(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -38,7 +39,7 @@ export async function exportFeedsCommand(args: string[]): Promise<void> {
   const upload = configFrom(() => (values.upload === undefined ? undefined : sftpTarget(values.upload as string)));
   const identityFile = values.identity as string | undefined;
   if (upload && !identityFile) throw new ConfigError("--upload needs --identity KEY_FILE: the private key the SFTP server knows");
-  const dbPath = dbPathFrom(fromFlag(values, settings.db), process.env);
+  const dbPath = dbPathFrom(fromFlag(values, settings.db), env);
   if (!existsSync(dbPath)) throw new ConfigError(`no database at ${dbPath}: point --db or BOOKING_DB at the existing file`);
   mkdirSync(outDir, { recursive: true });
   const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
