@@ -6,7 +6,7 @@
  * the fee is charged on the kept card and Google hears NO_SHOW_PENALIZED.
  *
  * Time: the slot starts earlier today by the real clock, which is what the
- * browser's Date.now() sees, so the page lists it under "Today" and offers
+ * browser's Date.now() sees, so the page lists it under "Tonight" and offers
  * "Mark no-show". The server runs on a manual clock set two hours before that
  * start, so the booking can be made at all; the test then moves it past the
  * start. While it is still before, the page offers the button (the browser
@@ -56,9 +56,10 @@ class SandboxWithRefusals extends SandboxProcessor {
   }
 }
 
-// A slot that started earlier today (UTC, the browser's time zone here), at most half an hour ago.
+// A slot that started earlier in tonight's service day (UTC, the browser's time zone here, the
+// merchant's feed naming none; the day turns at 04:00), at most half an hour ago.
 const realNowSec = Math.floor(Date.now() / 1000);
-const startOfTodaySec = Math.floor(realNowSec / 86_400) * 86_400;
+const startOfTodaySec = Math.floor((realNowSec - 4 * hour) / 86_400) * 86_400 + 4 * hour;
 const slotStartSec = Math.max(startOfTodaySec, Math.floor((realNowSec - 30 * 60) / 60) * 60);
 const clock = manualClock(slotStartSec - 2 * hour);
 
@@ -145,7 +146,7 @@ test("before the start by the server's clock, the server's refusal is said in wo
   charged = await bookTreatment("Grace", "Hopper");
   refused = await bookTreatment("Alan", "Turing");
   await signIn();
-  // Started earlier today: listed under Today, with the button and the fee.
+  // Started earlier tonight: listed under Tonight, with the button and the fee.
   await isVisible(row(charged));
   await containsText(row(charged), "No-show fee: 25.00 USD");
   await noShowButton(charged).click();
