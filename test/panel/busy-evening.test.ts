@@ -188,11 +188,20 @@ test("when a host opens the panel on a busy evening at 1280x900, then tonight's 
   await hasCount(page.locator("#later-days details.day[open]"), 0);
   expect(await page.locator("#later-days details.day summary").first().innerText()).toMatch(/4 waiting, 2 bookings/);
 
-  const paint = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1);
-  writeFileSync(join(outputDir, "evening-timing.json"), JSON.stringify({ firstContentfulPaintMs: paint, signInToTonightMs }, null, 2));
-  expect(signInToTonightMs).toBeLessThan(10_000); // a sanity bound only: the number is in evening-timing.json
   await page.screenshot({ path: join(outputDir, "evening-desktop.png") });
   // docs/panel-evening.png (for the README) is a copy of this file, refreshed by hand when the look changes.
+
+  // First meaningful paint: a reload while signed in (sessionStorage), from navigation start to tonight's first card.
+  await page.reload();
+  const tonightPaintMs = Number(
+    await (await page.waitForFunction(() => document.querySelector("#pending li.card") !== null && performance.now(), undefined, { polling: "raf" })).jsonValue(),
+  );
+  const paint = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1);
+  writeFileSync(
+    join(outputDir, "evening-timing.json"),
+    JSON.stringify({ firstContentfulPaintMs: paint, tonightsFirstCardMs: tonightPaintMs, signInToTonightMs }, null, 2),
+  );
+  expect(tonightPaintMs).toBeLessThan(10_000); // a sanity bound only: the number is in evening-timing.json
 });
 
 test("when the panel is 375x800 wide, then tonight is on the first screen and nothing scrolls sideways", async () => {
