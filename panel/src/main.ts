@@ -1,24 +1,11 @@
 // The host panel: sign in, keep the list fresh (polling), decide on requests,
 // mark no-shows.
-import {
-  adjustSpot,
-  BookingStatus,
-  closeSlots,
-  decide,
-  describeFailure,
-  listBookings,
-  listSlots,
-  markNoShow,
-  type Action,
-  type MerchantBooking,
-  type PageCache,
-  type SlotState,
-} from "./api";
+import { BookingStatus, decide, describeFailure, listBookings, markNoShow, type Action, type MerchantBooking, type PageCache } from "./api";
 import { confirmStep } from "./confirm-step";
 import { formatClock, statusName, useTimeZone } from "./format";
-import { idOf, isPending, noShowFeeText, renderLists, serviceNameFor as serviceName, signature, summary, tickDeadlines, useServiceNames, type Lists } from "./render";
+import { idOf, isPending, noShowFeeText, renderLists, signature, summary, tickDeadlines, useServiceNames, type Lists } from "./render";
 import { serviceDayAround } from "./service-day";
-import { googleHears, renderTables, slotKey, slotText, stillOpen } from "./tables-tonight";
+import { tablesTonight } from "./tables-controls";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
 
 const pollMs = 3000;
@@ -34,8 +21,6 @@ const page = {
   token: byId<HTMLInputElement>("token"),
   bookings: byId<HTMLDivElement>("bookings"),
   updated: byId<HTMLParagraphElement>("updated"),
-  tables: byId<HTMLUListElement>("tables"),
-  closeRest: byId<HTMLButtonElement>("close-rest"),
 };
 const lists: Lists = {
   counters: byId<HTMLParagraphElement>("counters"),
@@ -54,15 +39,22 @@ let bookings: MerchantBooking[] | undefined;
 let timeZone = "";
 let pages: PageCache = new Map();
 const openDays = new Set<string>();
-/** Tonight's slots as last read, and those with a walk-in or its undo under way. */
-let slots: SlotState[] = [];
-const slotsBusy = new Set<string>();
 /** Tonight's slots are read again every this many refreshes (and after every change made here). */
 const tablesEvery = 5;
 let refreshes = 0;
 let drawn = "";
 let pollTimer: number | undefined;
 const notes = new Map<string, string>();
+const tables = tablesTonight({
+  list: byId<HTMLUListElement>("tables"),
+  closeRest: byId<HTMLButtonElement>("close-rest"),
+  session: () => session,
+  generation: () => generation,
+  timeZone: () => timeZone,
+  say: (text) => say(text),
+  complain: (text) => complain(text),
+  signOut: (problem) => signOut(problem),
+});
 const busy = new Set<string>();
 
 function say(text: string): void {
@@ -129,13 +121,12 @@ function signOut(problem = ""): void {
   timeZone = "";
   pages = new Map();
   openDays.clear();
-  slots = [];
-  slotsBusy.clear();
+  tables.clear();
   refreshes = 0;
   drawn = "";
   notes.clear();
   busy.clear();
-  for (const list of [lists.pending, lists.today, lists.later, lists.counters, page.tables]) list.replaceChildren();
+  for (const list of [lists.pending, lists.today, lists.later, lists.counters]) list.replaceChildren();
   showSignIn(problem, merchantId);
 }
 
@@ -171,7 +162,7 @@ async function refresh(): Promise<boolean> {
     }
     bookings = fresh;
     draw();
-    if (refreshes++ % tablesEvery === 0) await refreshTables(current, tonight.endSec);
+    if (refreshes++ % tablesEvery === 0) await tables.refresh(current, tonight.endSec);
     if (problemFrom === "refresh" && !page.problem.hidden) {
       complain("");
       say("Connected again.");
@@ -188,75 +179,6 @@ async function refresh(): Promise<boolean> {
     complain(failure.message, "refresh");
     return true;
   }
-}
-
-function drawTables(): void {
-  const focused = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
-  renderTables(page.tables, slots, serviceName, slotsBusy);
-  page.closeRest.disabled = stillOpen(slots, Math.floor(Date.now() / 1000)).length === 0;
-  if (focused) document.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
-}
-
-/** Reads tonight's slots that have not ended (ListAvailability). */
-async function refreshTables(current: Session, endSec: number): Promise<void> {
-  const asked = generation;
-  const fresh = await listSlots(current, Math.floor(Date.now() / 1000) - 4 * 3600, endSec);
-  if (asked !== generation) return;
-  slots = fresh;
-  drawTables();
-}
-
-/** A walk-in (take a spot) or its undo (free a spot): undone by the other, so no confirmation step; says what Google is told. */
-async function onSlotAction(way: "take" | "give-back", key: string): Promise<void> {
-  const current = session;
-  const slot = slots.find((s) => slotKey(s) === key);
-  if (!current || !slot || slotsBusy.has(key)) return;
-  const asked = generation;
-  slotsBusy.add(key);
-  drawTables();
-  try {
-    const after = await adjustSpot(current, slot, way);
-    if (asked !== generation) return;
-    const what = slotText(slot, serviceName);
-    say(`${way === "take" ? "Walk-in seated" : "Spot freed"}: ${what}. ${googleHears(after?.spotsOpen ?? 0n)}`);
-  } catch (error) {
-    if (asked !== generation) return;
-    const failure = describeFailure(error);
-    if (failure.kind === "signed-out") return signOut(failure.message);
-    complain(failure.message);
-  } finally {
-    slotsBusy.delete(key);
-  }
-  await refreshTables(current, serviceDayAround(Math.floor(Date.now() / 1000), timeZone).endSec);
-}
-
-/** Closes every slot of tonight still to start, after a confirmation step that says what Google is told. */
-async function onCloseRest(): Promise<void> {
-  const current = session;
-  if (!current) return;
-  const nowSec = Math.floor(Date.now() / 1000);
-  const { endSec } = serviceDayAround(nowSec, timeZone);
-  const open = stillOpen(slots, nowSec);
-  const spots = open.reduce((sum, s) => sum + s.spotsOpen, 0n);
-  const yes = await confirmStep(
-    "Close the rest of tonight?",
-    `${open.length} ${open.length === 1 ? "table" : "tables"} still to start tonight have ${spots} open ${spots === 1n ? "spot" : "spots"}. ` +
-      "Google is told they are full: no new bookings tonight. Bookings already made stay. The panel cannot reopen them.",
-    "Yes, close tonight",
-  );
-  if (!yes || session !== current) return;
-  const asked = generation;
-  try {
-    const closed = await closeSlots(current, nowSec, endSec);
-    if (asked !== generation) return;
-    say(`Closed the rest of tonight: ${closed} ${closed === 1 ? "table" : "tables"} no longer bookable. Google is told they are full.`);
-  } catch (error) {
-    if (asked !== generation) return;
-    const failure = describeFailure(error);
-    if (failure.kind === "signed-out") return signOut(failure.message);
-    complain(failure.message);
-  }
-  await refreshTables(current, endSec);
 }
 
 /** Polls every few seconds for as long as the same sign-in lasts. */
@@ -389,12 +311,6 @@ page.bookings.addEventListener("click", (event) => {
   const target = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
   if (target?.dataset.bookingId) void onAction(target.dataset.action as Action, target.dataset.bookingId);
 });
-
-page.tables.addEventListener("click", (event) => {
-  const target = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-slot-action]");
-  if (target?.dataset.slotKey) void onSlotAction(target.dataset.slotAction as "take" | "give-back", target.dataset.slotKey);
-});
-page.closeRest.addEventListener("click", () => void onCloseRest());
 
 // A later day the host opens stays open across refreshes.
 page.bookings.addEventListener("toggle", (event) => {

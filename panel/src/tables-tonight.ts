@@ -1,7 +1,6 @@
-// Tonight's slots as the host works them: booked and open per slot, a
-// walk-in takes a spot, "Free a spot" gives one taken that way back, and
-// "Close the rest of tonight" (after its confirmation step) stops Google's
-// bookings for every slot still to start. Each says what Google is told.
+// How tonight's tables are drawn and said: per slot what is booked online,
+// taken in house and open, with its "Walk-in" and "Free a spot" buttons
+// (tables-controls.ts sends them), and what Google is told after a change.
 import type { SlotState } from "./api";
 import { formatTime, partyText } from "./format";
 
