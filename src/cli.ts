@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { AddressInfo } from "node:net";
-import { ConfigError, credentialsFrom, dbPathFrom, flagOptions, fromFlag, parseServeConfig, settings, type MetricsExposure } from "./config.js";
+import { ConfigError, credentialsFrom, flagOptions, fromFlag, parseServeConfig, settings, type MetricsExposure } from "./config.js";
+import { serveFlagOptions } from "./config/settings.js";
 import { conformanceCommand } from "./conformance/command.js";
 import { FeedError, importFeeds } from "./inventory/feed-import.js";
 import { exportFeedsCommand, exportFeedsUsage } from "./inventory/export-feeds-command.js";
@@ -14,9 +15,8 @@ import { createLogger, Observability } from "./server/observability.js";
 import { createBookingServer } from "./server/booking-server.js";
 import { listenForMetrics } from "./server/metrics-listener.js";
 import { defaultConnectionLimits } from "./server/single-port-listener.js";
-import { openSqliteStore } from "./store/sqlite-store.js";
-import { batchBusyTimeoutMs } from "./store/database.js";
-import { DatabaseInUseError, takeServingLock } from "./store/sqlite/serving-lock.js";
+import { openStore, postgresBackupRefusal, storeLocationFrom } from "./store/open-store.js";
+import { DatabaseInUseError } from "./store/sqlite/serving-lock.js";
 
 const usage = `usage:
   booking-server serve  [--port N] [--host H] [--db FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
@@ -34,25 +34,17 @@ See README.md for every setting.`;
 
 async function serve(args: string[]): Promise<void> {
   const config = parseServeConfig(args, process.env);
-  const createsDatabase = !existsSync(config.dbPath);
-  if (createsDatabase && !config.createDatabase) {
-    throw new ConfigError(
-      `no database at ${config.dbPath}: pass --create-db (or BOOKING_DB_CREATE=1) to start a new, empty one, ` +
-        "or point --db / BOOKING_DB at the existing file",
-    );
-  }
-  takeServingLock(config.dbPath);
+  const location = storeLocationFrom(serveDbFlag(args), process.env);
   // Buffered, written off the request path (a synchronous write per call costs ~3% of CreateBooking);
   // flushed at shutdown, so only a crash can lose the last few lines.
   const logDestination = pino.destination({ dest: 1, sync: false });
   const logger = createLogger({ level: config.logLevel, destination: logDestination });
   // Checkpoint failures arrive from a worker thread, after `observability` exists.
-  const store = openSqliteStore(config.dbPath, {
+  const store = await openStore(location, {
+    command: "serve",
+    createDatabase: config.createDatabase,
     onCheckpointError: (error) => observability.recordJobFailure("checkpoint", error),
-    // The process exits after close: a restart on a full disk still finds the -wal and -shm files it needs.
-    keepWalFilesAtClose: true,
   });
-  if (createsDatabase) console.log(`created a new, empty database at ${config.dbPath} (--create-db)`);
   const payments = paymentProcessorFromEnv(process.env, store);
   const observability = new Observability(logger, store, systemClock.nowSec);
   const notifier = new Notifier({
@@ -98,7 +90,7 @@ async function serve(args: string[]): Promise<void> {
       throw listenError(error, config.metrics.listener!.host, config.metrics.listener!.port, "METRICS_PORT");
     }));
   const scheme = config.tls ? "https" : "http";
-  console.log(`booking-server listening on ${scheme}://${address.address}:${address.port} (database ${config.dbPath})`);
+  console.log(`booking-server listening on ${scheme}://${address.address}:${address.port} (database ${location.describe})`);
   console.log("  serves Google's REST paths (/v3/<Method>), Connect, gRPC and gRPC-Web on this one port");
   if (!config.credentials) console.warn("  WARNING: --insecure-no-auth: no authentication on BookingService calls");
   if (config.merchantAuth) {
@@ -138,6 +130,11 @@ async function serve(args: string[]): Promise<void> {
   process.once("SIGINT", () => void stop("SIGINT"));
 }
 
+/** serve's --db flag, if given (parseServeConfig has checked every flag by now). */
+function serveDbFlag(args: string[]): string | undefined {
+  return fromFlag(parseArgs({ args, options: serveFlagOptions, strict: true }).values, settings.db);
+}
+
 /** A listen() failure an operator can act on, in one sentence (a ConfigError: no stack trace). */
 function listenError(error: NodeJS.ErrnoException, host: string, port: number, setting: string): Error {
   const where = `${host}:${port}`;
@@ -163,7 +160,7 @@ const shutdownBoundMs = 15_000;
 async function paymentsCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: flagOptions([settings.db]), allowPositionals: true });
   if (positionals.length !== 1) throw new ConfigError("payments needs exactly one booking id");
-  const store = openSqliteStore(existingDatabase(dbPathFrom(fromFlag(values, settings.db), process.env)), { busyTimeoutMs: batchBusyTimeoutMs });
+  const store = await openStore(storeLocationFrom(fromFlag(values, settings.db), process.env), { command: "batch" });
   try {
     const records = await store.read.payments.forBooking(positionals[0]);
     if (records.length === 0) return void console.log(`no payments recorded for booking ${positionals[0]}`);
@@ -182,21 +179,16 @@ async function backupCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new ConfigError("backup needs exactly one destination file");
   const [destination] = positionals;
   if (existsSync(destination)) throw new ConfigError(`${destination} exists already: choose a new file`);
-  const dbPath = existingDatabase(dbPathFrom(fromFlag(values, settings.db), process.env));
-  const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
+  const location = storeLocationFrom(fromFlag(values, settings.db), process.env);
+  if (location.backend === "postgres") throw new ConfigError(postgresBackupRefusal);
+  const store = await openStore(location, { command: "batch" });
   try {
     const started = Date.now();
     await store.backup(destination);
-    console.log(`backed up ${dbPath} to ${destination} in ${Date.now() - started} ms`);
+    console.log(`backed up ${location.describe} to ${destination} in ${Date.now() - started} ms`);
   } finally {
     await store.close();
   }
-}
-
-/** `dbPath`, when there is a database there: a command that reads one must not create an empty one instead. */
-function existingDatabase(dbPath: string): string {
-  if (!existsSync(dbPath)) throw new ConfigError(`no database at ${dbPath}: point --db or BOOKING_DB at the existing file`);
-  return dbPath;
 }
 
 /** The host panel `npm run build` writes next to the compiled server, if it was built. */
@@ -208,10 +200,8 @@ function builtPanelDir(): string | undefined {
 async function importCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: flagOptions([settings.db]), allowPositionals: true });
   if (positionals.length === 0) throw new ConfigError("import needs at least one feed file");
-  const dbPath = dbPathFrom(fromFlag(values, settings.db), process.env);
-  // Importing is how a new inventory starts: the one command that creates a database, and it says so.
-  if (!existsSync(dbPath)) console.log(`creating a new database at ${dbPath}`);
-  const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
+  const location = storeLocationFrom(fromFlag(values, settings.db), process.env);
+  const store = await openStore(location, { command: "import" });
   try {
     const started = Date.now();
     let lockHeldMs = 0;
@@ -219,7 +209,7 @@ async function importCommand(args: string[]): Promise<void> {
     const counts = (name: string, c: { inserted: number; updated: number; unchanged: number }) =>
       `${name}: ${c.inserted} new, ${c.updated} updated, ${c.unchanged} unchanged`;
     console.log(
-      `imported ${report.files} feed file(s) into ${dbPath} in ${Date.now() - started} ms ` +
+      `imported ${report.files} feed file(s) into ${location.describe} in ${Date.now() - started} ms ` +
         `(the live tables were locked for the last ${Math.round(lockHeldMs)} ms)`,
     );
     console.log(

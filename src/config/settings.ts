@@ -101,6 +101,20 @@ export const settings = {
       "and says so",
     group: "database",
   },
+  databaseUrl: {
+    env: "BOOKING_DATABASE_URL",
+    defaultDoc: "none: SQLite",
+    doc:
+      "`postgres://user:password@host:port/db`: PostgreSQL instead of the SQLite file, for every command (migrated at " +
+      "start; several `serve` instances may share it). A secret: never printed or logged (or `BOOKING_DATABASE_URL_FILE`)",
+    group: "database",
+  },
+  databaseUrlFile: {
+    env: "BOOKING_DATABASE_URL_FILE",
+    defaultDoc: "none",
+    doc: "a file holding that URL, instead of `BOOKING_DATABASE_URL`",
+    group: "database",
+  },
   authUsername: {
     env: "BOOKING_AUTH_USERNAME",
     defaultDoc: "required",

@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfigError, dbPathFrom, flagOptions, fromFlag, settings } from "../config.js";
-import { batchBusyTimeoutMs } from "../store/database.js";
-import { openSqliteStore } from "../store/sqlite-store.js";
+import { ConfigError, flagOptions, fromFlag, settings } from "../config.js";
+import { openStore, storeLocationFrom } from "../store/open-store.js";
 import { exportFeeds } from "./feed-export.js";
 import { sftpTarget, uploadFeeds, UploadError } from "./feed-upload.js";
 
@@ -18,7 +17,7 @@ export const exportFeedsUsage = `booking-server export-feeds --out DIR [--gzip] 
  * `--upload sftp://user@host[:port]/dir --identity KEY_FILE`, then puts them
  * on that SFTP server (Google's dropbox; see feed-upload.ts), checking its
  * host key against `--host-key` when given. `env` is the environment the
- * CLI hands over (BOOKING_DB).
+ * CLI hands over (BOOKING_DB, BOOKING_DATABASE_URL).
  */
 export async function exportFeedsCommand(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -39,16 +38,15 @@ export async function exportFeedsCommand(args: string[], env: NodeJS.ProcessEnv)
   const upload = configFrom(() => (values.upload === undefined ? undefined : sftpTarget(values.upload as string)));
   const identityFile = values.identity as string | undefined;
   if (upload && !identityFile) throw new ConfigError("--upload needs --identity KEY_FILE: the private key the SFTP server knows");
-  const dbPath = dbPathFrom(fromFlag(values, settings.db), env);
-  if (!existsSync(dbPath)) throw new ConfigError(`no database at ${dbPath}: point --db or BOOKING_DB at the existing file`);
-  mkdirSync(outDir, { recursive: true });
-  const store = openSqliteStore(dbPath, { busyTimeoutMs: batchBusyTimeoutMs });
+  const location = storeLocationFrom(fromFlag(values, settings.db), env);
+  const store = await openStore(location, { command: "batch" });
   try {
+    mkdirSync(outDir, { recursive: true });
     const started = Date.now();
     const report = await exportFeeds(store, outDir, { gzip: values.gzip === true });
     console.log(
       `exported ${report.merchants} merchant(s), ${report.services} service(s) and ${report.slots} slot(s) ` +
-        `from ${dbPath} in ${Date.now() - started} ms:`,
+        `from ${location.describe} in ${Date.now() - started} ms:`,
     );
     for (const file of report.files) console.log(`  ${file.path}  ${file.records} record(s), ${file.bytes} bytes`);
     if (upload) {

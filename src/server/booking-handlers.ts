@@ -10,6 +10,7 @@ import { createBooking } from "../booking/create-booking.js";
 import { createLease } from "../booking/leases.js";
 import { updateBooking } from "../booking/update-booking.js";
 import { rethrowAsConnectError } from "./domain-errors.js";
+import { requireReadyStore } from "./health.js";
 import { withRequestLimits } from "./limited-handlers.js";
 
 type Methods = typeof BookingService.method;
@@ -33,7 +34,10 @@ export function bookingHandlers(ctx: BookingContext): BookingHandlers {
     (request: Request) =>
       useCase(ctx, request).catch(rethrowAsConnectError);
   return withRequestLimits(BookingService, {
-    healthCheck: async () => create(HealthCheckResponseSchema, { status: "SERVING" }),
+    healthCheck: async () => {
+      await requireReadyStore(ctx.store);
+      return create(HealthCheckResponseSchema, { status: "SERVING" });
+    },
     batchAvailabilityLookup: domain(batchAvailabilityLookup),
     checkAvailability: domain(checkAvailability),
     createLease: domain(createLease),

@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Store } from "../store/repositories.js";
 import type { NodeResponse } from "./rest-gateway.js";
 
@@ -21,6 +22,16 @@ export function healthRoutes(options: { store: Store; isStopping: () => boolean 
       });
     },
   };
+}
+
+/**
+ * Google's HealthCheck: healthy only while `/readyz` would say ready (the
+ * database takes writes), else `unavailable` (HTTP 503), so that Google sees
+ * an instance that cannot book as one that is down.
+ */
+export async function requireReadyStore(store: Store): Promise<void> {
+  const readiness = await store.readiness();
+  if (!readiness.ready) throw new ConnectError(`not ready: ${readiness.reason}`, Code.Unavailable);
 }
 
 function send(res: NodeResponse, status: number, body: object): void {

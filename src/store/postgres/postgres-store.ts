@@ -34,6 +34,11 @@ export interface PostgresStoreOptions {
   onConnectionError?: (error: Error) => void;
 }
 
+/** Why `backup` copies nothing on PostgreSQL, and what does instead (one sentence, for the CLI too). */
+export const postgresBackupRefusal =
+  "a PostgreSQL store is not copied by the booking server: back it up with pg_dump (a logical copy) " +
+  "or pg_basebackup with WAL archiving (a base backup, for point-in-time recovery)";
+
 /** The repositories over one way to run SQL: the pool's plain reads, or one unit's transaction. */
 function postgresRepositories(db: Queryable): Repositories {
   return {
@@ -98,13 +103,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     read: postgresRepositories(poolQueryable(pool)) as ReadRepositories,
     stageFeeds: () => PostgresFeedStaging.open(pool),
     readiness: readinessProbe({ pool, schemaVersion, storeId }),
-    backup: () =>
-      Promise.reject(
-        new Error(
-          "a PostgreSQL store is not copied by the booking server: back it up with pg_dump (a logical copy) " +
-            "or pg_basebackup with WAL archiving (a base backup, for point-in-time recovery)",
-        ),
-      ),
+    backup: () => Promise.reject(new Error(postgresBackupRefusal)),
     close: async () => {
       // Units under way finish (or fail) first: ending the pool under them would cut their COMMITs short.
       while (underWay.size > 0) await Promise.allSettled([...underWay]);
