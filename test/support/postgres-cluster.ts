@@ -154,15 +154,50 @@ async function startCluster(runDir: string): Promise<PostgresCluster> {
         "",
       ].join("\n"),
     );
-    const logFile = join(runDir, "postgres.log");
-    const start = runAsOwner(join(binDir, "pg_ctl"), ["-D", dataDir, "-l", logFile, "-w", "-t", "60", "start"], runDir);
-    if (start.status === 0) {
-      return { serverUrl: `postgres://postgres:${password}@127.0.0.1:${port}`, port };
-    }
-    const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
-    if (attempt < 3 && /could not bind|Address already in use/.test(log)) continue;
-    throw new Error(`pg_ctl start failed (${start.status ?? start.signal}): ${start.stderr}\n${log.slice(-2000)}`);
+    const start = pgCtlStart(runDir, binDir);
+    if (start.ok) return { serverUrl: `postgres://postgres:${password}@127.0.0.1:${port}`, port };
+    if (attempt < 3 && /could not bind|Address already in use/.test(start.log)) continue;
+    throw new Error(start.error);
   }
+}
+
+/** pg_ctl start of `runDir`'s data, waiting until it takes connections; on failure, pg_ctl's error and the end of the server's log. */
+function pgCtlStart(runDir: string, binDir: string): { ok: true } | { ok: false; log: string; error: string } {
+  const logFile = join(runDir, "postgres.log");
+  const start = runAsOwner(join(binDir, "pg_ctl"), ["-D", join(runDir, "data"), "-l", logFile, "-w", "-t", "60", "start"], runDir);
+  if (start.status === 0) return { ok: true };
+  const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
+  return { ok: false, log, error: `pg_ctl start failed (${start.status ?? start.signal}): ${start.stderr}\n${log.slice(-2000)}` };
+}
+
+/** A cluster of one suite's own, which it may stop and start again (see `startOwnCluster`). */
+export interface OwnCluster extends PostgresCluster {
+  /** `pg_ctl stop -m immediate`: every connection drops at once, as when the server crashes. */
+  stop(): void;
+  /** `pg_ctl start` on the same data and port (crash recovery first), once it takes connections. */
+  start(): void;
+  /** Stops it and removes its files. */
+  remove(): void;
+}
+
+/**
+ * A cluster of the caller's own, for a suite that stops the database under a
+ * server: the run's cluster is shared by suites running in parallel, which
+ * stopping it would break. Removed by `remove()`, else by the next run's
+ * `removeStaleClusters` (its owner is the calling process).
+ */
+export async function startOwnCluster(): Promise<OwnCluster> {
+  const runDir = makeRunDir();
+  const started = await startCluster(runDir);
+  return {
+    ...started,
+    stop: () => stopCluster(runDir),
+    start: () => {
+      const start = pgCtlStart(runDir, ensurePostgresInstalled());
+      if (!start.ok) throw new Error(start.error);
+    },
+    remove: () => removeCluster(runDir),
+  };
 }
 
 /**
