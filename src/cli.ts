@@ -44,6 +44,7 @@ async function serve(args: string[]): Promise<void> {
     command: "serve",
     createDatabase: config.createDatabase,
     onCheckpointError: (error) => observability.recordJobFailure("checkpoint", error),
+    onUnitRerun: () => observability.recordStoreRerun(),
   });
   const payments = paymentProcessorFromEnv(process.env, store);
   const observability = new Observability(logger, store, systemClock.nowSec);

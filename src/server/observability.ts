@@ -61,6 +61,7 @@ export class Observability {
   private readonly bookingFailures: Counter<"method" | "cause">;
   private readonly deliveryFailures: Counter<"kind" | "reason">;
   private readonly storeBusy: Counter;
+  private readonly storeReruns: Counter;
   private readonly jobFailures: Counter<"job">;
   private readonly jobFailureLogged = new Map<string, { atMs: number; suppressed: number }>();
   private readonly callLog: Logger;
@@ -109,6 +110,11 @@ export class Observability {
       help: "Calls that failed because the database stayed busy (locked by another process) for longer than the store waits",
       registers,
     });
+    this.storeReruns = new Counter({
+      name: "booking_store_retries_total",
+      help: "Units of work the database refused for a conflict with another unit and the store ran again (PostgreSQL's serializable transactions)",
+      registers,
+    });
     const depth = () => store.read.outbox.depth(nowSec());
     new Gauge({
       name: "booking_outbox_pending",
@@ -142,6 +148,11 @@ export class Observability {
     if (call.cause) this.bookingFailures.inc({ method: call.method, cause: call.cause });
     const level = call.outcome === "internal" || call.outcome === "unknown" ? "error" : "info";
     this.callLog[level](call, "call");
+  }
+
+  /** A unit of work the store ran again after a conflict with another unit (counted in `booking_store_retries_total`). */
+  recordStoreRerun(): void {
+    this.storeReruns.inc();
   }
 
   recordDeliveryFailure(kind: string, reason: string): void {

@@ -78,7 +78,14 @@ function postgresDescription(url: string): string {
  * and the store's migrations run under its own lock.
  */
 export type StoreUse =
-  | { readonly command: "serve"; readonly createDatabase: boolean; readonly onCheckpointError?: (error: Error) => void }
+  | {
+      readonly command: "serve";
+      readonly createDatabase: boolean;
+      /** SQLite: a background checkpoint failed. */
+      readonly onCheckpointError?: (error: Error) => void;
+      /** PostgreSQL: a unit of work was run again after a conflict with another unit (see `PostgresStoreOptions.onUnitRerun`). */
+      readonly onUnitRerun?: () => void;
+    }
   | { readonly command: "import" }
   | { readonly command: "batch" };
 
@@ -86,7 +93,7 @@ export type StoreUse =
 export async function openStore(location: StoreLocation, use: StoreUse): Promise<Store> {
   if (location.backend === "postgres") {
     try {
-      return await openPostgresStore(location.url);
+      return await openPostgresStore(location.url, { onUnitRerun: use.command === "serve" ? use.onUnitRerun : undefined });
     } catch (error) {
       throw new ConfigError(`cannot open the ${location.describe}: ${(error as Error).message}`);
     }

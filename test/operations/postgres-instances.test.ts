@@ -41,7 +41,15 @@ function importInto(url: string): ReturnType<typeof runCli> {
   return runCli(["import", ...writeFeeds()], { BOOKING_DATABASE_URL: url });
 }
 
-const serve = (url: string) => startServerProcess([], { ...opsServerEnv, BOOKING_DATABASE_URL: url });
+const serve = (url: string) => startServerProcess([], { ...opsServerEnv, BOOKING_DATABASE_URL: url, METRICS_PUBLIC: "1" });
+
+/** booking_store_retries_total of `server`: the units its store ran again after a conflict with another unit. */
+async function storeRetries(server: ServerProcess): Promise<number> {
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((candidate) => candidate.startsWith("booking_store_retries_total "));
+  if (!line) throw new Error("booking_store_retries_total is not among the metrics");
+  return Number(line.split(" ")[1]);
+}
 
 async function post(server: ServerProcess, method: string, body: unknown, timeoutMs = 30_000) {
   const response = await fetch(`${server.baseUrl}/v3/${method}`, {
@@ -115,6 +123,9 @@ test("when a burst of CreateBooking is split across both instances at a slot of 
   expect(Number(row.holding)).toBe(spots);
   expect(row.spots_open).toBe(0);
   for (const server of servers) expect(await slotAvailable(server)).toBe(false);
+  // Thirty units racing for one slot's row: the store re-ran some of them, and says how many.
+  const retries = await Promise.all(servers.map(storeRetries));
+  for (const count of retries) expect(Number.isInteger(count)).toBe(true);
 }, 120_000);
 
 test("when one idempotency token is sent to both instances at once, then one booking is made and both answer it", async () => {

@@ -30,6 +30,12 @@ export interface PostgresStoreOptions {
    * requests quickly with 503, it does not hang them.
    */
   connectTimeoutMs?: number;
+  /**
+   * Told each time a unit of work is run again because the database refused
+   * it for a conflict with another unit (it would not have been serializable,
+   * or two units deadlocked): the price of SERIALIZABLE under contention.
+   */
+  onUnitRerun?: () => void;
   /** Told of an error on an idle pooled connection (the server restarted, the network dropped it); the pool replaces it. */
   onConnectionError?: (error: Error) => void;
 }
@@ -89,7 +95,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     throw storeError(error);
   }
 
-  const run = unitRunner(pool, postgresRepositories);
+  const run = unitRunner(pool, postgresRepositories, options.onUnitRerun);
   const underWay = new Set<Promise<unknown>>();
   const track = <T>(promise: Promise<T>): Promise<T> => {
     underWay.add(promise);

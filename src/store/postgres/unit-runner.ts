@@ -67,13 +67,19 @@ function unitConnection(client: pg.PoolClient): UnitConnection {
  * scan of a small table the whole table, manual 13.2.3. 50 CreateBooking-like
  * units at a time on a fresh database, 10 connections: ~6 runs a unit.)
  *
+ * Each re-run is told to `onRerun` (serve counts them in booking_store_retries_total).
+ *
  * A unit that caught a failed statement's error and went on is refused with
  * that error: PostgreSQL has aborted its transaction, and COMMIT would only
  * roll it back. A connection that failed (the server went away) is not
  * returned to the pool, and its unit is not re-run: a COMMIT cut short may
  * have committed.
  */
-export function unitRunner(pool: pg.Pool, repositoriesOn: (db: Queryable) => Repositories): <T>(work: UnitOfWork<T>) => Promise<T> {
+export function unitRunner(
+  pool: pg.Pool,
+  repositoriesOn: (db: Queryable) => Repositories,
+  onRerun: () => void = () => {},
+): <T>(work: UnitOfWork<T>) => Promise<T> {
   /** One run of the unit in a transaction of its own on `client`; `broken` is told when the connection failed. */
   const runOnce = async <T>(client: pg.PoolClient, work: UnitOfWork<T>, broken: () => void): Promise<T> => {
     const connection = unitConnection(client);
@@ -116,6 +122,7 @@ export function unitRunner(pool: pg.Pool, repositoriesOn: (db: Queryable) => Rep
           return await runOnce(client, work, broken);
         } catch (error) {
           if (connectionFailed || !isRetryable(error) || performance.now() - firstRunAt >= busyRetryWindowMs) throw error;
+          onRerun();
           // Random, growing: units that collided once should not collide again in step.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** run, longestRetryPauseMs)));
         }
