@@ -9,8 +9,8 @@ import type { PoolClient } from "pg";
  * migration 9), under the same names where a name shows (the constraint
  * names are what src/store/postgres/store-errors.ts maps):
  *
- * - one booking per idempotency token: the primary key of
- *   `idempotency_records` (`idempotency_records_pkey`);
+ * - one booking per idempotency token: a unique index of
+ *   `idempotency_records` (`idempotency_records_token_unique`, on the token after its hash: migration 2);
  * - one booking holding a spot of a slot per user, by user id and by email
  *   without case (`email_key` is the lower-cased address, `sameUserKeys`):
  *   the unique partial indexes `bookings_one_holding_per_user_id` and
@@ -237,6 +237,18 @@ export const migrations: readonly string[] = [
     store_id TEXT NOT NULL DEFAULT gen_random_uuid()::text
   );
   INSERT INTO store_identity (id) VALUES (1);
+  `,
+
+  // 2. The idempotency token's uniqueness and look-up by a hash of the token first. A SERIALIZABLE unit that
+  // looks a token up (absent, as for every new booking) holds a predicate lock on the index leaf page where the
+  // token would be (manual 13.2.3: "predicate locks ... on index pages"); tokens made in sequence (a counter, a
+  // timestamp) all fall into the same rightmost page of an index on the token itself, so every concurrent
+  // CreateBooking wrote where every other one had read and most were refused and re-run. Led by the hash, the
+  // tokens spread over the leaf pages whatever their shape. Unique on (hash, token) is unique on the token.
+  `
+  ALTER TABLE idempotency_records ADD COLUMN token_hash INTEGER NOT NULL GENERATED ALWAYS AS (hashtext(idempotency_token)) STORED;
+  ALTER TABLE idempotency_records DROP CONSTRAINT idempotency_records_pkey;
+  CREATE UNIQUE INDEX idempotency_records_token_unique ON idempotency_records (token_hash, idempotency_token);
   `,
 ];
 

@@ -85,7 +85,7 @@ const unavailableCodes = new Set(["57P01", "57P02", "57P03", "25006", "57P04"]);
 
 /** What PostgreSQL names as the violated constraint or unique index → the contract's constraint. */
 const constraintNames = new Map<string, ConstraintViolation["constraint"]>([
-  ["idempotency_records_pkey", "one_booking_per_idempotency_token"],
+  ["idempotency_records_token_unique", "one_booking_per_idempotency_token"],
   ["bookings_one_holding_per_user_id", "one_holding_booking_per_user_and_slot"],
   ["bookings_one_holding_per_email", "one_holding_booking_per_user_and_slot"],
   ["spots_within_total", "spots_within_total"],
