@@ -13,6 +13,17 @@ import { isRetryable, storeError } from "./store-errors.js";
  * booking as confirmed and both cancel it (and give its spot back twice);
  * the schema's constraints guard only the facts they name.
  *
+ * Read committed for CreateBooking alone would be ~1.8x faster (400 vs 223
+ * req/s, one instance, 50 connections, after migration 2) but is not safe as
+ * the unit stands: two requests with one token both miss the token look-up,
+ * and the second, after waiting for the first's spot, answers
+ * SLOT_UNAVAILABLE instead of the first's booking (test/operations/
+ * postgres-instances.test.ts catches it); and a change merged into an
+ * outbox entry the notifier claims between the look-up and the merge would
+ * not be sent. Either needs its statement rewritten (the token claimed first,
+ * INSERT ... ON CONFLICT; the entry locked, FOR UPDATE) and the contract an
+ * isolation per unit.
+ *
  * `lock_timeout` bounds how long a unit waits for a row another transaction
  * holds (a long import's final swap): then it fails with lock_not_available,
  * `StoreBusyError`, as a SQLite unit does after its busy window (2 s).
@@ -65,7 +76,10 @@ function unitConnection(client: pg.PoolClient): UnitConnection {
  * `StoreBusyError`. (Under contention SERIALIZABLE refuses many units whose
  * rows never met: its predicate locks cover index pages, and a sequential
  * scan of a small table the whole table, manual 13.2.3. 50 CreateBooking-like
- * units at a time on a fresh database, 10 connections: ~6 runs a unit.)
+ * units at a time on a fresh database, 10 connections: ~6 runs a unit;
+ * CreateBooking REST with sequential tokens, 50 connections: ~3 re-runs a
+ * unit before migration 2 spread the token index, ~0.75 after. serve counts
+ * them in booking_store_retries_total.)
  *
  * Each re-run is told to `onRerun` (serve counts them in booking_store_retries_total).
  *
