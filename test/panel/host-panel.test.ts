@@ -270,7 +270,6 @@ test("screenshots at desktop and phone width, with nothing wider than the phone"
   await reveal(card(ids[1]));
   await reveal(row(ids[3]));
   await page.screenshot({ path: join(outputDir, "desktop.png"), fullPage: true });
-  // docs/panel-desktop.png (in the README) is a copy of this file, refreshed by hand when the look changes.
 
   await page.setViewportSize({ width: 375, height: 740 });
   await page.waitForTimeout(100);
