@@ -40,7 +40,8 @@ const patch = (url: string) => fetch(`${url}/v1alpha/notification/partners/p/boo
 
 test("when STAND_IN_FAIL=503 and STAND_IN_FAIL_FOR_SEC=1, then it answers 503 at first and 200 after a second, printing each answer", async () => {
   const { standIn, url } = await startStandIn({ STAND_IN_PORT: String(await freePort()), STAND_IN_FAIL: "503", STAND_IN_FAIL_FOR_SEC: "1" });
-  expect(standIn.output()).toContain("answering 503 to every request for the first 1 s, then 200");
+  // Its own line, after the listening one: it may reach us in a later chunk.
+  await standIn.waitFor(/answering 503 to every request for the first 1 s, then 200/);
   const failed = await patch(url);
   expect(failed.status).toBe(503);
   expect(await failed.json()).toEqual({ error: { code: 503, message: "failing on purpose (STAND_IN_FAIL)" } });
