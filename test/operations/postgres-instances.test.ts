@@ -115,7 +115,7 @@ test("when a burst of CreateBooking is split across both instances at a slot of 
   // Every other answer would be an error the client sees (busy, unavailable): none is expected here.
   expect(booked.length + refusedFull.length).toBe(outcomes.length);
   expect(booked.length).toBe(spots);
-  expect(new Set(booked.map((outcome) => outcome.via)).size).toBe(2);
+  // Which instance wins the five spots is the race itself: one may take them all (it did once under load).
   const [row] = await onDatabase<{ holding: string; spots_open: number }>(
     database.url,
     "SELECT (SELECT count(*) FROM bookings WHERE holds_spot) AS holding, (SELECT spots_open FROM slots) AS spots_open",
