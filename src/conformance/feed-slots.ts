@@ -3,7 +3,7 @@ import { FieldError } from "../feeds/field-error.js";
 import { FeedError } from "../inventory/feed-import.js";
 import { serviceFromFeed, slotsFromFeed } from "../inventory/feed-records.js";
 import { findTopLevelKey, JsonStreamError, streamRecords } from "../inventory/json-stream.js";
-import type { SlotFeedRecord } from "../store/repositories.js";
+import type { SlotFeedRecord, SlotKey } from "../store/repositories.js";
 
 /**
  * The slots of a Google availability feed, as the checker needs them: what
@@ -14,14 +14,7 @@ import type { SlotFeedRecord } from "../store/repositories.js";
  * expands a recurrence into its slots, and `serviceFromFeed`), so the checker
  * accepts exactly the feeds `import` accepts.
  */
-export interface FeedSlot {
-  merchantId: string;
-  serviceId: string;
-  startSec: number;
-  durationSec: number;
-  staffId: string;
-  roomId: string;
-  partySize: number;
+export interface FeedSlot extends SlotKey {
   availabilityTag: string;
   spotsTotal: number;
   spotsOpen: number;
