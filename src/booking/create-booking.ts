@@ -33,6 +33,21 @@ import { bookableSlotQuery, isAsynchronous, isBookable, slotMatches, slotMessage
 /** Slots of one query looked at for a booking (differing only in unset resources). */
 const candidateLimit = 50;
 
+const leaseGone = "the lease is expired or already used";
+
+/**
+ * How a booking's unit runs: batched (a group commit on SQLite), and read
+ * committed on a server database, which it is written for: it decides
+ * nothing from a value read earlier staying as it was. The token is held
+ * first (`lockToken`: a second request of the token waits, then finds the
+ * first's booking); the spot is a conditional write (`takeSpot`) and a lease
+ * one too (`endHold`); the user's one booking per slot and the token's one
+ * booking are constraints. What it reads besides (the slot's key, its
+ * payment terms, an offer) is the feed's, which a concurrent import may
+ * change a moment later just as well.
+ */
+const bookingUnit = { batch: true, isolation: "read committed" } as const;
+
 /**
  * CreateBooking. The token identifies the request: a retry answers the booking
  * made for it, never an older booking of another token. Everything from the
@@ -67,7 +82,7 @@ export async function createBooking(
 
   /** One attempt to book; `payment` is what was taken for the slot the previous attempt found. */
   const unit = (payment?: Payment) => async (tx: Repositories): Promise<CreateBookingResponse | { paymentDue: Omit<Payment, "taken"> }> => {
-    const bookedForToken = await tx.idempotency.findBookingId(token);
+    const bookedForToken = await tx.idempotency.lockToken(token);
     if (bookedForToken !== undefined) {
       return create(CreateBookingResponseSchema, { booking: (await tx.bookings.get(bookedForToken))!.booking });
     }
@@ -89,7 +104,9 @@ export async function createBooking(
       return failed(BookingFailure_Cause.OFFER_UNAVAILABLE, `offer ${offerId} is not available for this slot`);
     }
     if (request.leaseRef) {
-      await tx.leases.setState(request.leaseRef.leaseId, "consumed");
+      if (!(await tx.leases.endHold(request.leaseRef.leaseId, "consumed"))) {
+        return failed(BookingFailure_Cause.LEASE_EXPIRED, leaseGone);
+      }
     } else if (!(await tx.inventory.takeSpot(slot.slotId))) {
       return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "no open spot for this slot");
     }
@@ -123,11 +140,11 @@ export async function createBooking(
   };
   const book = async (payment?: Payment) => {
     try {
-      return await ctx.store.transaction(unit(payment), { batch: true });
+      return await ctx.store.transaction(unit(payment), bookingUnit);
     } catch (error) {
       if (!(error instanceof ConstraintViolation)) throw error;
       // Another instance committed first: its booking of this token is the answer; its booking of this user on the slot refuses ours.
-      if (error.constraint === "one_booking_per_idempotency_token") return ctx.store.transaction(unit(payment), { batch: true });
+      if (error.constraint === "one_booking_per_idempotency_token") return ctx.store.transaction(unit(payment), bookingUnit);
       if (error.constraint === "one_holding_booking_per_user_and_slot") {
         return create(CreateBookingResponseSchema, { bookingFailure: overlapping() });
       }
@@ -198,7 +215,7 @@ async function slotWithOpenSpot(tx: Repositories, query: SlotQuery, user: UserIn
 async function slotHeldByLease(tx: Repositories, leaseId: string, query: SlotQuery, now: number): Promise<Reservation> {
   const held = await tx.leases.get(requiredString(leaseId, "lease_ref.lease_id"));
   if (!held || held.state !== "held" || Number(held.lease.leaseExpirationTimeSec) <= now) {
-    return { failure: bookingFailure(BookingFailure_Cause.LEASE_EXPIRED, "the lease is expired or already used") };
+    return { failure: bookingFailure(BookingFailure_Cause.LEASE_EXPIRED, leaseGone) };
   }
   const slot = (await tx.inventory.getSlot(held.slotId))!;
   if (!slotMatches(slot, query)) throw new InvalidArgumentError("slot", "does not match the slot of the lease");

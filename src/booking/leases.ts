@@ -24,8 +24,7 @@ export async function releaseExpiredLeases(ctx: BookingContext, nowSec: number):
   if (earliestExpirySec === undefined || nowSec < earliestExpirySec) return;
   await store.transaction(async (tx) => {
     for (const expired of await tx.leases.listExpired(nowSec)) {
-      await tx.leases.setState(expired.lease.leaseId, "expired");
-      await tx.inventory.releaseSpot(expired.slotId);
+      if (await tx.leases.endHold(expired.lease.leaseId, "expired")) await tx.inventory.releaseSpot(expired.slotId);
     }
   });
 }

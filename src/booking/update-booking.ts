@@ -291,6 +291,7 @@ async function commitMove(
   applyMoney: (moved: Booking) => Promise<void>,
 ): Promise<UpdateBookingResponse> {
   const { inventory } = tx;
+  await inventory.lockSlots([destination.slotId, record.slotId]);
   if (!(await inventory.takeSpot(destination.slotId))) {
     return failed(BookingFailure_Cause.SLOT_UNAVAILABLE, "the requested slot has no open spot");
   }

@@ -190,6 +190,14 @@ export interface InventoryRepository extends InventoryReads {
   /** Gives back a spot taken by `takeSpot` (never below zero). */
   releaseSpot(slotId: number): Promise<void>;
   /**
+   * Locks the slots until the unit ends, in slot id order. A unit that
+   * writes two slots (a reschedule) calls it before writing either, so two
+   * units writing the same two slots in opposite roles take them in one
+   * order and never deadlock. The fixed lock order of units: slots (by id),
+   * then the lease or booking rows that refer to them.
+   */
+  lockSlots(slotIds: readonly number[]): Promise<void>;
+  /**
    * The merchant's other channels take `count` spots (a walk-in, a phone
    * booking), with one conditional write: false, and nothing changed, when
    * fewer than `count` are open. Never past the total: the schema refuses
@@ -362,6 +370,16 @@ export interface IdempotencyReads {
 }
 
 export interface IdempotencyRepository extends IdempotencyReads {
+  /**
+   * Holds the token until the unit ends, then looks it up: a concurrent unit
+   * holding the same token is waited for, so the look-up sees the booking it
+   * committed. A unit that books for a token calls this first: under read
+   * committed two requests with one token would otherwise both miss the
+   * look-up, and the second, having waited for the first's spot, would answer
+   * SLOT_UNAVAILABLE instead of the first's booking. (The token's unique
+   * constraint still refuses a second booking; this makes the answer right.)
+   */
+  lockToken(token: string): Promise<string | undefined>;
   /** Rejects with `ConstraintViolation` "one_booking_per_idempotency_token" when the token has a booking already. */
   record(token: string, bookingId: string, nowSec: number): Promise<void>;
 }
@@ -383,7 +401,13 @@ export interface LeaseReads {
 
 export interface LeaseRepository extends LeaseReads {
   insert(record: LeaseRecord, nowSec: number): Promise<void>;
-  setState(leaseId: string, state: LeaseRecord["state"]): Promise<void>;
+  /**
+   * Ends a held lease (consumed by a booking, or expired), with one
+   * conditional write: false, and nothing changed, when it is no longer held
+   * (another unit consumed or expired it first), so its spot is never handed
+   * on twice.
+   */
+  endHold(leaseId: string, state: Exclude<LeaseRecord["state"], "held">): Promise<boolean>;
 }
 
 export interface UserReads {
@@ -587,6 +611,19 @@ export interface TransactionOptions {
    * runs it as an ordinary transaction.
    */
   batch?: boolean;
+  /**
+   * "serializable" (the default): see `Store.transaction`.
+   *
+   * "read committed": the unit is written to stay correct when each of its
+   * statements sees what was committed before that statement ran. Every
+   * decision it makes rests on a conditional write (`takeSpot`, `endHold`),
+   * a constraint (`ConstraintViolation`) or a lock it takes first
+   * (`lockToken`), never on a value read earlier in the unit staying as it
+   * was. A server database then runs it without the serializable checks (no
+   * refusals of units whose rows never met); SQLite runs every unit alone
+   * anyway.
+   */
+  isolation?: "serializable" | "read committed";
 }
 
 /**
@@ -607,7 +644,8 @@ export interface Store {
    * promise settles once the commit is durable (or with the unit's error,
    * nothing of it written).
    *
-   * Isolation: serializable. Every backend must give a unit the guarantee that
+   * Isolation: serializable, unless `options.isolation` says the unit needs
+   * less. Every backend must give a unit the guarantee that
    * what it read does not change under it before it commits (SQLite: one
    * writer at a time, the write lock taken at BEGIN IMMEDIATE; a server
    * database: SERIALIZABLE, or the row locks and constraints that make the

@@ -119,6 +119,32 @@ describe("PostgreSQL store", () => {
     expect((await suite.store.read.inventory.getSlot(second))!.spotsOpen).toBe(3);
   });
 
+  test("when two read committed units that would deadlock lock both slots first (lockSlots, as a reschedule does), then the second waits for the first and neither is run again", async () => {
+    const [first, second] = await seedSlotIds(suite.store, 2, 5);
+    const firstLocked = deferred();
+    let runs = 0;
+    const readCommitted = { isolation: "read committed" } as const;
+    const firstUnit = suite.store.transaction(async (tx) => {
+      runs++;
+      await tx.inventory.lockSlots([first, second]);
+      const tookFirst = await tx.inventory.takeSpot(first);
+      firstLocked.resolve();
+      // Long enough for the second unit to reach its lock: without lockSlots it would take `second` meanwhile, then wait for `first`.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return tookFirst && tx.inventory.takeSpot(second);
+    }, readCommitted);
+    await firstLocked.promise;
+    const secondUnit = suite.store.transaction(async (tx) => {
+      runs++;
+      await tx.inventory.lockSlots([second, first]);
+      return (await tx.inventory.takeSpot(second)) && tx.inventory.takeSpot(first);
+    }, readCommitted);
+    expect(await Promise.all([firstUnit, secondUnit])).toEqual([true, true]);
+    expect(runs).toBe(2);
+    expect((await suite.store.read.inventory.getSlot(first))!.spotsOpen).toBe(3);
+    expect((await suite.store.read.inventory.getSlot(second))!.spotsOpen).toBe(3);
+  });
+
   test("when a raw UPDATE takes a spot past the slot's total or counts below zero, then the schema refuses it, the first as ConstraintViolation spots_within_total", async () => {
     const [slotId] = await seedSlotIds(suite.store, 1, 2);
     const refusal = (text: string) => sql(suite.database.url, text, [slotId]).then(() => undefined, storeError);

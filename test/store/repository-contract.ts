@@ -709,6 +709,68 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(await spotsOpen(store, slot.slotId)).toBe(racers + 4);
       });
 
+      test(`when ${racers} read committed units book under one token as CreateBooking does (the token locked first), then one books and every other finds its booking, none refused`, async () => {
+        const slot = await seedSlot(store, { spotsTotal: racers + 5 });
+        const token = uniqueId("token");
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, index) =>
+            store.transaction(
+              async (tx) => {
+                const found = await tx.idempotency.lockToken(token);
+                if (found !== undefined) return { found };
+                const record = bookingOn(slot, newUserInfo());
+                expect(await tx.inventory.takeSpot(slot.slotId)).toBe(true);
+                await tx.bookings.insert(record, nowSec);
+                await tx.idempotency.record(token, record.booking.bookingId, nowSec);
+                return { booked: record.booking.bookingId };
+              },
+              { batch: index % 3 !== 2, isolation: "read committed" },
+            ),
+          ),
+        );
+        expect(refusals(results)).toEqual([]);
+        const answers = fulfilled(results);
+        const booked = answers.flatMap((answer) => ("booked" in answer ? [answer.booked] : []));
+        expect(booked).toHaveLength(1);
+        expect(answers.filter((answer) => "found" in answer && answer.found === booked[0])).toHaveLength(racers - 1);
+        expect(await spotsOpen(store, slot.slotId)).toBe(racers + 4);
+      });
+
+      test(`when ${racers} read committed units race to consume one lease, then exactly one ends its hold`, async () => {
+        const slot = await seedSlot(store, { spotsTotal: 1 });
+        const lease = create(LeaseSchema, { leaseId: uniqueId("lease"), slot: slotMessage(slot), userReference: uniqueId("ref"), leaseExpirationTimeSec: BigInt(nowSec + 600) });
+        await store.transaction((tx) => tx.leases.insert({ lease, slotId: slot.slotId, state: "held" }, nowSec));
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, () => store.transaction((tx) => tx.leases.endHold(lease.leaseId, "consumed"), { isolation: "read committed" })),
+        );
+        expect(refusals(results)).toEqual([]);
+        expect(fulfilled(results).filter(Boolean)).toHaveLength(1);
+      });
+
+      test(`when ${racers} units move a spot between two slots in opposite directions, each locking both slots first, then every unit commits and the spots add up`, async () => {
+        const merchantId = uniqueId("merchant");
+        const first = await seedSlot(store, { merchantId, spotsTotal: racers + 5 });
+        const second = await seedSlot(store, { merchantId, startSec: futureStartSec + 3600, spotsTotal: racers + 5 });
+        await store.transaction(async (tx) => {
+          for (let index = 0; index < racers; index++) await tx.inventory.takeSpot(index % 2 ? first.slotId : second.slotId);
+        });
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, index) => {
+            const [from, to] = index % 2 ? [first, second] : [second, first];
+            return store.transaction(
+              async (tx) => {
+                await tx.inventory.lockSlots([to.slotId, from.slotId]);
+                expect(await tx.inventory.takeSpot(to.slotId)).toBe(true);
+                await tx.inventory.releaseSpot(from.slotId);
+              },
+              { isolation: "read committed" },
+            );
+          }),
+        );
+        expect(refusals(results)).toEqual([]);
+        expect((await spotsOpen(store, first.slotId)) + (await spotsOpen(store, second.slotId))).toBe(2 * (racers + 5) - racers);
+      });
+
       const sameUserCases: Array<[string, (index: number) => UserInfo, UserInfo]> = [
         ["the same user id with different emails", (index) => ({ userId: "ada", email: `ada-${index}@example.com` }), { userId: "ada", email: "" }],
         [
@@ -1027,7 +1089,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         const [l1000, l2000, l1500, l1200] = [1000, 2000, 1500, 1200].map(lease);
         await store.transaction(async (tx) => {
           for (const record of [l1000, l2000, l1500, l1200]) await tx.leases.insert(record, nowSec);
-          await tx.leases.setState(l1200.lease.leaseId, "consumed");
+          expect(await tx.leases.endHold(l1200.lease.leaseId, "consumed")).toBe(true);
         });
         // The contract promises which leases, not their order.
         const ids = (records: LeaseRecord[]) => records.map((record) => record.lease.leaseId).sort();
@@ -1043,12 +1105,15 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(ids(await store.read.leases.listExpired(5000))).toEqual(ids([l1000, l1500, l2000]));
         expect(await store.read.leases.earliestHeldExpirySec()).toBe(1000);
 
-        await store.transaction((tx) => tx.leases.setState(l1000.lease.leaseId, "expired"));
+        expect(await store.transaction((tx) => tx.leases.endHold(l1000.lease.leaseId, "expired"))).toBe(true);
+        // A lease no longer held stays as it is: its spot is handed on once.
+        expect(await store.transaction((tx) => tx.leases.endHold(l1000.lease.leaseId, "consumed"))).toBe(false);
+        expect((await store.read.leases.get(l1000.lease.leaseId))?.state).toBe("expired");
         expect(await store.read.leases.earliestHeldExpirySec()).toBe(1500);
         expect(ids(await store.read.leases.listExpired(5000))).toEqual(ids([l1500, l2000]));
         await store.transaction(async (tx) => {
-          await tx.leases.setState(l1500.lease.leaseId, "consumed");
-          await tx.leases.setState(l2000.lease.leaseId, "expired");
+          await tx.leases.endHold(l1500.lease.leaseId, "consumed");
+          await tx.leases.endHold(l2000.lease.leaseId, "expired");
         });
         expect(await store.read.leases.earliestHeldExpirySec()).toBeUndefined();
         expect(await store.read.leases.listExpired(5000)).toEqual([]);

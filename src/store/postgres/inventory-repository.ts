@@ -229,6 +229,16 @@ export class PostgresInventoryRepository implements InventoryRepository {
     await this.db.query("UPDATE slots SET spots_held = spots_held - 1 WHERE slot_id = $1 AND spots_held > 0", [slotId]);
   }
 
+  /**
+   * Row locks taken in slot id order by one statement (the ORDER BY decides
+   * the order FOR UPDATE locks in): "the best defense against deadlocks is
+   * ... to be certain that all applications using a database acquire locks
+   * on multiple objects in a consistent order" (PostgreSQL manual 13.3.4).
+   */
+  async lockSlots(slotIds: readonly number[]): Promise<void> {
+    await this.db.query("SELECT slot_id FROM slots WHERE slot_id = ANY($1::bigint[]) ORDER BY slot_id FOR UPDATE", [slotIds]);
+  }
+
   async slotsInWindow(query: SlotWindowQuery): Promise<SlotStock[]> {
     const rows = await this.db.query<SlotRow & { spots_sold_elsewhere: number; spots_held: number; held_by_bookings: number }>(
       `SELECT ${slotColumns}, spots_sold_elsewhere, spots_held,

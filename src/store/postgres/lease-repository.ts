@@ -45,8 +45,10 @@ export class PostgresLeaseRepository implements LeaseRepository {
     return row && leaseFromRow(row);
   }
 
-  async setState(leaseId: string, state: LeaseRecord["state"]): Promise<void> {
-    await this.db.query("UPDATE leases SET state = $1 WHERE lease_id = $2", [state, leaseId]);
+  /** Under read committed, an UPDATE that waited for another unit's write to the row checks `state = 'held'` again on the row as committed (manual 13.2.1). */
+  async endHold(leaseId: string, state: "consumed" | "expired"): Promise<boolean> {
+    const rows = await this.db.query("UPDATE leases SET state = $1 WHERE lease_id = $2 AND state = 'held' RETURNING lease_id", [state, leaseId]);
+    return rows.length === 1;
   }
 
   async listExpired(nowSec: number): Promise<LeaseRecord[]> {

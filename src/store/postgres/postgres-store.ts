@@ -64,8 +64,9 @@ function postgresRepositories(db: Queryable): Repositories {
  * applying pending migrations first (under an advisory lock, so that
  * instances starting together migrate once; see `applyMigrations`).
  *
- * Every unit of work is a SERIALIZABLE transaction on a pooled connection of
- * its own, re-run after a serialization failure or deadlock (`unitRunner`);
+ * Every unit of work is a SERIALIZABLE transaction (or read committed, when
+ * the unit is written for it) on a pooled connection of its own, re-run
+ * after a serialization failure or deadlock (`unitRunner`);
  * plain reads (`store.read`) are single statements on the pool, each seeing
  * what was committed when it ran (read committed, the server's default).
  * Several instances may share one database: every rule a unit relies on is a
@@ -105,7 +106,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   };
 
   return {
-    transaction: (work) => track(run(work)),
+    transaction: (work, transactionOptions) => track(run(work, transactionOptions?.isolation)),
     read: postgresRepositories(poolQueryable(pool)) as ReadRepositories,
     stageFeeds: () => PostgresFeedStaging.open(pool),
     readiness: readinessProbe({ pool, schemaVersion, storeId }),

@@ -19,6 +19,11 @@ export class SqliteIdempotencyRepository implements Synchronous<IdempotencyRepos
     return this.findStmt.get(token) as string | undefined;
   }
 
+  /** Units run one at a time on SQLite (the write lock taken at BEGIN IMMEDIATE): holding the token is the look-up. */
+  lockToken(token: string): string | undefined {
+    return this.findBookingId(token);
+  }
+
   record(token: string, bookingId: string, nowSec: number): void {
     this.recordStmt.run(token, bookingId, nowSec);
   }

@@ -292,6 +292,9 @@ export class SqliteInventoryRepository implements Synchronous<InventoryRepositor
     this.spotRelease.run(slotId);
   }
 
+  /** Units run one at a time on SQLite: a unit holds every row it reads already. */
+  lockSlots(): void {}
+
   slotsInWindow(query: SlotWindowQuery): SlotStock[] {
     const { after, ...rest } = query;
     const rows = this.window.all({ ...rest, afterStartSec: after?.startSec ?? null, afterSlotId: after?.slotId ?? null }) as SlotStockRow[];

@@ -23,7 +23,7 @@ export class SqliteLeaseRepository implements Synchronous<LeaseRepository> {
   private readonly insertStmt;
   private readonly getStmt;
   private readonly byUserReferenceStmt;
-  private readonly setStateStmt;
+  private readonly endHoldStmt;
   private readonly expiredStmt;
   private readonly earliestExpiryStmt;
 
@@ -34,7 +34,7 @@ export class SqliteLeaseRepository implements Synchronous<LeaseRepository> {
       VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.getStmt = db.prepare(`SELECT ${columns} FROM leases WHERE lease_id = ?`);
     this.byUserReferenceStmt = db.prepare(`SELECT ${columns} FROM leases WHERE user_reference = ?`);
-    this.setStateStmt = db.prepare("UPDATE leases SET state = ? WHERE lease_id = ?");
+    this.endHoldStmt = db.prepare("UPDATE leases SET state = ? WHERE lease_id = ? AND state = 'held'");
     this.expiredStmt = db.prepare(
       `SELECT ${columns} FROM leases WHERE state = 'held' AND expires_at_sec <= ? ORDER BY expires_at_sec`,
     );
@@ -64,8 +64,8 @@ export class SqliteLeaseRepository implements Synchronous<LeaseRepository> {
     return row && leaseFromRow(row);
   }
 
-  setState(leaseId: string, state: LeaseRecord["state"]): void {
-    this.setStateStmt.run(state, leaseId);
+  endHold(leaseId: string, state: "consumed" | "expired"): boolean {
+    return this.endHoldStmt.run(state, leaseId).changes === 1;
   }
 
   listExpired(nowSec: number): LeaseRecord[] {
