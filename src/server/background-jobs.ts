@@ -1,5 +1,5 @@
 import { applyDecisionWindow, declineOverdueRequests } from "../booking/auto-decline.js";
-import { reconcilePayments } from "../booking/reconcile-payments.js";
+import { abandonedPaymentsBeforeSec, bookingUnderWayLongestSec, reconcilePayments } from "../booking/reconcile-payments.js";
 import type { BookingContext } from "../booking/context.js";
 
 export interface BackgroundJobOptions {
@@ -7,6 +7,13 @@ export interface BackgroundJobOptions {
   autoDeclineCheckMs: number;
   /** How long after a failed payment reconciliation it runs again, in ms (default 30 s). */
   reconcileRetryMs?: number;
+  /**
+   * On a store other instances share: how long after a run that had to
+   * leave recent payments alone (another instance may still be making their
+   * bookings) reconciliation runs again, in ms (default
+   * `bookingUnderWayLongestSec`).
+   */
+  reconcileAgainMs?: number;
   /** What reconciliation did, when it did something. */
   onReconciled: (outcome: { refunded: string[]; unresolved: string[] }) => void;
 }
@@ -71,24 +78,31 @@ export function backgroundJobs(ctx: BookingContext, options: BackgroundJobOption
   };
 
   /**
-   * Runs once to the end: after a failure, again after `reconcileRetryMs`
-   * (never two runs at once). The first run comes before the server listens,
-   * so nothing of this process is under way and every record counts; a retry
-   * only counts bookings started before this process did (see reconcilePayments).
+   * Runs until one run has judged every booking this process found
+   * unfinished at its start: after a failure, again after
+   * `reconcileRetryMs`; on a shared store, whose run had to leave recent
+   * payments to the instances that may be making them, again after
+   * `reconcileAgainMs`. Each run schedules at most the next, so never two
+   * run at once here; other instances' runs may (see reconcilePayments).
+   * The first run comes before the server listens (see
+   * abandonedPaymentsBeforeSec for which payments each run counts).
    */
-  const reconcileUntilDone = async (startedBeforeSec: number): Promise<void> => {
+  const reconcileUntilDone = async (beforeServing: boolean): Promise<void> => {
+    const again = (delayMs: number) => keep(setTimeout(() => void track(reconcileUntilDone(false)), delayMs));
     try {
+      const startedBeforeSec = abandonedPaymentsBeforeSec(ctx, { beforeServing, processStartedSec: serverStartedSec });
       const outcome = await reconcilePayments(ctx, startedBeforeSec);
       if (outcome.refunded.length || outcome.unresolved.length) options.onReconciled(outcome);
+      if (startedBeforeSec < serverStartedSec) again(options.reconcileAgainMs ?? bookingUnderWayLongestSec * 1000);
     } catch (error) {
       ctx.reportJobFailure("payment_reconciliation", error);
-      keep(setTimeout(() => void track(reconcileUntilDone(serverStartedSec)), options.reconcileRetryMs ?? 30_000));
+      again(options.reconcileRetryMs ?? 30_000);
     }
   };
 
   return {
     start: async () => {
-      if (ctx.payments) await track(reconcileUntilDone(Number.MAX_SAFE_INTEGER));
+      if (ctx.payments) await track(reconcileUntilDone(true));
       await track(declineOverdue());
       keep(setInterval(() => void track(declineOverdue()), options.autoDeclineCheckMs));
     },
