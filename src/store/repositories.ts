@@ -666,6 +666,18 @@ export interface Store {
    * database it opened and has its schema up to date; the reason when not.
    */
   readiness(): Promise<{ ready: true } | { ready: false; reason: string }>;
+  // --- Several instances on one database (docs/several-instances.md) ---
+  /**
+   * Whether other server instances may run units on this database at the
+   * same time as this process. False on SQLite: `serve` holds its file
+   * alone (src/store/sqlite/serving-lock.ts; the other commands make no
+   * payments and take no spots). True on PostgreSQL, which several `serve`
+   * instances may share. When true, nothing may be taken for work a crash
+   * left behind just because this process has nothing under way: another
+   * instance may be in the middle of it (see `abandonedPaymentsBeforeSec`).
+   */
+  readonly sharedByInstances: boolean;
+  // --- end of several instances ---
   /** Writes a consistent copy of the whole database to `path` while the store stays in use. */
   backup(path: string): Promise<void>;
   close(): Promise<void>;

@@ -105,6 +105,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       }, transactionOptions?.batch ?? false),
     read,
     stageFeeds: () => runner.exclusive(() => new SqliteFeedStaging(db, runner, wal?.sync)),
+    // One `serve` per file (the serving lock): no other instance runs units here.
+    sharedByInstances: false,
     readiness: readinessProbe({ db, path, schemaVersion, commitProbe: (write) => runner.run(async () => write(), true) }),
     backup: async (destination) => {
       // SQLite would create the copy with the umask's mode: it holds guests' personal data.

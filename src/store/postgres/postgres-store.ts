@@ -111,6 +111,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     stageFeeds: () => PostgresFeedStaging.open(pool),
     readiness: readinessProbe({ pool, schemaVersion, storeId }),
     backup: () => Promise.reject(new Error(postgresBackupRefusal)),
+    sharedByInstances: true,
     close: async () => {
       // Units under way finish (or fail) first: ending the pool under them would cut their COMMITs short.
       while (underWay.size > 0) await Promise.allSettled([...underWay]);
