@@ -142,20 +142,30 @@ async function startCluster(runDir: string): Promise<PostgresCluster> {
   rmSync(passwordFile, { force: true });
   if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.stdout}`);
 
+  const port = await startOnFreePort(runDir, binDir, ["fsync = on", "synchronous_commit = on", "max_connections = 300"]);
+  return { serverUrl: `postgres://postgres:${password}@127.0.0.1:${port}`, port };
+}
+
+/**
+ * Appends the listening settings (127.0.0.1, a free port, the socket in
+ * `runDir`) and `settings` to the data's postgresql.conf (later lines win)
+ * and starts it; the port it listens on.
+ */
+async function startOnFreePort(runDir: string, binDir: string, settings: string[]): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     // A port free now may be taken before the server binds it: then try another.
     const port = await freeLoopbackPort();
     appendFileSync(
-      join(dataDir, "postgresql.conf"),
+      join(runDir, "data", "postgresql.conf"),
       [
         "", "# booking-server test cluster",
         "listen_addresses = '127.0.0.1'", `port = ${port}`, `unix_socket_directories = '${runDir}'`,
-        "fsync = on", "synchronous_commit = on", "max_connections = 300",
+        ...settings,
         "",
       ].join("\n"),
     );
     const start = pgCtlStart(runDir, binDir);
-    if (start.ok) return { serverUrl: `postgres://postgres:${password}@127.0.0.1:${port}`, port };
+    if (start.ok) return port;
     if (attempt < 3 && /could not bind|Address already in use/.test(start.log)) continue;
     throw new Error(start.error);
   }
@@ -189,8 +199,84 @@ export interface OwnCluster extends PostgresCluster {
 export async function startOwnCluster(): Promise<OwnCluster> {
   const runDir = makeRunDir();
   const started = await startCluster(runDir);
+  return { ...started, ...ownClusterControls(runDir) };
+}
+
+// ---- Streaming replication: a standby of an own cluster, made synchronous, promoted (test/operations/postgres-failover.test.ts) ----
+
+/** A hot standby streaming from a primary (see `startStandby`). */
+export interface StandbyCluster extends OwnCluster {
+  /** The name it streams under (its application_name), as the primary's synchronous_standby_names names it. */
+  name: string;
+  /** `pg_ctl promote`, waiting until it has left recovery and takes writes. */
+  promote(): void;
+}
+
+/**
+ * A hot standby of `primary`: `pg_basebackup -R` (a copy of the running
+ * primary, with `standby.signal` and the `primary_conninfo` to stream from
+ * it) into a directory of its own, started on a free loopback port. It streams
+ * asynchronously until the primary names it (`requireSynchronousStandby`).
+ * The primary's own settings come with the copy; the standby listens on its
+ * own port and socket, and waits for no standby itself once promoted
+ * (synchronous_standby_names empty: a promoted primary with none of its own
+ * would otherwise hold every commit).
+ */
+export async function startStandby(primary: PostgresCluster, name = "standby"): Promise<StandbyCluster> {
+  const binDir = ensurePostgresInstalled();
+  const runDir = makeRunDir();
+  if (isRoot()) chownRunDir(runDir);
+  const { password } = new URL(primary.serverUrl);
+  const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=${decodeURIComponent(password)} application_name=${name}`;
+  const backup = runAsOwner(join(binDir, "pg_basebackup"), ["-D", join(runDir, "data"), "-R", "-X", "stream", "-c", "fast", "-d", conninfo], runDir);
+  if (backup.status !== 0) {
+    removeCluster(runDir);
+    throw new Error(`pg_basebackup failed (${backup.status ?? backup.signal}): ${backup.stderr}`);
+  }
+  const port = await startOnFreePort(runDir, binDir, ["synchronous_standby_names = ''"]);
   return {
-    ...started,
+    ...ownClusterControls(runDir),
+    serverUrl: `postgres://postgres:${password}@127.0.0.1:${port}`,
+    port,
+    name,
+    promote: () => {
+      const promoted = runAsOwner(join(binDir, "pg_ctl"), ["-D", join(runDir, "data"), "-w", "-t", "60", "promote"], runDir);
+      if (promoted.status !== 0) throw new Error(`pg_ctl promote failed (${promoted.status ?? promoted.signal}): ${promoted.stderr}`);
+    },
+  };
+}
+
+/**
+ * Makes `standby` the primary's synchronous standby (ALTER SYSTEM SET
+ * synchronous_standby_names, then a reload) and waits until the primary
+ * reports it streaming with sync_state 'sync' (pg_stat_replication): from
+ * then on a commit returns only once the standby has flushed it (PostgreSQL
+ * manual, 27.2.8 "Synchronous Replication").
+ */
+export async function requireSynchronousStandby(primary: PostgresCluster, standby: StandbyCluster, timeoutMs = 30_000): Promise<void> {
+  const client = new pg.Client({ connectionString: `${primary.serverUrl}/postgres` });
+  await client.connect();
+  try {
+    await client.query(`ALTER SYSTEM SET synchronous_standby_names = '"${standby.name}"'`);
+    await client.query("SELECT pg_reload_conf()");
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ state: string; sync_state: string }>(
+        "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1",
+        [standby.name],
+      );
+      if (rows.some((row) => row.state === "streaming" && row.sync_state === "sync")) return;
+      if (Date.now() > deadline) throw new Error(`${standby.name} is not a streaming synchronous standby after ${timeoutMs} ms: ${JSON.stringify(rows)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** stop, start and remove of the cluster in `runDir`, as an OwnCluster has them. */
+function ownClusterControls(runDir: string): Pick<OwnCluster, "stop" | "start" | "remove"> {
+  return {
     stop: () => stopCluster(runDir),
     start: () => {
       const start = pgCtlStart(runDir, ensurePostgresInstalled());
@@ -199,6 +285,8 @@ export async function startOwnCluster(): Promise<OwnCluster> {
     remove: () => removeCluster(runDir),
   };
 }
+
+// ---- end of streaming replication ----
 
 /**
  * Stops the cluster of `runDir` at once, if it runs (synchronous: it also
