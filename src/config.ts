@@ -124,22 +124,21 @@ function metricsExposureFrom(env: Env): MetricsExposure {
   return { token: fromEnv(env, settings.metricsToken) || undefined, listener, public: publicText === "1" };
 }
 
-function maxConnectionsFrom(text: string | undefined): number {
-  if (text === undefined) return defaultMaxConnections();
+/** A setting that counts something (`what`: "connections"): a whole number above 0, or a ConfigError naming the variable. */
+export function positiveCountFrom(text: string, variable: string, what: string): number {
   const count = Number(text);
   if (!Number.isSafeInteger(count) || count <= 0) {
-    throw new ConfigError(`MAX_CONNECTIONS must be a positive number of connections, got ${JSON.stringify(text)}`);
+    throw new ConfigError(`${variable} must be a positive number of ${what}, got ${JSON.stringify(text)}`);
   }
   return count;
 }
 
+function maxConnectionsFrom(text: string | undefined): number {
+  return text === undefined ? defaultMaxConnections() : positiveCountFrom(text, "MAX_CONNECTIONS", "connections");
+}
+
 function autoDeclineAfterSecFrom(text: string | undefined): number {
-  if (text === undefined) return Number(settings.autoDeclineAfterSec.default);
-  const seconds = Number(text);
-  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-    throw new ConfigError(`AUTO_DECLINE_AFTER_SEC must be a positive number of seconds, got ${JSON.stringify(text)}`);
-  }
-  return seconds;
+  return positiveCountFrom(text ?? settings.autoDeclineAfterSec.default, "AUTO_DECLINE_AFTER_SEC", "seconds");
 }
 
 function notifierConfigFrom(env: Env): NotifierConfig {

@@ -115,6 +115,14 @@ export const settings = {
     doc: "a file holding that URL, instead of `BOOKING_DATABASE_URL`",
     group: "database",
   },
+  databasePoolSize: {
+    env: "BOOKING_DATABASE_POOL_SIZE",
+    default: "10",
+    doc:
+      "PostgreSQL: most connections one process opens (a unit of work holds one from BEGIN to COMMIT). Keep the sum " +
+      "over every instance and command below the server's `max_connections` (or pgbouncer's pool)",
+    group: "database",
+  },
   authUsername: {
     env: "BOOKING_AUTH_USERNAME",
     defaultDoc: "required",

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { ConfigError, dbPathFrom } from "../config.js";
+import { ConfigError, dbPathFrom, positiveCountFrom } from "../config.js";
 import { fromEnv, settings } from "../config/settings.js";
 import { batchBusyTimeoutMs } from "./database.js";
 import { openPostgresStore } from "./postgres/postgres-store.js";
@@ -19,7 +19,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export type StoreLocation =
   | { readonly backend: "sqlite"; readonly path: string; readonly describe: string }
-  | { readonly backend: "postgres"; readonly url: string; readonly describe: string };
+  | { readonly backend: "postgres"; readonly url: string; readonly describe: string; readonly poolSize: number };
 
 /** The location `env` and the command's --db flag (if it has one) name. */
 export function storeLocationFrom(dbFlag: string | undefined, env: Env): StoreLocation {
@@ -29,7 +29,8 @@ export function storeLocationFrom(dbFlag: string | undefined, env: Env): StoreLo
     return { backend: "sqlite", path, describe: path };
   }
   if (dbFlag !== undefined) throw new ConfigError("--db names a SQLite file, but BOOKING_DATABASE_URL selects PostgreSQL: pass one of them");
-  return { backend: "postgres", url, describe: postgresDescription(url) };
+  const poolSize = positiveCountFrom(fromEnv(env, settings.databasePoolSize) ?? settings.databasePoolSize.default, "BOOKING_DATABASE_POOL_SIZE", "connections");
+  return { backend: "postgres", url, describe: postgresDescription(url), poolSize };
 }
 
 /** BOOKING_DATABASE_URL_FILE's content (trimmed), else BOOKING_DATABASE_URL; `undefined` when neither is set. */
@@ -93,7 +94,10 @@ export type StoreUse =
 export async function openStore(location: StoreLocation, use: StoreUse): Promise<Store> {
   if (location.backend === "postgres") {
     try {
-      return await openPostgresStore(location.url, { onUnitRerun: use.command === "serve" ? use.onUnitRerun : undefined });
+      return await openPostgresStore(location.url, {
+        poolSize: location.poolSize,
+        onUnitRerun: use.command === "serve" ? use.onUnitRerun : undefined,
+      });
     } catch (error) {
       throw new ConfigError(`cannot open the ${location.describe}: ${(error as Error).message}`);
     }

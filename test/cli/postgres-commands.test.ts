@@ -79,3 +79,14 @@ test("when BOOKING_DATABASE_URL is not a postgres:// URL or cannot be opened, th
   expect(refused.stderr).toMatch(new RegExp(`^booking-server: cannot open the PostgreSQL database ${database.name} on 127\\.0\\.0\\.1:\\d+: `));
   expect(refused.stderr).not.toContain("not-the-password");
 });
+
+test("when BOOKING_DATABASE_POOL_SIZE is not a positive count, then the command refuses in one sentence; with 1 connection it works", () => {
+  const refused = runCli(["payments", "b1"], { BOOKING_DATABASE_URL: database.url, BOOKING_DATABASE_POOL_SIZE: "lots" });
+  expect(refused.status).toBe(2);
+  expect(refused.stderr).toBe('booking-server: BOOKING_DATABASE_POOL_SIZE must be a positive number of connections, got "lots"\n');
+  const out = join(dir, "export-one-connection");
+  const exported = runCli(["export-feeds", "--out", out], { BOOKING_DATABASE_URL: database.url, BOOKING_DATABASE_POOL_SIZE: "1" });
+  expect(exported.stderr).toBe("");
+  expect(exported.status).toBe(0);
+  expect(readdirSync(out).length).toBeGreaterThan(0);
+});

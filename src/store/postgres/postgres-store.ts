@@ -18,7 +18,7 @@ import { PostgresUserRepository } from "./user-repository.js";
 /** How `openPostgresStore` connects. */
 export interface PostgresStoreOptions {
   /**
-   * Most connections the store opens (default 10). Each unit of work holds
+   * Most connections the store opens (default 10, BOOKING_DATABASE_POOL_SIZE). Each unit of work holds
    * one from BEGIN to COMMIT, each plain read one for its statement; several
    * instances on one server need the sum of theirs below its max_connections.
    */
