@@ -17,6 +17,13 @@ import { bookableSlotQuery, isBookable, slotMessage } from "./slots.js";
  * every time (one lookup of the earliest held expiry, on an index), never a
  * memory of this process: a lease taken by another server, or before a
  * restart, expires just the same.
+ *
+ * Safe to run in several instances at once (every request of every instance
+ * runs it first): a lease's spot goes back only with the conditional
+ * `endHold` that ended its hold, so a second unit finds it ended and gives
+ * back nothing; on PostgreSQL that unit is refused for serialization and
+ * re-run, having waited for the first, so its request sees the spots back.
+ * Hence no lock that a request would skip (docs/several-instances.md).
  */
 export async function releaseExpiredLeases(ctx: BookingContext, nowSec: number): Promise<void> {
   const { store } = ctx;
