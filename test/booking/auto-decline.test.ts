@@ -9,7 +9,7 @@
 import { create } from "@bufbuild/protobuf";
 import { BookingStatus, ConfirmationMode, type Slot } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
 import { ConfirmBookingRequestSchema } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
-import { declineOverdueRequests } from "../../src/booking/auto-decline";
+import { applyDecisionWindow, declineOverdueRequests } from "../../src/booking/auto-decline";
 import { createBooking } from "../../src/booking/create-booking";
 import { confirmBooking } from "../../src/booking/merchant-decisions";
 import {
@@ -142,4 +142,20 @@ test("when the server was down past a deadline, then the first run after catches
   world.clock.advance(30 * hour);
   expect(await declineOverdueRequests(world.ctx)).toEqual([bookingId]);
   expect(await status(bookingId)).toBe(BookingStatus.DECLINED_BY_MERCHANT);
+});
+
+test("when the decision window changes, then applying it moves each waiting request to the new window once: applied again, it moves none", async () => {
+  const { bookingId } = await request(48 * hour);
+  const answered = await request(49 * hour, "grace");
+  await confirmBooking(world.ctx, { kind: "merchant", merchantId }, create(ConfirmBookingRequestSchema, { bookingId: answered.bookingId }));
+  const shorterWindow = { ...world.ctx, decideWithinSec: hour };
+
+  expect(await applyDecisionWindow(shorterWindow)).toBe(1);
+  expect((await world.store.read.bookings.get(bookingId))?.decideBySec).toBe(createdAt + hour);
+  expect((await world.store.read.bookings.get(answered.bookingId))?.decideBySec).toBe(0);
+  // A second instance with the same window, or a restart: nothing left to move, nothing written.
+  expect(await applyDecisionWindow(shorterWindow)).toBe(0);
+
+  world.clock.advance(hour);
+  expect(await declineOverdueRequests(world.ctx)).toEqual([bookingId]);
 });
