@@ -16,7 +16,6 @@ import {
   bookingCountsOfTokens,
   bookingsByToken,
   bookingStorm,
-  createBookingAttempt,
   hangMs,
   importSlots,
   overbookedSlots,
@@ -93,7 +92,6 @@ describe("one instance SIGKILLed mid-storm", () => {
     const toTheDead = attempts.filter((attempt) => attempt.instance === 1 && attempt.startedAtMs > killedAtMs);
     expect(toTheDead.length).toBeGreaterThan(0);
     expect(toTheDead.filter((attempt) => attempt.status !== undefined)).toEqual([]);
-    expect(Object.keys(tally(toTheDead)).every((outcome) => outcome.startsWith("no answer"))).toBe(true);
 
     expect(await acknowledgedButMissing(database.url, attempts)).toEqual([]);
     expect(await overbookedSlots(database.url)).toEqual([]);
