@@ -74,9 +74,10 @@ test-long: install
 	CRASH_STORM_KILLS=20 CRASH_STORM_SECONDS=300 jest test/crash
 	HOSTILE_RUNS_FACTOR=10 jest test/hostile
 
-# The benchmark, not part of `make test` (about 5 minutes, plus `npm ci` on a fresh clone): 1M-slot import, the machine's
-# limits and the server side by side; prints the table, writes bench/results/latest.json.
-# BENCH_SECONDS (per scenario, default 12) and BENCH_CONNECTIONS (default 50) tune it.
+# The benchmark, not part of `make test` (about 9 minutes, plus `npm ci` on a fresh clone): 1M-slot import, the machine's
+# limits and the server side by side, then PostgreSQL (one and two instances, a throwaway cluster) against SQLite;
+# prints the table, writes bench/results/latest.json.
+# BENCH_SECONDS (per scenario, default 12) and BENCH_CONNECTIONS (default 50) tune it; BENCH_ONLY=postgres runs only the PostgreSQL rows.
 bench: install
 	@if [ ! -f dist/src/cli.js ] || [ -n "$$(find src gen -newer dist/src/cli.js -print -quit)" ]; then npm run build; fi
 	node bench/run.js

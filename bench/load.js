@@ -16,8 +16,10 @@ function percentile(sorted, p) {
  * or Promise<{ ok, kind }> to also get latencies per kind of request; a
  * rejection is an error) from `connections` workers for `durationMs`, or
  * until the promise `until` settles (e.g. while another process runs).
+ * `atStart` and `atEnd` are called when the measured window (after the
+ * warm-up) opens and closes, e.g. to read the processes' CPU time.
  */
-async function runLoop({ connections, durationMs, until, warmupMs = 1000, call }) {
+async function runLoop({ connections, durationMs, until, warmupMs = 1000, atStart, atEnd, call }) {
   const latencies = [];
   const latenciesByKind = {};
   let errors = 0;
@@ -50,9 +52,11 @@ async function runLoop({ connections, durationMs, until, warmupMs = 1000, call }
   const workers = Array.from({ length: connections }, (_, w) => worker(w));
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
+  atStart?.();
   const started = process.hrtime.bigint();
   await (until ? until.catch(() => undefined) : new Promise((r) => setTimeout(r, durationMs)));
   measuring = false;
+  atEnd?.();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   stop = true;
   await Promise.all(workers);
@@ -77,15 +81,18 @@ async function runLoop({ connections, durationMs, until, warmupMs = 1000, call }
 
 const round = (x) => Math.round(x * 100) / 100;
 
-/** HTTP/1.1 POST of JSON bodies (and GET); an answer other than 200 rejects with "HTTP <status> on <path>: <body>". */
-function httpPoster({ port, connections, headers = {} }) {
+/**
+ * HTTP/1.1 POST of JSON bodies (and GET); an answer other than 200 rejects with "HTTP <status> on <path>: <body>".
+ * With `ports` (several servers), worker w talks to ports[w % ports.length]: the load split evenly across them.
+ */
+function httpPoster({ port, ports = [port], connections, headers = {} }) {
   const agents = Array.from({ length: connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const send = (w, method, path, body) =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
       const req = http.request(
         {
-          host: "127.0.0.1", port, path, method, agent: agents[w],
+          host: "127.0.0.1", port: ports[w % ports.length], path, method, agent: agents[w],
           headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers },
         },
         (res) => {

@@ -1,17 +1,18 @@
 "use strict";
 // What each scenario sends and what counts as a good answer. Every scenario
-// is `async (target) => result of runLoop`, where target = { port, h2Port?, connections, durationMs }.
+// is `async (target) => result of runLoop`, where target = { port, h2Port?, ports?, connections, durationMs,
+// merchants? } (merchants: how many of generate-feeds.js's merchants the inventory has, all of them unless said).
 const { runLoop, httpPoster, grpcClients } = require("./load.js");
 const { slotAt, MERCHANTS, SLOTS_PER_MERCHANT } = require("./generate-feeds.js");
 
 const SERVICE_PATH = "/ext.maps.booking.partner.v3.BookingService";
-const randomSlot = () => slotAt(Math.floor(Math.random() * MERCHANTS * SLOTS_PER_MERCHANT));
+const randomSlot = (merchants) => slotAt(Math.floor(Math.random() * merchants * SLOTS_PER_MERCHANT));
 let tokens = 0;
 const uniqueToken = () => `bench-${process.pid}-${Date.now().toString(36)}-${tokens++}`;
 
 /** CreateBookingRequest in Google's snake_case JSON (REST path, raw ceiling). */
-function createBookingRest() {
-  const s = randomSlot();
+function createBookingRest(merchants = MERCHANTS) {
+  const s = randomSlot(merchants);
   const token = uniqueToken();
   return {
     idempotency_token: token,
@@ -22,8 +23,8 @@ function createBookingRest() {
 }
 
 /** The same request as a camelCase object (Connect JSON, and ts-proto's fromJSON for gRPC). */
-function createBookingCamel() {
-  const s = randomSlot();
+function createBookingCamel(merchants = MERCHANTS) {
+  const s = randomSlot(merchants);
   const token = uniqueToken();
   const r = s.resources;
   return {
@@ -38,8 +39,8 @@ function createBookingCamel() {
 }
 
 /** BatchAvailabilityLookup for 100 consecutive slots of one merchant. */
-function batchLookup() {
-  const m = Math.floor(Math.random() * MERCHANTS);
+function batchLookup(merchants = MERCHANTS) {
+  const m = Math.floor(Math.random() * merchants);
   const first = m * SLOTS_PER_MERCHANT + Math.floor(Math.random() * (SLOTS_PER_MERCHANT - 100));
   const slotTimes = [];
   let merchantId;
@@ -51,8 +52,8 @@ function batchLookup() {
   return { merchant_id: merchantId, slot_time: slotTimes };
 }
 
-function checkAvailability() {
-  const s = randomSlot();
+function checkAvailability(merchants = MERCHANTS) {
+  const s = randomSlot(merchants);
   return { slot: { merchant_id: s.merchantId, service_id: s.serviceId, start_sec: String(s.startSec), duration_sec: String(s.durationSec), resources: s.resources } };
 }
 
@@ -70,22 +71,22 @@ const bookingIds = []; // from the REST CreateBooking run, for GetBookingStatus
 
 const scenarios = {
   // Ceilings (their servers are in ceilings.js).
-  rawHttp: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, "/echo", createBookingRest())).booking)),
-  connectEchoJson: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, `${SERVICE_PATH}/CreateBooking`, createBookingCamel())).booking)),
+  rawHttp: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, "/echo", createBookingRest(t.merchants))).booking)),
+  connectEchoJson: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, `${SERVICE_PATH}/CreateBooking`, createBookingCamel(t.merchants))).booking)),
   connectEchoGrpc: (t) => overGrpc(t),
 
   // The server.
   createBookingRest: (t) =>
     overHttp(t, async (p, w) => {
-      const answer = await p.post(w, "/v3/CreateBooking", createBookingRest());
+      const answer = await p.post(w, "/v3/CreateBooking", createBookingRest(t.merchants));
       if (answer.booking && bookingIds.length < 100000) bookingIds.push(answer.booking.booking_id);
       return Boolean(answer.booking);
     }),
-  createBookingConnect: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, `${SERVICE_PATH}/CreateBooking`, createBookingCamel())).booking)),
+  createBookingConnect: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, `${SERVICE_PATH}/CreateBooking`, createBookingCamel(t.merchants))).booking)),
   createBookingGrpc: (t) => overGrpc(t),
   batchAvailabilityLookup: (t) =>
-    overHttp(t, async (p, w) => (await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup())).slot_time_availability?.length === 100),
-  checkAvailability: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, "/v3/CheckAvailability", checkAvailability())).slot)),
+    overHttp(t, async (p, w) => (await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup(t.merchants))).slot_time_availability?.length === 100),
+  checkAvailability: (t) => overHttp(t, async (p, w) => Boolean((await p.post(w, "/v3/CheckAvailability", checkAvailability(t.merchants))).slot)),
   getBookingStatus: (t) =>
     overHttp(t, async (p, w) => {
       const id = bookingIds[Math.floor(Math.random() * bookingIds.length)];
@@ -93,8 +94,8 @@ const scenarios = {
     }),
   mixed: (t) =>
     overHttp(t, async (p, w) => {
-      if (Math.random() < 0.1) return { kind: "CreateBooking", ok: Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest())).booking) };
-      const answer = await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup());
+      if (Math.random() < 0.1) return { kind: "CreateBooking", ok: Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest(t.merchants))).booking) };
+      const answer = await p.post(w, "/v3/BatchAvailabilityLookup", batchLookup(t.merchants));
       return { kind: "BatchAvailabilityLookup", ok: answer.slot_time_availability?.length === 100 };
     }),
   // Run while an import writes into the server's database (t.until is the import): half the
@@ -104,7 +105,7 @@ const scenarios = {
     overHttp(t, async (p, w) => {
       if (w % 2 === 0) return { kind: "HealthCheck", ok: Boolean(await p.get(w, "/v3/HealthCheck")) };
       try {
-        return { kind: "CreateBooking", ok: Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest())).booking) };
+        return { kind: "CreateBooking", ok: Boolean((await p.post(w, "/v3/CreateBooking", createBookingRest(t.merchants))).booking) };
       } catch (error) {
         if (/^HTTP 503 /.test(error.message)) return { kind: "CreateBooking", ok: false };
         throw error;
@@ -118,7 +119,7 @@ async function overGrpc(target) {
   try {
     return await runLoop({
       ...target,
-      call: async (w) => Boolean((await grpc.unary(w, "createBooking", grpc.stub.CreateBookingRequest.fromJSON(createBookingCamel()))).booking),
+      call: async (w) => Boolean((await grpc.unary(w, "createBooking", grpc.stub.CreateBookingRequest.fromJSON(createBookingCamel(target.merchants)))).booking),
     });
   } finally {
     grpc.close();
