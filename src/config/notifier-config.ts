@@ -1,11 +1,12 @@
 import { NotifierConfigError, StaticTokenSource, type AccessTokenSource, type NotifierConfig } from "../notify/notifier.js";
 import { ServiceAccountTokenSource } from "../notify/service-account-token-source.js";
+import { positiveCountFrom } from "../config.js";
 import { fromEnv, settings } from "./settings.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * Reads NOTIFICATION_API_URL, NOTIFICATION_PARTNER_ID and the credentials:
+ * Reads NOTIFICATION_API_URL, NOTIFICATION_PARTNER_ID, NOTIFICATION_CLAIM_LEASE_SEC and the credentials:
  * NOTIFICATION_BEARER_TOKEN (a static token, for stand-ins) wins over
  * GOOGLE_APPLICATION_CREDENTIALS (a service-account key file). Every value is
  * trimmed; blank is unset. Throws NotifierConfigError (parseServeConfig makes
@@ -39,5 +40,7 @@ export function notifierConfigFromEnv(env: Env): NotifierConfig {
         "(service-account key file) or NOTIFICATION_BEARER_TOKEN",
     );
   }
-  return { baseUrl, partnerId, tokenSource };
+  const claimLeaseSec = fromEnv(env, settings.notificationClaimLeaseSec)?.trim() || undefined;
+  const claimLeaseMs = claimLeaseSec === undefined ? undefined : 1000 * positiveCountFrom(claimLeaseSec, "NOTIFICATION_CLAIM_LEASE_SEC", "seconds");
+  return { baseUrl, partnerId, tokenSource, claimLeaseMs };
 }

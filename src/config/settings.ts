@@ -197,6 +197,14 @@ export const settings = {
     doc: "a static token instead of the service account (stand-ins, tests); wins over the key file",
     group: "notifications",
   },
+  notificationClaimLeaseSec: {
+    env: "NOTIFICATION_CLAIM_LEASE_SEC",
+    defaultDoc: "`30` (three request timeouts)",
+    doc:
+      "seconds an instance's claim holds a notification it is sending: one lost mid-delivery leaves the claim to expire, " +
+      "then any instance (or it, restarted) sends the notification again. Each request to Google is given up after a third of it (at most 10 s)",
+    group: "notifications",
+  },
   metricsToken: {
     env: "METRICS_TOKEN",
     defaultDoc: "`/metrics` not served",

@@ -19,6 +19,14 @@ import { readResponsePrefix } from "./response-prefix.js";
  * Order per booking: `nextDue` only ever returns the oldest pending entry of
  * each booking, so a later notification waits until the earlier one is
  * delivered or dead. Different bookings do not wait for each other.
+ *
+ * Every instance on one database runs this worker. An entry is sent by the
+ * instance whose `claim` took it: the claim is a conditional write that
+ * only the queue's head, due and unclaimed, passes, committed before the
+ * request goes out and cleared when the answer is recorded; meanwhile no
+ * other instance claims the entry or anything after it in its queue. An
+ * instance lost mid-delivery leaves its claim to expire (`claimLeaseMs`);
+ * then any instance, or this one restarted, claims the entry again.
  */
 
 export const DEFAULT_NOTIFICATION_API_URL = "https://mapsbooking.googleapis.com";
@@ -53,6 +61,8 @@ export interface NotifierConfig {
   /** Absent: the outbox keeps notifications and nothing is sent. */
   partnerId?: string;
   tokenSource?: AccessTokenSource;
+  /** NOTIFICATION_CLAIM_LEASE_SEC; absent: the notifier's default (see `NotifierOptions.claimLeaseMs`). */
+  claimLeaseMs?: number;
 }
 
 export interface NotifierOptions {
@@ -72,8 +82,21 @@ export interface NotifierOptions {
   maxBackoffMs?: number;
   /** Uniform in [0, 1): the jitter. */
   random?: () => number;
-  /** Per-request timeout, default 10 s. */
+  /** Per-request timeout, default 10 s (shorter when `claimLeaseMs` asks for it). */
   requestTimeoutMs?: number;
+  /**
+   * How long a claim holds an entry being sent, default 3 x requestTimeoutMs
+   * (30 s). A delivery makes at most two requests (an inventory update's
+   * create-or-patch fallback), and each is given up after requestTimeoutMs
+   * or a third of the lease, whichever is sooner: an instance that is alive
+   * records the answer, clearing its claim, before the claim can expire,
+   * with a third of the lease left for the store's units and for clocks of
+   * instances that differ. A claim that expired under a live delivery would
+   * let another instance send the entry too, and the queue's next entry
+   * overtake it. Longer: an instance lost mid-delivery (or restarted) holds
+   * its entry, and its queue, that much longer.
+   */
+  claimLeaseMs?: number;
   /** How often the worker looks for due entries, default 250 ms. */
   pollIntervalMs?: number;
   /** Entries per pass, default 50. */
@@ -109,6 +132,7 @@ export class Notifier {
   private readonly maxBackoffMs: number;
   private readonly random: () => number;
   private readonly requestTimeoutMs: number;
+  private readonly claimLeaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly log: (message: string) => void;
@@ -126,7 +150,7 @@ export class Notifier {
    * each booking's notifications in order, while a slow answer for one
    * booking holds up no other.
    */
-  private readonly inFlight = new Map<string, Promise<keyof DeliveryPass>>();
+  private readonly inFlight = new Map<string, Promise<DeliveryOutcome>>();
 
   constructor(options: NotifierOptions) {
     this.store = options.store;
@@ -138,7 +162,9 @@ export class Notifier {
     this.baseBackoffMs = options.baseBackoffMs ?? 1000;
     this.maxBackoffMs = options.maxBackoffMs ?? 5 * 60 * 1000;
     this.random = options.random ?? Math.random;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.claimLeaseMs = options.claimLeaseMs ?? 3 * requestTimeoutMs;
+    this.requestTimeoutMs = Math.min(requestTimeoutMs, Math.floor(this.claimLeaseMs / 3));
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.batchSize = options.batchSize ?? 50;
     this.log = options.log ?? (() => {});
@@ -146,6 +172,9 @@ export class Notifier {
     this.onTickError = options.onTickError ?? (() => {});
     if (this.partnerId && !this.tokenSource) {
       throw new NotifierConfigError("Notifier: a partner id needs a token source");
+    }
+    if (!(this.requestTimeoutMs > 0)) {
+      throw new NotifierConfigError(`Notifier: a claim lease of ${this.claimLeaseMs} ms leaves no time for a request`);
     }
   }
 
@@ -217,29 +246,33 @@ export class Notifier {
    * resolves, once they are started, with their outcomes to come.
    * `fromWorker`: a poll of the worker, which starts nothing once `stop` was called.
    */
-  private async startDue(fromWorker: boolean): Promise<Array<Promise<keyof DeliveryPass>>> {
+  private async startDue(fromWorker: boolean): Promise<Array<Promise<DeliveryOutcome>>> {
     if (!this.partnerId) return [];
     const due = await this.store.read.outbox.nextDue(this.now(), this.batchSize + this.inFlight.size);
     if (fromWorker && !this.running) return [];
-    const started: Array<Promise<keyof DeliveryPass>> = [];
+    const started: Array<Promise<DeliveryOutcome>> = [];
     // From here to the end, nothing awaits: checking and filling `inFlight` cannot interleave with another pass.
     for (const entry of due) {
       const queue = entry.queueKey;
       if (this.inFlight.has(queue)) continue;
-      let failedInStore = false;
+      let answerRecorded = false;
       const delivery = this.deliver(entry)
-        .catch((error: unknown): keyof DeliveryPass => {
+        .then((outcome) => {
+          answerRecorded = outcome !== "claimed elsewhere";
+          return outcome;
+        })
+        .catch((error: unknown): DeliveryOutcome => {
           // Only the store (claim, building the request, recording the answer)
-          // throws here: the entry stays pending and is sent again.
-          failedInStore = true;
+          // throws here: the entry stays pending and is sent again (once its claim expires, if it was claimed).
           this.reportTickError(error);
           return "retried";
         })
         .finally(() => {
           this.inFlight.delete(queue);
-          // The queue's next entry may be due now; after a store error the next
-          // poll tries again, instead of at once against a database still locked or full.
-          if (this.running && !failedInStore) this.schedule(0);
+          // The queue's next entry may be due now. After a store error, or an
+          // entry another unit held, the next poll tries again, instead of at
+          // once against a database still locked or a unit still under way.
+          if (this.running && answerRecorded) this.schedule(0);
         });
       this.inFlight.set(queue, delivery);
       started.push(delivery);
@@ -276,7 +309,7 @@ export class Notifier {
   /** One pass: sends every due entry once and waits for the answers. */
   async deliverDue(): Promise<DeliveryPass> {
     const pass: DeliveryPass = { delivered: 0, retried: 0, dead: 0 };
-    for (const outcome of await Promise.all(await this.startDue(false))) pass[outcome]++;
+    for (const outcome of await Promise.all(await this.startDue(false))) if (outcome !== "claimed elsewhere") pass[outcome]++;
     return pass;
   }
 
@@ -297,15 +330,18 @@ export class Notifier {
     }
   }
 
-  private async deliver(entry: OutboxEntry): Promise<keyof DeliveryPass> {
-    // One unit: the attempt is counted (from then on no change merges into the
-    // entry) and the request is built from the start times and spots as they
-    // are at that commit. It only reads and writes the store: the request is
-    // sent after it.
-    const request = await this.store.transaction(async (tx) => {
-      await tx.outbox.claim(entry.id);
-      return this.requestFor(entry, tx);
+  private async deliver(due: OutboxEntry): Promise<DeliveryOutcome> {
+    // One unit: the entry is claimed and the attempt counted (from then on no
+    // change merges into the entry), and the request is built from the start
+    // times and spots as they are at that commit. It only reads and writes
+    // the store: the request is sent after it.
+    const claimed = await this.store.transaction(async (tx) => {
+      const nowMs = this.now();
+      const entry = await tx.outbox.claim(due.id, nowMs, nowMs + this.claimLeaseMs);
+      return entry && { entry, request: await this.requestFor(entry, tx) };
     });
+    if (!claimed) return "claimed elsewhere";
+    const { entry, request } = claimed;
     let answer = await this.exchange(request);
     if (answer.failed === undefined && isInventoryUpdate(entry)) {
       // Google has the merchant or service already, or not yet: the other operation says the same.
@@ -359,7 +395,8 @@ export class Notifier {
   }
 
   private async retry(entry: OutboxEntry, status: number | null, error: string, retryAfterMs?: number): Promise<"retried"> {
-    const delay = Math.max(this.backoffMs(entry.attempts + 1), retryAfterMs ?? 0);
+    // `entry` is as claimed: its attempts count this one.
+    const delay = Math.max(this.backoffMs(entry.attempts), retryAfterMs ?? 0);
     const nextAttemptAtMs = this.now() + delay;
     await this.store.transaction((tx) => tx.outbox.scheduleRetry(entry.id, nextAttemptAtMs, status, error));
     this.onFailure(entry.kind, "retried");
@@ -374,6 +411,12 @@ export class Notifier {
     return Math.floor(this.random() * bound);
   }
 }
+
+/**
+ * What became of one due entry: its answer recorded, or not claimed (another
+ * instance has it, or a unit merging a change into it held it).
+ */
+type DeliveryOutcome = keyof DeliveryPass | "claimed elsewhere";
 
 /** One request's answer: its status (null when none came), the start of its body, its Retry-After; `failed` when it broke. */
 interface Exchange {

@@ -333,4 +333,11 @@ export const migrations: readonly Migration[] = [
   DROP INDEX bookings_by_slot;
   DROP INDEX bookings_one_holding_per_user_id;
   `,
+  /* 15: the notifier's claim of an entry it is sending (OutboxRepository.claim):
+        until when it holds the entry; NULL when unclaimed. One process
+        serves a SQLite file, so a claim here only outlives its process (a
+        restart finds it and waits for it to expire); the column keeps both
+        backends one contract (PostgreSQL migration 3). */ `
+  ALTER TABLE notification_outbox ADD COLUMN claimed_until_ms INTEGER;
+  `,
 ];

@@ -452,6 +452,8 @@ export interface OutboxEntry extends OutboxEntryInput {
   lastError: string | null;
   createdAtSec: number;
   deliveredAtSec: number | null;
+  /** Until when a notifier's claim holds the entry (`claim`); null when unclaimed. */
+  claimedUntilMs: number | null;
 }
 
 export interface OutboxDepth {
@@ -464,18 +466,35 @@ export interface OutboxDepth {
 export interface OutboxReads {
   /**
    * Entries due at `nowMs`: per queue only its OLDEST pending entry (a later
-   * notification waits until the earlier one is delivered or dead), oldest first.
+   * notification waits until the earlier one is delivered or dead), oldest
+   * first, and not while a live claim holds it (`claim`): another instance
+   * is sending it.
    */
   nextDue(nowMs: number, limit: number): Promise<OutboxEntry[]>;
   get(id: number): Promise<OutboxEntry | undefined>;
-  /** The id of the newest pending entry of this queue and kind never tried yet, into which a new change may merge. */
+  /**
+   * The id of the newest pending entry of this queue and kind never tried
+   * yet (attempts 0), into which a new change may merge. In a unit, the
+   * entry stays mergeable until the unit ends: a `claim` racing the merge
+   * either waits for (or skips) the merging unit, or commits first, and then
+   * the merge no longer finds the entry and queues a new one. (PostgreSQL:
+   * the row is locked by this same statement, which keeps `attempts = 0` in
+   * its WHERE; a read committed unit that waited for a claim's commit
+   * re-evaluates that condition on the claimed row and passes it over,
+   * manual 13.2.1. SQLite: one writer at a time.) Either way no change goes
+   * into a payload already built for sending.
+   */
   findUnsentId(queueKey: string, kind: OutboxKind): Promise<number | undefined>;
   /** The start times of the `availability_replace` entry `id`, earliest first. */
   startSecsOf(id: number): Promise<number[]>;
   /** Dead entries with an id above `afterId` (default 0), oldest first. */
   listDead(limit: number, afterId?: number): Promise<OutboxEntry[]>;
   depth(nowSec: number): Promise<OutboxDepth>;
-  /** Earliest `next_attempt_at_ms` among pending entries, if any. */
+  /**
+   * When the earliest queue head can next be claimed: its `next_attempt_at_ms`,
+   * or its claim's expiry when that is later (an instance lost mid-delivery
+   * leaves a claim that only expires); undefined when nothing is pending.
+   */
   earliestPendingAtMs(): Promise<number | undefined>;
 }
 
@@ -488,14 +507,26 @@ export interface OutboxRepository extends OutboxReads {
   /** Adds a start time to the `availability_replace` entry `id` (once; an entry `findUnsentId` named). */
   addStartSec(id: number, startSec: number): Promise<void>;
   /**
-   * Counts an attempt about to be sent. From then on `findUnsentId` no longer
-   * names the entry, so nothing merges into a payload already in flight.
+   * Claims the entry for one attempt about to be sent, with one conditional
+   * write: only while it is pending, the oldest pending entry of its queue,
+   * due at `nowMs` and not held by a live claim (none, or one expired by
+   * `nowMs`). It then holds the entry until `claimedUntilMs` (nobody else
+   * claims it, `nextDue` leaves it out), counts the attempt (from then on
+   * `findUnsentId` no longer names it, so nothing merges into a payload
+   * already in flight) and answers the entry as claimed. Undefined, and
+   * nothing changed, when the entry does not qualify or another unit holds
+   * it right now (another instance claiming it, a change merging into it):
+   * claimers never wait for each other. Two units claiming one entry at
+   * once get it once, under either isolation; the claim commits before the
+   * request is sent, so it outlives the process that made it until it
+   * expires (at least once delivery).
    */
-  claim(id: number): Promise<void>;
+  claim(id: number, nowMs: number, claimedUntilMs: number): Promise<OutboxEntry | undefined>;
+  /** Records Google's acceptance; clears the claim. */
   markDelivered(id: number, nowSec: number, status: number): Promise<void>;
-  /** Schedules the next attempt after a failed one. */
+  /** Schedules the next attempt after a failed one; clears the claim. */
   scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): Promise<void>;
-  /** Gives up on the entry, keeping Google's answer. */
+  /** Gives up on the entry, keeping Google's answer; clears the claim. */
   markDead(id: number, status: number | null, responseBody: string): Promise<void>;
   /** Puts a dead entry back in the queue, due now; false when `id` is not dead. */
   requeue(id: number, nowMs: number): Promise<boolean>;

@@ -552,6 +552,8 @@ describe("the server process is killed between the status change and the deliver
       NOTIFICATION_API_URL: google.baseUrl,
       NOTIFICATION_PARTNER_ID: PARTNER,
       NOTIFICATION_BEARER_TOKEN: GOOGLE_TOKEN,
+      // The killed process's claim on the PATCH in flight expires 3 s after it was made; then the restarted one sends it.
+      NOTIFICATION_CLAIM_LEASE_SEC: "3",
     };
 
     const call = async (path: string, body: unknown, authorization: string) => {

@@ -53,7 +53,7 @@ describe("availability:replace through the outbox", () => {
     )[0];
     await server.store.transaction((tx) => queueAvailabilityReplace(tx.outbox, slot, 1));
     const [inFlight] = await server.store.read.outbox.nextDue(Date.now(), 10);
-    await server.store.transaction((tx) => tx.outbox.claim(inFlight.id));
+    await server.store.transaction((tx) => tx.outbox.claim(inFlight.id, Date.now(), Date.now() + 60_000));
     await server.store.transaction((tx) => queueAvailabilityReplace(tx.outbox, { ...slot, startSec: futureStartSec + 3600 }, 2));
     expect(await server.store.read.outbox.startSecsOf(inFlight.id)).toEqual([futureStartSec]);
     expect((await server.store.read.outbox.findUnsentId(inFlight.queueKey, "availability_replace"))).not.toBe(inFlight.id);

@@ -454,7 +454,8 @@ describe("store errors in the worker", () => {
   ] as const)("when %s throws %s once, onTickError hears of it and a later tick delivers", async (method, error) => {
     const id = await enqueue(booking(`b-${method}`, BookingStatus.CONFIRMED));
     const tickErrors: unknown[] = [];
-    const n = notifier({ store: failingOnce(method, error), now: Date.now, pollIntervalMs: 50, onTickError: (e) => tickErrors.push(e) });
+    // A claim whose answer could not be recorded holds the entry until it expires: 300 ms here.
+    const n = notifier({ store: failingOnce(method, error), now: Date.now, pollIntervalMs: 50, claimLeaseMs: 300, onTickError: (e) => tickErrors.push(e) });
     n.start();
     try {
       await waitUntil(async () => (await store.read.outbox.get(id))!.state === "delivered", 5_000, "the delivery");
@@ -462,7 +463,7 @@ describe("store errors in the worker", () => {
       await n.stop();
     }
     expect(tickErrors).toEqual([error]);
-    // A failed claim sent nothing; a failed markDelivered leaves the entry pending, so it is sent again (at least once).
+    // A failed claim sent nothing; a failed markDelivered leaves the entry pending, so it is sent again once its claim expires (at least once).
     expect(google.for(`b-${method}`)).toHaveLength(method === "markDelivered" ? 2 : 1);
   });
 

@@ -945,18 +945,19 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(await store.read.outbox.findUnsentId("A", "booking_patch")).toBe(a2);
         expect(await store.read.outbox.findUnsentId("A", "availability_replace")).toBeUndefined();
 
-        // claim: counted as attempted; nothing merges into it any more.
-        await store.transaction((tx) => tx.outbox.claim(b1));
-        expect(await store.read.outbox.get(b1)).toMatchObject({ attempts: 1, state: "pending" });
+        // claim: counted as attempted; nothing merges into it any more, and it is not due while the claim holds it.
+        expect(await store.transaction((tx) => tx.outbox.claim(b1, 0, 100))).toMatchObject({ id: b1, attempts: 1, state: "pending", claimedUntilMs: 100 });
+        expect(await store.read.outbox.get(b1)).toMatchObject({ attempts: 1, state: "pending", claimedUntilMs: 100 });
         expect(await store.read.outbox.findUnsentId("B", "booking_patch")).toBeUndefined();
 
         // markDelivered: the queue's next entry is its head.
         await store.transaction(async (tx) => {
-          await tx.outbox.claim(a1);
+          await tx.outbox.claim(a1, 0, 100);
           await tx.outbox.markDelivered(a1, 2000, 200);
         });
         expect(await store.read.outbox.get(a1)).toMatchObject({ state: "delivered", attempts: 1, lastStatus: 200, lastError: null, deliveredAtSec: 2000 });
-        expect(await due(0)).toEqual([b1, a2].sort((x, y) => x - y));
+        expect(await due(0)).toEqual([a2]);
+        expect(await due(100)).toEqual([b1, a2].sort((x, y) => x - y));
 
         // scheduleRetry: the entry waits, and so does the rest of its queue.
         const b2 = await store.transaction(async (tx) => {
@@ -983,7 +984,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
           await tx.outbox.enqueue(outboxEntry("R"), 1002),
         ]);
         await store.transaction(async (tx) => {
-          await tx.outbox.claim(dead);
+          await tx.outbox.claim(dead, 0, 100);
           await tx.outbox.markDead(dead, 404, "not found");
           await tx.outbox.markDelivered(delivered, 1003, 200);
         });
@@ -1032,6 +1033,135 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(await store.read.outbox.startSecsOf(id)).toEqual([100, 200, 300]);
         expect(await store.read.outbox.findUnsentId("service-1", "availability_replace")).toBe(id);
         expect(await store.read.outbox.earliestPendingAtMs()).toBe(0);
+      });
+    });
+
+    describe("outbox claims (every instance drains one outbox)", () => {
+      const claimAt = (id: number, nowMs: number, claimedUntilMs = nowMs + 1000) =>
+        store.transaction((tx) => tx.outbox.claim(id, nowMs, claimedUntilMs));
+
+      test(`when ${racers} units claim one entry at once, some read committed, then exactly one gets it and its attempt is counted once`, async () => {
+        const id = await store.transaction((tx) => tx.outbox.enqueue(outboxEntry("raced"), 1000));
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, index) =>
+            store.transaction((tx) => tx.outbox.claim(id, 5000, 9000), index % 2 === 0 ? { isolation: "read committed" } : {}),
+          ),
+        );
+        expect(refusals(results)).toEqual([]);
+        expect(fulfilled(results).filter((entry) => entry !== undefined)).toEqual([expect.objectContaining({ id, attempts: 1, claimedUntilMs: 9000 })]);
+        expect(await store.read.outbox.get(id)).toMatchObject({ attempts: 1, claimedUntilMs: 9000 });
+      });
+
+      test("when a queue's head is pending or claimed, then its later entry cannot be claimed, and nextDue leaves both out while the claim lives", async () => {
+        const [head, later, other] = await store.transaction(async (tx) => [
+          await tx.outbox.enqueue(outboxEntry("Q"), 1000),
+          await tx.outbox.enqueue(outboxEntry("Q"), 1001),
+          await tx.outbox.enqueue(outboxEntry("R"), 1002),
+        ]);
+        expect(await claimAt(later, 5000)).toBeUndefined();
+        expect(await claimAt(head, 5000, 8000)).toMatchObject({ id: head, attempts: 1, claimedUntilMs: 8000 });
+        expect(await claimAt(later, 5000)).toBeUndefined();
+        expect(await store.read.outbox.get(later)).toMatchObject({ attempts: 0, claimedUntilMs: null });
+        expect((await store.read.outbox.nextDue(5000, 10)).map((entry) => entry.id)).toEqual([other]);
+        // The poll wakes when the claim would expire.
+        await store.transaction((tx) => tx.outbox.markDelivered(other, 1003, 200));
+        expect(await store.read.outbox.earliestPendingAtMs()).toBe(8000);
+
+        await store.transaction((tx) => tx.outbox.markDelivered(head, 1004, 200));
+        expect(await claimAt(later, 5000)).toMatchObject({ id: later, attempts: 1 });
+      });
+
+      test("when a claim has expired (its instance was lost), then the entry is due and can be claimed again, its attempts counting both", async () => {
+        const id = await store.transaction((tx) => tx.outbox.enqueue(outboxEntry("lost"), 1000));
+        expect(await claimAt(id, 5000, 8000)).toBeDefined();
+        expect(await claimAt(id, 7999)).toBeUndefined();
+        expect(await store.read.outbox.nextDue(7999, 10)).toEqual([]);
+        expect((await store.read.outbox.nextDue(8000, 10)).map((entry) => entry.id)).toEqual([id]);
+        expect(await claimAt(id, 8000, 12_000)).toMatchObject({ id, attempts: 2, claimedUntilMs: 12_000 });
+      });
+
+      test("when an answer is recorded (a retry, delivered, dead), then the claim is cleared, and a retry is claimable only once due", async () => {
+        const [retried, delivered, dead] = await store.transaction(async (tx) => [
+          await tx.outbox.enqueue(outboxEntry("retried"), 1000),
+          await tx.outbox.enqueue(outboxEntry("delivered"), 1000),
+          await tx.outbox.enqueue(outboxEntry("dead"), 1000),
+        ]);
+        for (const id of [retried, delivered, dead]) expect(await claimAt(id, 5000, 60_000)).toBeDefined();
+        await store.transaction(async (tx) => {
+          await tx.outbox.scheduleRetry(retried, 7000, 503, "unavailable");
+          await tx.outbox.markDelivered(delivered, 6, 200);
+          await tx.outbox.markDead(dead, 400, "bad request");
+        });
+        for (const id of [retried, delivered, dead]) expect((await store.read.outbox.get(id))!.claimedUntilMs).toBeNull();
+        expect(await store.read.outbox.earliestPendingAtMs()).toBe(7000);
+        expect(await claimAt(retried, 6999)).toBeUndefined();
+        expect(await claimAt(retried, 7000)).toMatchObject({ id: retried, attempts: 2 });
+        expect(await claimAt(delivered, 7000)).toBeUndefined();
+        expect(await claimAt(dead, 7000)).toBeUndefined();
+      });
+
+      /** An availability entry of a queue of its own with one start time, as CreateBooking queues it. */
+      const queueAvailability = (queueKey: string, startSec: number) =>
+        store.transaction(async (tx) => {
+          const id = await tx.outbox.enqueue({ ...outboxEntry(queueKey), kind: "availability_replace" }, 1000);
+          await tx.outbox.addStartSec(id, startSec);
+          return id;
+        });
+
+      test("when a change merges into an entry while a claim races it, then the claim either waits for or passes over the merge, and never builds its payload without the change", async () => {
+        const queueKey = uniqueId("service");
+        const id = await queueAvailability(queueKey, 100);
+        const merged = deferred();
+        const release = deferred();
+        const merge = store.transaction(async (tx) => {
+          const into = await tx.outbox.findUnsentId(queueKey, "availability_replace");
+          await tx.outbox.addStartSec(into!, 200);
+          merged.resolve();
+          await release.promise;
+          return into;
+        });
+        await merged.promise;
+        const claim = store.transaction(async (tx) => {
+          const entry = await tx.outbox.claim(id, 5000, 9000);
+          return entry && tx.outbox.startSecsOf(entry.id);
+        });
+        await sleep(20);
+        release.resolve();
+        expect(await merge).toBe(id);
+        // Passed over (a server database: the merge held the row) or waited for the merge's commit (SQLite: one writer).
+        const built = (await claim) ?? (await store.transaction(async (tx) => (await tx.outbox.claim(id, 5000, 9000)) && tx.outbox.startSecsOf(id)));
+        expect(built).toEqual([100, 200]);
+      });
+
+      test("when a claim commits while a read committed unit is about to merge into its entry, then the change goes into a new entry, never into the payload in flight", async () => {
+        const queueKey = uniqueId("service");
+        const id = await queueAvailability(queueKey, 100);
+        const claimed = deferred();
+        const release = deferred();
+        const claim = store.transaction(async (tx) => {
+          const entry = await tx.outbox.claim(id, 5000, 9000);
+          claimed.resolve();
+          await release.promise;
+          return entry && tx.outbox.startSecsOf(id);
+        });
+        await claimed.promise;
+        const merge = store.transaction(
+          async (tx) => {
+            const into = (await tx.outbox.findUnsentId(queueKey, "availability_replace")) ?? (await tx.outbox.enqueue({ ...outboxEntry(queueKey), kind: "availability_replace" }, 1001));
+            await tx.outbox.addStartSec(into, 200);
+            return into;
+          },
+          { isolation: "read committed" },
+        );
+        // Time for the merge to reach the entry (a server database: to wait on the claim's lock) before the claim commits.
+        await sleep(200);
+        release.resolve();
+        expect(await claim).toEqual([100]);
+        const into = await merge;
+        expect(into).not.toBe(id);
+        expect(await store.read.outbox.startSecsOf(id)).toEqual([100]);
+        expect(await store.read.outbox.startSecsOf(into)).toEqual([200]);
+        expect(await store.read.outbox.findUnsentId(queueKey, "availability_replace")).toBe(into);
       });
     });
 

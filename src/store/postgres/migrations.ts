@@ -250,6 +250,13 @@ export const migrations: readonly string[] = [
   ALTER TABLE idempotency_records DROP CONSTRAINT idempotency_records_pkey;
   CREATE UNIQUE INDEX idempotency_records_token_unique ON idempotency_records (token_hash, idempotency_token);
   `,
+
+  // 3. The outbox drained by every instance: until when an instance's claim holds an entry it is sending
+  // (OutboxRepository.claim), NULL when unclaimed. A claim commits before the request goes out, so an instance
+  // lost mid-delivery leaves it to expire, and another instance then claims the entry again.
+  `
+  ALTER TABLE notification_outbox ADD COLUMN claimed_until_ms BIGINT;
+  `,
 ];
 
 /** The schema version this code expects (the number of migrations). */

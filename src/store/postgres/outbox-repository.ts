@@ -15,10 +15,11 @@ interface OutboxRow {
   last_error: string | null;
   created_at_sec: number;
   delivered_at_sec: number | null;
+  claimed_until_ms: number | null;
 }
 
 const columns = `o.id, o.queue_key, o.kind, o.update_mask, o.payload_json, o.query_json, o.state, o.attempts,
-  o.next_attempt_at_ms, o.last_status, o.last_error, o.created_at_sec, o.delivered_at_sec`;
+  o.next_attempt_at_ms, o.last_status, o.last_error, o.created_at_sec, o.delivered_at_sec, o.claimed_until_ms`;
 
 function outboxFromRow(row: OutboxRow): OutboxEntry {
   return {
@@ -35,13 +36,16 @@ function outboxFromRow(row: OutboxRow): OutboxEntry {
     lastError: row.last_error,
     createdAtSec: row.created_at_sec,
     deliveredAtSec: row.delivered_at_sec,
+    claimedUntilMs: row.claimed_until_ms,
   };
 }
 
-/** The head of each queue: its oldest pending entry. */
-const outboxHeads = `
-  SELECT ${columns} FROM notification_outbox o
-  JOIN (SELECT queue_key, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY queue_key) h ON o.id = h.id`;
+/** Whether entry `o` heads its queue: pending, and no pending entry of its queue before it. */
+const isQueueHead = `o.state = 'pending' AND NOT EXISTS (
+  SELECT 1 FROM notification_outbox earlier WHERE earlier.queue_key = o.queue_key AND earlier.state = 'pending' AND earlier.id < o.id)`;
+
+/** Whether entry `o` is free at `nowMs` (a parameter): no claim holds it, or the one that did has expired. */
+const isUnclaimedAt = (nowMs: string) => `(o.claimed_until_ms IS NULL OR o.claimed_until_ms <= ${nowMs})`;
 
 export class PostgresOutboxRepository implements OutboxRepository {
   constructor(private readonly db: Queryable) {}
@@ -56,10 +60,12 @@ export class PostgresOutboxRepository implements OutboxRepository {
   }
 
   async nextDue(nowMs: number, limit: number): Promise<OutboxEntry[]> {
-    const rows = await this.db.query<OutboxRow>(`${outboxHeads} WHERE o.next_attempt_at_ms <= $1 ORDER BY o.next_attempt_at_ms, o.id LIMIT $2`, [
-      nowMs,
-      limit,
-    ]);
+    const rows = await this.db.query<OutboxRow>(
+      `SELECT ${columns} FROM notification_outbox o
+       WHERE ${isQueueHead} AND o.next_attempt_at_ms <= $1 AND ${isUnclaimedAt("$1")}
+       ORDER BY o.next_attempt_at_ms, o.id LIMIT $2`,
+      [nowMs, limit],
+    );
     return rows.map(outboxFromRow);
   }
 
@@ -68,10 +74,20 @@ export class PostgresOutboxRepository implements OutboxRepository {
     return row && outboxFromRow(row);
   }
 
+  /**
+   * The row is locked in the statement that tests `attempts = 0`: a claim
+   * (`FOR UPDATE SKIP LOCKED`) passes over it until the merging unit ends,
+   * and a merge that finds the row locked by a claim waits for the claim's
+   * commit, then re-evaluates the WHERE on the claimed row (manual 13.2.1,
+   * "Read Committed Isolation Level") and takes the next row or none, so the
+   * change goes into a new entry. Under SERIALIZABLE a claim committed after
+   * the unit's snapshot makes the lock fail with a serialization failure,
+   * and the unit runs again.
+   */
   async findUnsentId(queueKey: string, kind: OutboxKind): Promise<number | undefined> {
     const [row] = await this.db.query<{ id: number }>(
       `SELECT id FROM notification_outbox
-       WHERE queue_key = $1 AND kind = $2 AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1`,
+       WHERE queue_key = $1 AND kind = $2 AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1 FOR UPDATE`,
       [queueKey, kind],
     );
     return row?.id;
@@ -89,13 +105,34 @@ export class PostgresOutboxRepository implements OutboxRepository {
     return rows.map((row) => row.start_sec);
   }
 
-  async claim(id: number): Promise<void> {
-    await this.db.query("UPDATE notification_outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending'", [id]);
+  /**
+   * The entry is picked with `FOR UPDATE SKIP LOCKED` (manual, SELECT, "The
+   * Locking Clause"): a row another unit holds (another instance claiming it,
+   * a change merging into it) is skipped at once, answered as not claimed,
+   * instead of queueing this instance behind that unit. Under read committed,
+   * a row another claim updated and committed after this statement began is
+   * locked in its new version, and the WHERE re-evaluated on it (manual
+   * 13.2.1): its live claim fails the test. Under SERIALIZABLE the same lock
+   * attempt fails with a serialization failure (manual 13.2.3) and the unit
+   * runs again, seeing the claim. So one entry is claimed once either way.
+   */
+  async claim(id: number, nowMs: number, claimedUntilMs: number): Promise<OutboxEntry | undefined> {
+    const [row] = await this.db.query<OutboxRow>(
+      `WITH claimable AS (
+         SELECT o.id FROM notification_outbox o
+         WHERE o.id = $1 AND ${isQueueHead} AND o.next_attempt_at_ms <= $2 AND ${isUnclaimedAt("$2")}
+         FOR UPDATE OF o SKIP LOCKED)
+       UPDATE notification_outbox o SET attempts = o.attempts + 1, claimed_until_ms = $3
+       FROM claimable WHERE o.id = claimable.id
+       RETURNING ${columns}`,
+      [id, nowMs, claimedUntilMs],
+    );
+    return row && outboxFromRow(row);
   }
 
   async markDelivered(id: number, nowSec: number, status: number): Promise<void> {
     await this.db.query(
-      `UPDATE notification_outbox SET state = 'delivered', last_status = $1, last_error = NULL, delivered_at_sec = $2
+      `UPDATE notification_outbox SET state = 'delivered', last_status = $1, last_error = NULL, delivered_at_sec = $2, claimed_until_ms = NULL
        WHERE id = $3 AND state = 'pending'`,
       [status, nowSec, id],
     );
@@ -103,13 +140,13 @@ export class PostgresOutboxRepository implements OutboxRepository {
 
   async scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): Promise<void> {
     await this.db.query(
-      "UPDATE notification_outbox SET next_attempt_at_ms = $1, last_status = $2, last_error = $3 WHERE id = $4 AND state = 'pending'",
+      "UPDATE notification_outbox SET next_attempt_at_ms = $1, last_status = $2, last_error = $3, claimed_until_ms = NULL WHERE id = $4 AND state = 'pending'",
       [nextAttemptAtMs, status, error, id],
     );
   }
 
   async markDead(id: number, status: number | null, responseBody: string): Promise<void> {
-    await this.db.query("UPDATE notification_outbox SET state = 'dead', last_status = $1, last_error = $2 WHERE id = $3 AND state = 'pending'", [
+    await this.db.query("UPDATE notification_outbox SET state = 'dead', last_status = $1, last_error = $2, claimed_until_ms = NULL WHERE id = $3 AND state = 'pending'", [
       status,
       responseBody,
       id,
@@ -158,7 +195,9 @@ export class PostgresOutboxRepository implements OutboxRepository {
   }
 
   async earliestPendingAtMs(): Promise<number | undefined> {
-    const [row] = await this.db.query<{ earliest: number | null }>(`SELECT min(next_attempt_at_ms) AS earliest FROM (${outboxHeads}) heads`);
+    const [row] = await this.db.query<{ earliest: number | null }>(
+      `SELECT min(GREATEST(o.next_attempt_at_ms, o.claimed_until_ms)) AS earliest FROM notification_outbox o WHERE ${isQueueHead}`,
+    );
     return row.earliest ?? undefined;
   }
 }

@@ -22,6 +22,7 @@ interface OutboxRow {
   last_error: string | null;
   created_at_sec: number;
   delivered_at_sec: number | null;
+  claimed_until_ms: number | null;
 }
 
 function outboxFromRow(row: OutboxRow): OutboxEntry {
@@ -39,14 +40,16 @@ function outboxFromRow(row: OutboxRow): OutboxEntry {
     lastError: row.last_error,
     createdAtSec: row.created_at_sec,
     deliveredAtSec: row.delivered_at_sec,
+    claimedUntilMs: row.claimed_until_ms,
   };
 }
 
-/** The head of each queue: its oldest pending entry. */
-const outboxHeads = `
-  SELECT o.* FROM notification_outbox o
-  JOIN (SELECT queue_key, min(id) AS id FROM notification_outbox WHERE state = 'pending' GROUP BY queue_key) h
-    ON o.id = h.id`;
+/** Whether entry `o` heads its queue: pending, and no pending entry of its queue before it. */
+const isQueueHead = `o.state = 'pending' AND NOT EXISTS (
+  SELECT 1 FROM notification_outbox earlier WHERE earlier.queue_key = o.queue_key AND earlier.state = 'pending' AND earlier.id < o.id)`;
+
+/** Whether entry `o` is free at `@nowMs`: no claim holds it, or the one that did has expired. */
+const isUnclaimed = "(o.claimed_until_ms IS NULL OR o.claimed_until_ms <= @nowMs)";
 
 export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
   private readonly insertStmt;
@@ -71,7 +74,9 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
       INSERT INTO notification_outbox
         (queue_key, kind, update_mask, payload_json, query_json, state, attempts, next_attempt_at_ms, created_at_sec)
       VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)`);
-    this.dueStmt = db.prepare(`${outboxHeads} WHERE o.next_attempt_at_ms <= ? ORDER BY o.next_attempt_at_ms, o.id LIMIT ?`);
+    this.dueStmt = db.prepare(`SELECT o.* FROM notification_outbox o
+      WHERE ${isQueueHead} AND o.next_attempt_at_ms <= @nowMs AND ${isUnclaimed}
+      ORDER BY o.next_attempt_at_ms, o.id LIMIT @limit`);
     this.getStmt = db.prepare("SELECT * FROM notification_outbox WHERE id = ?");
     // Only the id: every booking asks, and a whole row read into an entry was most of its cost.
     this.unsentIdStmt = db
@@ -84,16 +89,19 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
     this.startsStmt = db
       .prepare("SELECT start_sec FROM availability_change_starts WHERE outbox_id = ? ORDER BY start_sec")
       .pluck();
-    this.claimStmt = db.prepare("UPDATE notification_outbox SET attempts = attempts + 1 WHERE id = ? AND state = 'pending'");
+    this.claimStmt = db.prepare(`
+      UPDATE notification_outbox AS o SET attempts = o.attempts + 1, claimed_until_ms = @claimedUntilMs
+      WHERE o.id = @id AND ${isQueueHead} AND o.next_attempt_at_ms <= @nowMs AND ${isUnclaimed}
+      RETURNING *`);
     this.deliveredStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'delivered', last_status = ?,
-        last_error = NULL, delivered_at_sec = ? WHERE id = ? AND state = 'pending'`);
+        last_error = NULL, delivered_at_sec = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending'`);
     this.retryStmt = db.prepare(`
       UPDATE notification_outbox SET next_attempt_at_ms = ?, last_status = ?,
-        last_error = ? WHERE id = ? AND state = 'pending'`);
+        last_error = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending'`);
     this.deadStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'dead', last_status = ?,
-        last_error = ? WHERE id = ? AND state = 'pending'`);
+        last_error = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending'`);
     this.listDeadStmt = db.prepare(
       "SELECT * FROM notification_outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
     );
@@ -107,7 +115,9 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
          count(*) FILTER (WHERE state = 'dead') AS dead
        FROM notification_outbox WHERE state IN ('pending', 'dead')`,
     );
-    this.earliestStmt = db.prepare(`SELECT min(next_attempt_at_ms) FROM (${outboxHeads})`).pluck();
+    this.earliestStmt = db
+      .prepare(`SELECT min(max(o.next_attempt_at_ms, coalesce(o.claimed_until_ms, 0))) FROM notification_outbox o WHERE ${isQueueHead}`)
+      .pluck();
   }
 
   enqueue(entry: OutboxEntryInput, nowSec: number): number {
@@ -123,7 +133,7 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
   }
 
   nextDue(nowMs: number, limit: number): OutboxEntry[] {
-    return (this.dueStmt.all(nowMs, limit) as OutboxRow[]).map(outboxFromRow);
+    return (this.dueStmt.all({ nowMs, limit }) as OutboxRow[]).map(outboxFromRow);
   }
 
   get(id: number): OutboxEntry | undefined {
@@ -143,8 +153,9 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
     return this.startsStmt.all(id) as number[];
   }
 
-  claim(id: number): void {
-    this.claimStmt.run(id);
+  claim(id: number, nowMs: number, claimedUntilMs: number): OutboxEntry | undefined {
+    const row = this.claimStmt.get({ id, nowMs, claimedUntilMs }) as OutboxRow | undefined;
+    return row && outboxFromRow(row);
   }
 
   markDelivered(id: number, nowSec: number, status: number): void {
