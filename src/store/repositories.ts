@@ -728,6 +728,16 @@ export class ConstraintViolation extends Error {
 }
 
 /**
+ * How long a unit keeps trying while the database refuses it for someone
+ * else (SQLite: another process's import or backup holds the write lock;
+ * PostgreSQL: serialization failures and deadlocks) before it fails with
+ * `StoreBusyError`: long enough to outlast an import's final transaction of
+ * a few hundred thousand slots, short enough to answer well before a
+ * caller's deadline.
+ */
+export const busyRetryWindowMs = 2_000;
+
+/**
  * The store cannot take the write now because the database is locked by
  * someone else (another process's import or backup; a server database under
  * lock contention) and stayed so for longer than the store waits: the caller

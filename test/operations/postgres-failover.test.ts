@@ -19,6 +19,7 @@ import {
   bookingsByToken,
   bookingStorm,
   createBookingAttempt,
+  hangMs,
   importSlots,
   onDatabase,
   overbookedSlots,
@@ -68,7 +69,7 @@ test("when the primary dies during a booking storm and its synchronous standby i
   );
   expect(replication).toEqual([{ application_name: "booking_standby", state: "streaming", sync_state: "sync" }]);
 
-  importSlots(dir, primaryUrl, starts, 4);
+  importSlots(dir, primaryUrl, starts, 6);
   servers.push(...(await Promise.all([serveOn(primaryUrl, notifierEnv), serveOn(primaryUrl, notifierEnv)])));
   const storm = bookingStorm({ servers, starts, concurrency: 8, duplicateEvery: 5, prefix: "failover" });
   await waitUntil(() => storm.attempts.filter(acknowledged).length >= 30, "30 bookings on the primary");
@@ -78,6 +79,9 @@ test("when the primary dies during a booking storm and its synchronous standby i
 
   primary.stop();
   const failedAtMs = Date.now();
+  // No primary: the storm's requests are answered 503 and neither instance says it is ready.
+  await waitUntil(() => storm.attempts.some((attempt) => attempt.startedAtMs > failedAtMs && attempt.status === 503), "a 503 while no primary takes writes", hangMs);
+  for (const server of servers) expect((await fetch(`${server.baseUrl}/readyz`, { signal: AbortSignal.timeout(hangMs) })).status).toBe(503);
   standby.promote();
   const attempts = await storm.stop();
   const newUrl = `${standby.serverUrl}/postgres`;

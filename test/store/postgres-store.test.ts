@@ -114,7 +114,9 @@ describe("PostgreSQL store", () => {
         return tx.inventory.takeSpot(order[1]);
       });
     expect(await Promise.all([unit([first, second], 0), unit([second, first], 1)])).toEqual([true, true]);
-    expect(runs).toBe(3);
+    // At least the refused unit's re-run; that re-run may itself be refused once more (40001) when it
+    // reaches the slot the other unit wrote after its snapshot was taken.
+    expect(runs).toBeGreaterThanOrEqual(3);
     expect((await suite.store.read.inventory.getSlot(first))!.spotsOpen).toBe(3);
     expect((await suite.store.read.inventory.getSlot(second))!.spotsOpen).toBe(3);
   });

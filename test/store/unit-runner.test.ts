@@ -4,7 +4,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openDatabase } from "../../src/store/database";
 import { openSqliteStore } from "../../src/store/sqlite-store";
-import { busyRetryWindowMs, unitRunner, type UnitRunnerOptions } from "../../src/store/sqlite/unit-runner";
+import { busyRetryWindowMs } from "../../src/store/repositories";
+import { unitRunner, type UnitRunnerOptions } from "../../src/store/sqlite/unit-runner";
 import { StoreBusyError } from "../../src/store/repositories";
 
 /** The unit runner's group commit, for units that are synchronous statements (as the repositories are inside). */

@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { BookingSchema, type BookingStatus } from "../../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import {
   sameUserKeys,
@@ -8,28 +8,9 @@ import {
   type UserIdentity,
 } from "../repositories.js";
 import type { Queryable } from "./queryable.js";
-
-interface BookingRow {
-  booking_proto: Buffer;
-  slot_id: number;
-  holds_spot: boolean;
-  created_at_sec: number;
-  additional_request: string;
-  decide_by_sec: number;
-}
+import { bookingFromRow, type BookingRow } from "../rows.js";
 
 const columns = "b.booking_proto, b.slot_id, b.holds_spot, b.created_at_sec, b.additional_request, b.decide_by_sec";
-
-function bookingFromRow(row: BookingRow): BookingRecord {
-  return {
-    booking: fromBinary(BookingSchema, row.booking_proto),
-    slotId: row.slot_id,
-    holdsSpot: row.holds_spot,
-    createdAtSec: row.created_at_sec,
-    additionalRequest: row.additional_request,
-    decideBySec: row.decide_by_sec,
-  };
-}
 
 /** The columns a booking's record sets (`update` leaves created_at_sec and additional_request as stored, as on SQLite). */
 function bookingColumns(record: BookingRecord) {

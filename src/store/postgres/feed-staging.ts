@@ -8,7 +8,7 @@ import {
   type StagedFeedRecord,
   type UpsertOutcome,
 } from "../repositories.js";
-import { feedColumns, feedTables, serviceParameters, slotParameters, type FeedTable } from "../sqlite/feed-columns.js";
+import { feedColumns, feedTables, serviceParameters, slotParameters, type FeedTable } from "../feed-columns.js";
 import { feedUpsert, updateWhereDiffers, type FeedUpsert } from "./feed-upsert.js";
 import { PostgresOutboxRepository } from "./outbox-repository.js";
 import type { Queryable } from "./queryable.js";

@@ -1,4 +1,4 @@
-import { feedColumns, parameter, type FeedTable } from "../sqlite/feed-columns.js";
+import { feedColumns, parameter, type FeedTable } from "../feed-columns.js";
 
 /** One feed record's upsert into a table: its SQL and the positional values it takes from a record's parameters. */
 export interface FeedUpsert {

@@ -13,9 +13,10 @@ import type {
   SlotWindowQuery,
   UpsertOutcome,
 } from "../repositories.js";
-import { feedTables, serviceParameters, slotParameters } from "../sqlite/feed-columns.js";
+import { feedTables, serviceParameters, slotParameters } from "../feed-columns.js";
 import { feedUpsert, type FeedUpsert } from "./feed-upsert.js";
 import type { Queryable } from "./queryable.js";
+import { slotFromRow, type SlotRow } from "../rows.js";
 
 /**
  * What a slot is read as. `spots_open` is the schema's one formula (a
@@ -27,49 +28,13 @@ const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, 
   booking_payment_terms OR COALESCE((SELECT v.booking_payment_terms FROM services v
     WHERE v.merchant_id = slots.merchant_id AND v.service_id = slots.service_id), false) AS may_take_payment`;
 
-interface SlotRow {
-  slot_id: number;
-  merchant_id: string;
-  service_id: string;
-  start_sec: number;
-  duration_sec: number;
-  staff_id: string;
-  room_id: string;
-  party_size: number;
-  availability_tag: string;
-  spots_total: number;
-  spots_open: number;
-  confirmation_mode: number;
-  duration_requirement: number;
-  may_take_payment: boolean;
-}
-
-function slotFromRow(row: SlotRow): SlotRecord {
-  return {
-    slotId: row.slot_id,
-    merchantId: row.merchant_id,
-    serviceId: row.service_id,
-    startSec: row.start_sec,
-    durationSec: row.duration_sec,
-    staffId: row.staff_id,
-    roomId: row.room_id,
-    partySize: row.party_size,
-    availabilityTag: row.availability_tag,
-    spotsTotal: row.spots_total,
-    spotsOpen: row.spots_open,
-    confirmationMode: row.confirmation_mode,
-    durationRequirement: row.duration_requirement,
-    mayTakePayment: row.may_take_payment,
-  };
-}
-
 /** A count of spots to move: a caller's bug when not a positive integer (a negative one would move them the other way). */
 function positiveCount(count: number): number {
   if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`a count of spots must be a positive integer, got ${count}`);
   return count;
 }
 
-/** The single-record upserts, built from the feed's column lists (src/store/sqlite/feed-columns.ts, the one rule for both backends). */
+/** The single-record upserts, built from the feed's column lists (src/store/feed-columns.ts, the one rule for both backends). */
 const upserts = {
   merchants: feedUpsert(feedTables.merchants, "merchants"),
   services: feedUpsert(feedTables.services, "services"),

@@ -1,19 +1,8 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { LeaseSchema } from "../../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { LeaseRecord, LeaseRepository } from "../repositories.js";
 import type { Queryable } from "./queryable.js";
-
-interface LeaseRow {
-  lease_proto: Buffer;
-  slot_id: number;
-  state: LeaseRecord["state"];
-}
-
-const columns = "lease_proto, slot_id, state";
-
-function leaseFromRow(row: LeaseRow): LeaseRecord {
-  return { lease: fromBinary(LeaseSchema, row.lease_proto), slotId: row.slot_id, state: row.state };
-}
+import { leaseColumns as columns, leaseFromRow, type LeaseRow } from "../rows.js";
 
 export class PostgresLeaseRepository implements LeaseRepository {
   constructor(private readonly db: Queryable) {}

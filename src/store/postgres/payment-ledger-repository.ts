@@ -1,5 +1,6 @@
 import type { PaymentLedgerEntry, PaymentLedgerRepository } from "../repositories.js";
-import { moneyOf, type Queryable } from "./queryable.js";
+import type { Queryable } from "./queryable.js";
+import { moneyOf } from "../rows.js";
 
 interface LedgerRow {
   id: number;

@@ -1,17 +1,7 @@
 import type { BookingStatus } from "../../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import type { PaymentRecord, PaymentRecordRepository } from "../repositories.js";
-import { moneyOf, type Queryable } from "./queryable.js";
-
-interface PaymentRecordRow {
-  booking_id: string;
-  merchant_id: string;
-  operation: string;
-  idempotency_key: string;
-  state: PaymentRecord["state"];
-  transaction_id: string | null;
-  amount_micros: string | null;
-  currency: string | null;
-}
+import type { Queryable } from "./queryable.js";
+import { paymentRecordFromRow, type PaymentRecordRow } from "../rows.js";
 
 export class PostgresPaymentRecordRepository implements PaymentRecordRepository {
   constructor(private readonly db: Queryable) {}
@@ -41,16 +31,7 @@ export class PostgresPaymentRecordRepository implements PaymentRecordRepository 
        FROM booking_payments WHERE booking_id = $1 ORDER BY id`,
       [bookingId],
     );
-    return rows.map((row) => ({
-      bookingId: row.booking_id,
-      merchantId: row.merchant_id,
-      operation: row.operation,
-      idempotencyKey: row.idempotency_key,
-      state: row.state,
-      transactionId: row.transaction_id,
-      amountMicros: moneyOf(row.amount_micros),
-      currency: row.currency,
-    }));
+    return rows.map(paymentRecordFromRow);
   }
 
   async bookingIdsToReconcile(owed: { all: BookingStatus[]; lateFeeCutShort: BookingStatus[] }, startedBeforeSec: number): Promise<string[]> {

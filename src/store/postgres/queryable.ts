@@ -48,6 +48,3 @@ export function poolQueryable(pool: pg.Pool): Queryable {
     },
   };
 }
-
-/** Money read back from a `::text` column. */
-export const moneyOf = (text: string | null): bigint | null => (text === null ? null : BigInt(text));

@@ -1,11 +1,7 @@
 import type pg from "pg";
 import { StoreBusyError, StoreUnavailableError } from "../repositories.js";
+import { sharedReadiness, type Readiness } from "../readiness.js";
 import { storeError } from "./store-errors.js";
-
-export type Readiness = { ready: true } | { ready: false; reason: string };
-
-/** How long a "ready" answer is reused, so that a flood of /readyz probes is not a flood of writes (as on SQLite). */
-const readyReuseMs = 1_000;
 
 /**
  * Whether the store takes writes now, proved by one committed statement that
@@ -25,7 +21,6 @@ const readyReuseMs = 1_000;
 export function readinessProbe(options: { pool: pg.Pool; schemaVersion: number; storeId: string; nowMs?: () => number }): () => Promise<Readiness> {
   const { pool, schemaVersion, storeId } = options;
   const nowMs = options.nowMs ?? Date.now;
-  let last: { atMs: number; answer: Promise<Readiness>; settled?: Readiness } | undefined;
 
   const probe = async (): Promise<Readiness> => {
     try {
@@ -49,14 +44,5 @@ export function readinessProbe(options: { pool: pg.Pool; schemaVersion: number; 
     }
   };
 
-  return () => {
-    const now = nowMs();
-    const reusable = last && (!last.settled || (last.settled.ready && now - last.atMs < readyReuseMs));
-    if (!reusable) {
-      const current: NonNullable<typeof last> = { atMs: now, answer: probe() };
-      void current.answer.then((readiness) => (current.settled = readiness));
-      last = current;
-    }
-    return last!.answer;
-  };
+  return sharedReadiness(probe, nowMs);
 }

@@ -1,7 +1,6 @@
 import type pg from "pg";
-import type { Repositories, TransactionOptions, UnitOfWork } from "../repositories.js";
+import { busyRetryWindowMs, type Repositories, type TransactionOptions, type UnitOfWork } from "../repositories.js";
 import type { Queryable } from "./queryable.js";
-import { busyRetryWindowMs } from "../sqlite/unit-runner.js";
 import { isRetryable, storeError } from "./store-errors.js";
 
 /**

@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import {
   BookingSchema,
   type BookingStatus,
@@ -12,26 +12,7 @@ import {
   type UserIdentity,
 } from "../repositories.js";
 import type { Synchronous } from "./async-repositories.js";
-
-interface BookingRow {
-  booking_proto: Buffer;
-  slot_id: number;
-  holds_spot: number;
-  created_at_sec: number;
-  additional_request: string;
-  decide_by_sec: number;
-}
-
-function bookingFromRow(row: BookingRow): BookingRecord {
-  return {
-    booking: fromBinary(BookingSchema, row.booking_proto),
-    slotId: row.slot_id,
-    holdsSpot: row.holds_spot === 1,
-    createdAtSec: row.created_at_sec,
-    additionalRequest: row.additional_request,
-    decideBySec: row.decide_by_sec,
-  };
-}
+import { bookingFromRow, type BookingRow } from "../rows.js";
 
 function bookingColumns(record: BookingRecord, nowSec: number) {
   const { booking } = record;

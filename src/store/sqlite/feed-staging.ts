@@ -23,7 +23,7 @@ import {
   slotParameters,
   upsertSql,
   type FeedTable,
-} from "./feed-columns.js";
+} from "../feed-columns.js";
 
 /**
  * The schema an import stages its records in: a private temporary database

@@ -16,7 +16,8 @@ import type {
   UpsertOutcome,
 } from "../repositories.js";
 import type { Synchronous } from "./async-repositories.js";
-import { feedTables, recordValues, serviceParameters, slotParameters, upsertSql } from "./feed-columns.js";
+import { slotFromRow, type SlotRow } from "../rows.js";
+import { feedTables, recordValues, serviceParameters, slotParameters, upsertSql } from "../feed-columns.js";
 
 /**
  * The one formula for a slot's open spots: its total less what the feed says
@@ -31,48 +32,12 @@ const slotColumns = `slot_id, merchant_id, service_id, start_sec, duration_sec, 
   CASE WHEN booking_payment_terms THEN 1 ELSE (SELECT v.booking_payment_terms FROM services v
     WHERE v.merchant_id = slots.merchant_id AND v.service_id = slots.service_id) END AS may_take_payment`;
 
-interface SlotRow {
-  slot_id: number;
-  merchant_id: string;
-  service_id: string;
-  start_sec: number;
-  duration_sec: number;
-  staff_id: string;
-  room_id: string;
-  party_size: number;
-  availability_tag: string;
-  spots_total: number;
-  spots_open: number;
-  confirmation_mode: number;
-  duration_requirement: number;
-  may_take_payment: number;
-}
-
 type SlotAvailabilityRow = [number, number, string, string, number, number, number];
 
 interface SlotStockRow extends SlotRow {
   spots_sold_elsewhere: number;
   spots_held: number;
   held_by_bookings: number;
-}
-
-function slotFromRow(row: SlotRow): SlotRecord {
-  return {
-    slotId: row.slot_id,
-    merchantId: row.merchant_id,
-    serviceId: row.service_id,
-    startSec: row.start_sec,
-    durationSec: row.duration_sec,
-    staffId: row.staff_id,
-    roomId: row.room_id,
-    partySize: row.party_size,
-    availabilityTag: row.availability_tag,
-    spotsTotal: row.spots_total,
-    spotsOpen: row.spots_open,
-    confirmationMode: row.confirmation_mode,
-    durationRequirement: row.duration_requirement,
-    mayTakePayment: row.may_take_payment !== 0,
-  };
 }
 
 /** A count of spots to move: a caller's bug when not a positive integer (a negative one would move them the other way). */

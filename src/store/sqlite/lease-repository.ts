@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import {
   LeaseSchema,
 } from "../../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
@@ -8,16 +8,7 @@ import type {
   LeaseRepository,
 } from "../repositories.js";
 import type { Synchronous } from "./async-repositories.js";
-
-interface LeaseRow {
-  lease_proto: Buffer;
-  slot_id: number;
-  state: LeaseRecord["state"];
-}
-
-function leaseFromRow(row: LeaseRow): LeaseRecord {
-  return { lease: fromBinary(LeaseSchema, row.lease_proto), slotId: row.slot_id, state: row.state };
-}
+import { leaseColumns as columns, leaseFromRow, type LeaseRow } from "../rows.js";
 
 export class SqliteLeaseRepository implements Synchronous<LeaseRepository> {
   private readonly insertStmt;
@@ -28,7 +19,6 @@ export class SqliteLeaseRepository implements Synchronous<LeaseRepository> {
   private readonly earliestExpiryStmt;
 
   constructor(db: SqliteDatabase) {
-    const columns = "lease_proto, slot_id, state";
     this.insertStmt = db.prepare(`
       INSERT INTO leases (lease_id, user_reference, slot_id, state, expires_at_sec, lease_proto, created_at_sec)
       VALUES (?, ?, ?, ?, ?, ?, ?)`);

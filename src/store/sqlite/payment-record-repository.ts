@@ -7,17 +7,7 @@ import type {
   PaymentRecordRepository,
 } from "../repositories.js";
 import type { Synchronous } from "./async-repositories.js";
-
-interface PaymentRecordRow {
-  booking_id: string;
-  merchant_id: string;
-  operation: string;
-  idempotency_key: string;
-  state: PaymentRecord["state"];
-  transaction_id: string | null;
-  amount_micros: number | bigint | null;
-  currency: string | null;
-}
+import { paymentRecordFromRow, type PaymentRecordRow } from "../rows.js";
 
 export class SqlitePaymentRecordRepository implements Synchronous<PaymentRecordRepository> {
   private readonly startStmt;
@@ -52,16 +42,7 @@ export class SqlitePaymentRecordRepository implements Synchronous<PaymentRecordR
   }
 
   forBooking(bookingId: string): PaymentRecord[] {
-    return (this.forBookingStmt.all(bookingId) as PaymentRecordRow[]).map((row) => ({
-      bookingId: row.booking_id,
-      merchantId: row.merchant_id,
-      operation: row.operation,
-      idempotencyKey: row.idempotency_key,
-      state: row.state,
-      transactionId: row.transaction_id,
-      amountMicros: row.amount_micros === null ? null : BigInt(row.amount_micros),
-      currency: row.currency,
-    }));
+    return (this.forBookingStmt.all(bookingId) as PaymentRecordRow[]).map(paymentRecordFromRow);
   }
 
   bookingIdsToReconcile(owed: { all: BookingStatus[]; lateFeeCutShort: BookingStatus[] }, startedBeforeSec: number): string[] {

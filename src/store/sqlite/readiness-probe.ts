@@ -1,15 +1,6 @@
 import { statSync } from "node:fs";
 import type { SqliteDatabase } from "../database.js";
-
-export type Readiness = { ready: true } | { ready: false; reason: string };
-
-/**
- * How long a "ready" answer is reused: /readyz needs no credentials, so a
- * flood of probes must not become a flood of writes (at most one a second
- * while ready; while not ready, the next probe looks again at once, and
- * probes that arrive together always share one).
- */
-const readyReuseMs = 1_000;
+import { sharedReadiness, type Readiness } from "../readiness.js";
 
 /**
  * Whether the store can take writes now, proved rather than assumed:
@@ -37,7 +28,6 @@ export function readinessProbe(options: {
   const nowMs = options.nowMs ?? Date.now;
   const opened = db.memory ? undefined : identityOf(path);
   const writeProbe = db.prepare("INSERT INTO readiness_probe (id, probed_at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at_ms = excluded.probed_at_ms");
-  let last: { atMs: number; answer: Promise<Readiness>; settled?: Readiness } | undefined;
 
   const probe = async (): Promise<Readiness> => {
     if (opened) {
@@ -57,16 +47,7 @@ export function readinessProbe(options: {
     }
   };
 
-  return () => {
-    const now = nowMs();
-    const reusable = last && (!last.settled || (last.settled.ready && now - last.atMs < readyReuseMs));
-    if (!reusable) {
-      const current: NonNullable<typeof last> = { atMs: now, answer: probe() };
-      void current.answer.then((readiness) => (current.settled = readiness));
-      last = current;
-    }
-    return last!.answer;
-  };
+  return sharedReadiness(probe, nowMs);
 }
 
 /** Device and inode of the file at `path`, or undefined when there is none. */

@@ -1,15 +1,7 @@
 import type { SqliteDatabase } from "../database.js";
-import { StoreBusyError } from "../repositories.js";
+import { busyRetryWindowMs, StoreBusyError } from "../repositories.js";
 import { storeError } from "./store-errors.js";
 
-/**
- * How long a transaction keeps trying to take the write lock while another
- * process (an import's final transaction, a backup) holds it, before each of
- * its units fails with `StoreBusyError`: long enough to outlast an import of
- * a few hundred thousand slots, short enough to answer well before a caller's
- * deadline.
- */
-export const busyRetryWindowMs = 2_000;
 
 /** The first wait after SQLITE_BUSY; it doubles per try, up to `longestBusyRetryDelayMs`. */
 const firstBusyRetryDelayMs = 2;

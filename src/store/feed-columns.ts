@@ -1,4 +1,4 @@
-import type { ServiceFeedRecord, SlotFeedRecord } from "../repositories.js";
+import type { ServiceFeedRecord, SlotFeedRecord } from "./repositories.js";
 
 /**
  * Which columns of an inventory table a feed owns. A record is identified by
@@ -7,9 +7,9 @@ import type { ServiceFeedRecord, SlotFeedRecord } from "../repositories.js";
  * `spots_held`, what this server has booked or leased, is never touched by a
  * feed, so spots already booked here stay booked).
  *
- * Both the single-record upserts (inventory-repository.ts) and an import's
- * final swap (feed-staging.ts) are built from these lists, so the two cannot
- * disagree on that rule.
+ * On both backends, the single-record upserts (inventory-repository.ts) and
+ * an import's final swap (feed-staging.ts) are built from these lists, so
+ * none of them can disagree on that rule.
  */
 export interface FeedTable {
   /** The live table. */
