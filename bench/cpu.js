@@ -100,7 +100,7 @@ function limitOf(used, postgres) {
     const [name] = users.sort((a, b) => b[1] - a[1])[0];
     return `all ${used.machine_cores} cores busy, most of it ${name}`;
   }
-  return postgres ? "not CPU: waiting on PostgreSQL (commits, locks, serialization retries)" : "not CPU: waiting on the database file (fsync)";
+  return postgres ? "not CPU: waiting on PostgreSQL (commits, locks)" : "not CPU: waiting on the disk (commits) or the database file's write lock";
 }
 
 module.exports = { cpuReading, cpuBetween };

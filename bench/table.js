@@ -63,12 +63,13 @@ function postgresTable(p, lines) {
       "Two instances: two `serve` processes on one database, the load generator's connections alternating between them. " +
       "Cores: CPU seconds per second over the measured window (/proc utime+stime) of the server processes, PostgreSQL's processes " +
       "(with its share of the CPU the row used), the load generator, and the rest of the shared machine. " +
+      "CPU ms per request: the servers' and PostgreSQL's CPU over the requests answered, steadier than req/s on a shared machine. " +
       "Re-runs: units of work the store ran again after a serialization conflict with another; gave up: calls answered 503 " +
       "as the conflicts went on past the store's 2 s (counted in errors).",
     "",
   );
-  lines.push("| load | req/s | p50 ms | p99 ms | errors | not booked / wrong | server RSS MB | ÷ same on SQLite | cores: servers | cores: postgres (share) | cores: load generator | cores: others | re-runs / gave up | limited by |");
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  lines.push("| load | req/s | p50 ms | p99 ms | errors | not booked / wrong | server RSS MB | ÷ same on SQLite | cores: servers | cores: postgres (share) | cores: load generator | cores: others | CPU ms per request | re-runs / gave up | limited by |");
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   const scenarios = { createBookingRest: "CreateBooking, REST /v3", batchAvailabilityLookup: "BatchAvailabilityLookup, 100 slot times" };
   const backends = { Sqlite: "SQLite", Postgres: "PostgreSQL, one instance", Postgres2: "PostgreSQL, two instances" };
   for (const [scenario, scenarioName] of Object.entries(scenarios)) {
@@ -77,8 +78,9 @@ function postgresTable(p, lines) {
       const c = x.cpu;
       const servers = c.per_server.length > 1 ? `${c.per_server.join(" + ")}` : `${c.servers}`;
       const postgres = c.postgres === undefined ? "" : `${c.postgres} (${Math.round(c.postgres_share * 100)}%)`;
+      const msPerRequest = Math.round(((c.servers + (c.postgres ?? 0)) * 1000 / x.rps) * 100) / 100;
       lines.push(`| ${scenarioName}, ${backendName} | ${x.rps} | ${x.p50_ms} | ${x.p99_ms} | ${x.errors} | ${x.failures} | ${x.server_rss_mb} | ` +
-        `${p.ratios[`${scenario}${backend}`]?.vs_sqlite ?? ""} | ${servers} | ${postgres} | ${c.load_generator} | ${c.others} | ${x.store.reruns} / ${x.store.busy} | ${x.limited_by} |`);
+        `${p.ratios[`${scenario}${backend}`]?.vs_sqlite ?? ""} | ${servers} | ${postgres} | ${c.load_generator} | ${c.others} | ${msPerRequest} | ${x.store.reruns} / ${x.store.busy} | ${x.limited_by} |`);
     }
   }
   lines.push("");
