@@ -36,3 +36,16 @@ export class PermissionDeniedError extends Error {
     this.name = "PermissionDeniedError";
   }
 }
+
+/**
+ * Another attempt of the same change (Google's retry of a cancellation) is
+ * still under way, on this instance or another; nothing was changed. The
+ * caller is told to come back (`unavailable` / HTTP 503 with Retry-After),
+ * and then gets the first attempt's outcome.
+ */
+export class AttemptUnderWayError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AttemptUnderWayError";
+  }
+}

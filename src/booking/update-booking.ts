@@ -10,13 +10,13 @@ import {
   PrepaymentStatus,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb.js";
 import { queueAvailabilityReplace } from "../notify/availability-notification.js";
-import { ConstraintViolation, type BookingRecord, type ReadRepositories, type Repositories, type SlotQuery, type SlotRecord, type Store } from "../store/repositories.js";
+import { ConstraintViolation, type BookingRecord, type ReadRepositories, type Repositories, type SlotQuery, type SlotRecord } from "../store/repositories.js";
 import { bookingPatch } from "../notify/booking-notification.js";
 import { refundBookingPayments, settleCancellation, settleOwedRefunds } from "./refund-payments.js";
 import { holdsSpot } from "./booking-status.js";
 import { applyMoveMoney, moveMoney, refundTopUps, takeTopUps } from "./move-payments.js";
 import type { BookingContext } from "./context.js";
-import { InvalidArgumentError, NotFoundError } from "./errors.js";
+import { AttemptUnderWayError, InvalidArgumentError, NotFoundError } from "./errors.js";
 import { bookingFailure } from "./failures.js";
 import { releaseExpiredLeases } from "./leases.js";
 import { nonNegative, required, requiredString, seconds } from "./request-fields.js";
@@ -45,39 +45,58 @@ export async function updateBooking(
   if (!(await store.read.bookings.get(bookingId))) throw new NotFoundError(`booking ${bookingId} does not exist`);
   const response =
     change.kind === "cancel"
-      ? await oneCancellationAtATime(store, bookingId, () => cancelWithTerms(ctx, bookingId))
+      ? await oneCancellationAtATime(ctx, bookingId, () => cancelWithTerms(ctx, bookingId))
       : await moveWithTerms(ctx, bookingId, change, now);
   if (response.booking) ctx.notificationQueued();
   return response;
 }
 
-/** Per store, the booking ids with a cancellation of Google's under way, and when it ends. */
-const cancellationsUnderWay = new WeakMap<Store, Map<string, Promise<void>>>();
+/**
+ * How long Google's cancellation of one booking may hold it, its processor
+ * calls included (a late fee charged, a deposit refunded: two calls of at
+ * most 30 s each, doubled): a claim left by a process that died with it
+ * lapses then.
+ */
+const cancellationClaimMs = 120_000;
+
+/** How long a retry waits for the attempt under way before it is answered `unavailable` (Google retries again). */
+const cancellationWaitMs = 10_000;
 
 /**
- * Runs Google's cancellations of one booking one after the other. A retry
- * arriving while the first attempt waits for the processor would settle the
- * same fee (same idempotency key), then find the booking canceled by that
- * attempt and refund the fee as if someone else's cancellation had won.
- * In memory: one process serves a database file.
+ * Runs Google's cancellations of one booking one after the other, across
+ * every instance on the database (`BookingRepository.claimCancellation`). A
+ * retry arriving while the first attempt waits for the processor would
+ * settle the same fee (same idempotency key), then find the booking canceled
+ * by that attempt and refund the fee as if someone else's cancellation had
+ * won; waiting, it finds the booking canceled and moves no money.
  */
 async function oneCancellationAtATime(
-  store: Store,
+  ctx: BookingContext,
   bookingId: string,
   work: () => Promise<UpdateBookingResponse>,
 ): Promise<UpdateBookingResponse> {
-  let underWay = cancellationsUnderWay.get(store);
-  if (!underWay) cancellationsUnderWay.set(store, (underWay = new Map()));
-  const mine = (underWay.get(bookingId) ?? Promise.resolve()).then(work);
-  const ended = mine.then(
-    () => undefined,
-    () => undefined,
-  );
-  underWay.set(bookingId, ended);
+  const untilMs = await claimCancellation(ctx, bookingId);
   try {
-    return await mine;
+    return await work();
   } finally {
-    if (underWay.get(bookingId) === ended) underWay.delete(bookingId);
+    try {
+      await ctx.store.transaction((tx) => tx.bookings.releaseCancellation(bookingId, untilMs));
+    } catch (error) {
+      // The answer stands (the cancellation committed or not); the claim lapses at `untilMs`.
+      ctx.reportJobFailure("cancellation_claim", error);
+    }
+  }
+}
+
+/** Claims the booking's cancellation, waiting (polling, up to `cancellationWaitMs`) while another attempt holds it; the claim's end. */
+async function claimCancellation(ctx: BookingContext, bookingId: string): Promise<number> {
+  const giveUpAt = performance.now() + cancellationWaitMs;
+  for (let pauseMs = 10; ; pauseMs = Math.min(2 * pauseMs, 250)) {
+    const nowMs = ctx.clock.nowSec() * 1000;
+    const untilMs = nowMs + cancellationClaimMs;
+    if (await ctx.store.transaction((tx) => tx.bookings.claimCancellation(bookingId, nowMs, untilMs))) return untilMs;
+    if (performance.now() >= giveUpAt) throw new AttemptUnderWayError(`a cancellation of booking ${bookingId} is still under way`);
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
 }
 

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
+  AttemptUnderWayError,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
@@ -20,11 +21,13 @@ const codes = new Map<Function, Code>([
  * and nothing was changed. A busy database (a lock held by another process:
  * an import, a backup) clears in moments; one that cannot take writes (a full
  * disk, a read-only file system, an I/O error) needs an operator, so the retry
- * comes later. (The store translates its backend's codes into these.)
+ * comes later. (The store translates its backend's codes into these.) An
+ * earlier attempt of the same change still under way ends in seconds.
  */
 const unavailableCauses: ReadonlyArray<{ errorClass: Function; message: string; retryAfterSec: number }> = [
   { errorClass: StoreBusyError, message: "the database is busy: retry in a moment", retryAfterSec: 1 },
   { errorClass: StoreUnavailableError, message: "the database cannot take this request right now: retry later", retryAfterSec: 30 },
+  { errorClass: AttemptUnderWayError, message: "an earlier attempt of this change is still under way: retry in a moment", retryAfterSec: 5 },
 ];
 
 /** What a caller is told of a failure that is not theirs: never the underlying message (paths, SQL, internals). */

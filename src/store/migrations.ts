@@ -340,4 +340,13 @@ export const migrations: readonly Migration[] = [
         backends one contract (PostgreSQL migration 3). */ `
   ALTER TABLE notification_outbox ADD COLUMN claimed_until_ms INTEGER;
   `,
+  /* 16: Google's cancellation of a booking under way (BookingRepository.
+        claimCancellation): the money of a cancellation is moved outside any
+        transaction, so a retry of it must wait for the first attempt, in
+        whichever instance that runs (PostgreSQL migration 4). */ `
+  CREATE TABLE cancellation_claims (
+    booking_id       TEXT PRIMARY KEY REFERENCES bookings (booking_id),
+    claimed_until_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -334,6 +334,19 @@ export interface BookingRepository extends BookingReads {
   insert(record: BookingRecord, nowSec: number): Promise<void>;
   /** Rewrites the stored booking (status, slot, ...) and whether it holds a spot (same constraint as `insert`). */
   update(record: BookingRecord, nowSec: number): Promise<void>;
+  /**
+   * Claims Google's cancellation of the booking until `untilMs`, with one
+   * conditional write: false, and nothing changed, while another attempt's
+   * claim is live (until its `untilMs`, after `nowMs`). A cancellation moves
+   * money outside any unit (the processor is remote), so a retry of it, on
+   * this instance or another, must wait for the first attempt: else it
+   * would find the booking canceled by that attempt and refund the late fee
+   * the merchant is owed. A claim outlives a process that died holding it
+   * until `untilMs`.
+   */
+  claimCancellation(bookingId: string, nowMs: number, untilMs: number): Promise<boolean>;
+  /** Ends the claim `claimCancellation` made until `untilMs` (not a later one of another attempt). */
+  releaseCancellation(bookingId: string, untilMs: number): Promise<void>;
 }
 
 /**

@@ -13,17 +13,22 @@ import { create } from "@bufbuild/protobuf";
 import {
   BookingFailure_Cause,
   BookingStatus,
+  PaymentInformation_PaymentProcessedBy,
   UpdateBookingRequestSchema,
 } from "../../gen/es/ext/maps/booking/partner/v3/booking_service_pb";
 import { MerchantService } from "../../gen/es/partner/merchant/v1/merchant_service_pb";
 import { createBookingContext } from "../../src/booking/context";
+import { createBooking } from "../../src/booking/create-booking";
 import { updateBooking } from "../../src/booking/update-booking";
 import { main } from "../../src/cli";
 import { importFeeds } from "../../src/inventory/feed-import";
 import type { ChargeResult, ChargeStoredRequest } from "../../src/payments/payment-processor";
 import { SandboxProcessor } from "../../src/payments/sandbox-processor";
 import { StripeProcessor } from "../../src/payments/stripe-processor";
+import { openPostgresStore } from "../../src/store/postgres/postgres-store";
 import type { Store } from "../../src/store/repositories";
+import { bookingRequest, sequentialIds, slotOf, userOf } from "../support/booking-fixtures";
+import { clusterStartTimeoutMs, createTestDatabase, type TestDatabase } from "../support/postgres-cluster";
 import { manualClock, rest, startTestServer, type TestServer } from "../support/test-server";
 import { StripeStandIn } from "./stripe-stand-in";
 
@@ -344,4 +349,58 @@ test("when the process dies while the fee is charged and the merchant's cancel c
   } finally {
     await restarted.close();
   }
+});
+
+describe("Google's retry of a late cancellation reaching another instance on one PostgreSQL database", () => {
+  let database: TestDatabase;
+  let stores: Store[] = [];
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    stores = [await openPostgresStore(database.url), await openPostgresStore(database.url)];
+    await importFeeds(stores[0], feeds());
+  }, clusterStartTimeoutMs);
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    await database?.drop();
+  });
+
+  test("when the retry reaches the second instance while the first attempt's fee is charged, then it waits, one cancellation commits and the fee is kept once", async () => {
+    const clock = manualClock(start - 10 * day);
+    // Two instances: each its own store (pool), ids and sandbox, over the one database and its ledger.
+    const [first, second] = stores.map((store, index) => {
+      const sandbox = new HeldSandbox(store);
+      return { sandbox, ctx: createBookingContext({ store, clock, newId: sequentialIds(`instance${index}`), payments: sandbox }) };
+    });
+    const booked = await createBooking(
+      first.ctx,
+      bookingRequest(
+        slotOf({ merchantId: "fee", serviceId: "fee-4h", startSec: start, durationSec: hour, partySize: 0 }),
+        userOf("late-fee-pg"),
+        "late-fee-pg",
+        {
+          paymentInformation: { paymentProcessedBy: PaymentInformation_PaymentProcessedBy.PROCESSED_BY_PARTNER },
+          paymentProcessingParameters: { unparsedPaymentMethodToken: '{"id":"tok_visa"}' },
+        },
+      ),
+    );
+    const bookingId = booked.booking!.bookingId;
+    clock.advance(10 * day - hour);
+    const cancelOn = (instance: (typeof first)) =>
+      updateBooking(instance.ctx, create(UpdateBookingRequestSchema, { booking: { bookingId, status: BookingStatus.CANCELED } }));
+
+    const held = first.sandbox.holdNextChargeStored();
+    const firstAttempt = cancelOn(first);
+    await held.arrived;
+    const retry = cancelOn(second);
+    // Long enough for the retry to have reached the claim the first attempt holds (it polls every <= 250 ms).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    held.release();
+
+    expect((await firstAttempt).booking?.status).toBe(BookingStatus.CANCELED);
+    expect((await retry).bookingFailure?.cause).toBe(BookingFailure_Cause.BOOKING_ALREADY_CANCELLED);
+    expect((await first.sandbox.ledgerFor(bookingId)).map((entry) => [entry.operation, entry.amount?.micros ?? null])).toEqual([
+      ["store_card", null],
+      ["charge_stored", 25000000n],
+    ]);
+  });
 });

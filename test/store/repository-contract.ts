@@ -846,6 +846,25 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
     });
 
     describe("bookings", () => {
+      test("when Google's cancellation of a booking is claimed, then another claim is refused until the first is released or lapses, and a stale release leaves a newer claim", async () => {
+        const slot = await seedSlot(store);
+        const record = bookingOn(slot, newUserInfo());
+        await store.transaction((tx) => tx.bookings.insert(record, nowSec));
+        const id = record.booking.bookingId;
+        const claim = (nowMs: number, untilMs: number) => store.transaction((tx) => tx.bookings.claimCancellation(id, nowMs, untilMs));
+        const release = (untilMs: number) => store.transaction((tx) => tx.bookings.releaseCancellation(id, untilMs));
+        expect(await claim(1_000, 2_000)).toBe(true);
+        expect(await claim(1_500, 2_500)).toBe(false);
+        await release(2_000);
+        expect(await claim(1_600, 2_600)).toBe(true);
+        // A claim whose holder died lapses at its end; the holder's late release then leaves the new claim alone.
+        expect(await claim(2_600, 3_600)).toBe(true);
+        await release(2_600);
+        expect(await claim(3_000, 4_000)).toBe(false);
+        const racers = await Promise.all(Array.from({ length: 8 }, () => claim(5_000, 6_000)));
+        expect(racers.filter(Boolean)).toHaveLength(1);
+      });
+
       test("when a booking is inserted, then get answers it as it was given", async () => {
         const slot = await seedSlot(store);
         const record = { ...bookingOn(slot, newUserInfo(), { decideBySec: nowSec + 600 }), additionalRequest: "window seat" };

@@ -54,6 +54,28 @@ export class PostgresBookingRepository implements BookingRepository {
     );
   }
 
+  /**
+   * An upsert that overwrites only an expired claim (RETURNING gives no row
+   * when the live claim's WHERE fails). Two attempts racing: the second's
+   * INSERT waits for the first's uncommitted row, then sees the conflict
+   * and checks the WHERE on the committed claim (manual, INSERT "ON
+   * CONFLICT DO UPDATE"), under either isolation.
+   */
+  async claimCancellation(bookingId: string, nowMs: number, untilMs: number): Promise<boolean> {
+    const rows = await this.db.query(
+      `INSERT INTO cancellation_claims (booking_id, claimed_until_ms) VALUES ($1, $3)
+      ON CONFLICT (booking_id) DO UPDATE SET claimed_until_ms = excluded.claimed_until_ms
+      WHERE cancellation_claims.claimed_until_ms <= $2
+       RETURNING booking_id`,
+      [bookingId, nowMs, untilMs],
+    );
+    return rows.length === 1;
+  }
+
+  async releaseCancellation(bookingId: string, untilMs: number): Promise<void> {
+    await this.db.query("DELETE FROM cancellation_claims WHERE booking_id = $1 AND claimed_until_ms = $2", [bookingId, untilMs]);
+  }
+
   async get(bookingId: string): Promise<BookingRecord | undefined> {
     const [row] = await this.db.query<BookingRow>(`SELECT ${columns} FROM bookings b WHERE b.booking_id = $1`, [bookingId]);
     return row && bookingFromRow(row);

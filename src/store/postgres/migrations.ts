@@ -257,6 +257,15 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE notification_outbox ADD COLUMN claimed_until_ms BIGINT;
   `,
+
+  // 4. Google's cancellation of a booking under way (BookingRepository.claimCancellation): its money is moved
+  // outside any transaction, so a retry of it, on whichever instance, waits for the first attempt.
+  `
+  CREATE TABLE cancellation_claims (
+    booking_id       TEXT COLLATE "C" PRIMARY KEY REFERENCES bookings (booking_id),
+    claimed_until_ms BIGINT NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this code expects (the number of migrations). */

@@ -40,6 +40,8 @@ export class SqliteBookingRepository implements Synchronous<BookingRepository> {
   private readonly listForMerchantStmt;
   private readonly decisionsDueStmt;
   private readonly hasUserStmt;
+  private readonly claimCancellationStmt;
+  private readonly releaseCancellationStmt;
 
   constructor(db: SqliteDatabase) {
     const columns = "booking_proto, slot_id, holds_spot, created_at_sec, additional_request, decide_by_sec";
@@ -54,6 +56,11 @@ export class SqliteBookingRepository implements Synchronous<BookingRepository> {
         decide_by_sec = @decideBySec
       WHERE booking_id = @bookingId`);
     this.getStmt = db.prepare(`SELECT ${columns} FROM bookings WHERE booking_id = ?`);
+    this.claimCancellationStmt = db.prepare(`
+      INSERT INTO cancellation_claims (booking_id, claimed_until_ms) VALUES (@bookingId, @untilMs)
+      ON CONFLICT (booking_id) DO UPDATE SET claimed_until_ms = excluded.claimed_until_ms
+      WHERE cancellation_claims.claimed_until_ms <= @nowMs`);
+    this.releaseCancellationStmt = db.prepare("DELETE FROM cancellation_claims WHERE booking_id = ? AND claimed_until_ms = ?");
     this.activeOnSlotStmt = db.prepare(`SELECT ${columns} FROM bookings
       WHERE slot_id = ? AND holds_spot = 1 AND (email_key = ? OR user_id = ?) LIMIT 1`);
     this.listForUserStmt = db.prepare(`SELECT ${columns} FROM bookings
@@ -85,6 +92,15 @@ export class SqliteBookingRepository implements Synchronous<BookingRepository> {
 
   update(record: BookingRecord, nowSec: number): void {
     this.updateStmt.run(bookingColumns(record, nowSec));
+  }
+
+  /** An upsert that overwrites only an expired claim: a live one leaves the statement with no change. */
+  claimCancellation(bookingId: string, nowMs: number, untilMs: number): boolean {
+    return this.claimCancellationStmt.run({ bookingId, nowMs, untilMs }).changes === 1;
+  }
+
+  releaseCancellation(bookingId: string, untilMs: number): void {
+    this.releaseCancellationStmt.run(bookingId, untilMs);
   }
 
   get(bookingId: string): BookingRecord | undefined {
