@@ -78,6 +78,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     connectionString: url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // A primary that vanished without closing its connections (a partition, a failover that moved
+    // the address) is noticed by TCP keepalive probes after ~10 s idle, not the kernel's 2 hours.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     types: typeParsers,
   });
   // Without a listener, an idle connection's error (the server restarting) would end the process.
