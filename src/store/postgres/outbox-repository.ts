@@ -75,8 +75,11 @@ export class PostgresOutboxRepository implements OutboxRepository {
   }
 
   /**
-   * The row is locked in the statement that tests `attempts = 0`: a claim
-   * (`FOR UPDATE SKIP LOCKED`) passes over it until the merging unit ends,
+   * The row is locked in the statement that tests `attempts = 0`, FOR SHARE:
+   * merging units only add start times, so they share it (bookings on one
+   * service do not queue behind each other's commits), while a claim
+   * (`FOR UPDATE SKIP LOCKED`, which conflicts) passes over it until the
+   * merging units end,
    * and a merge that finds the row locked by a claim waits for the claim's
    * commit, then re-evaluates the WHERE on the claimed row (manual 13.2.1,
    * "Read Committed Isolation Level") and takes the next row or none, so the
@@ -87,7 +90,7 @@ export class PostgresOutboxRepository implements OutboxRepository {
   async findUnsentId(queueKey: string, kind: OutboxKind): Promise<number | undefined> {
     const [row] = await this.db.query<{ id: number }>(
       `SELECT id FROM notification_outbox
-       WHERE queue_key = $1 AND kind = $2 AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1 FOR UPDATE`,
+       WHERE queue_key = $1 AND kind = $2 AND state = 'pending' AND attempts = 0 ORDER BY id DESC LIMIT 1 FOR SHARE`,
       [queueKey, kind],
     );
     return row?.id;
