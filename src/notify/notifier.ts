@@ -285,11 +285,16 @@ export class Notifier {
    * older versions honoured any Retry-After (99999999999 s scheduled a retry
    * 3,175 years ahead, holding up the queue behind it across restarts). Done
    * once, in one unit, at the first tick that can write the store; entries
-   * scheduled since are never further ahead than that.
+   * scheduled since are never further ahead than that. On a store no other
+   * instance shares, the same unit ends the claims a killed previous run
+   * left: what it was sending goes out again now, not after the lease.
    */
   private async clampFarRetries(): Promise<void> {
     const latestAllowedMs = this.now() + this.maxBackoffMs;
-    const clamped = await this.store.transaction((tx) => tx.outbox.clampRetriesAfter(latestAllowedMs));
+    const clamped = await this.store.transaction(async (tx) => {
+      if (!this.store.sharedByInstances) await tx.outbox.releaseClaims();
+      return tx.outbox.clampRetriesAfter(latestAllowedMs);
+    });
     for (const entry of clamped) {
       this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) was due in ${entry.nextAttemptAtMs - this.now()} ms: now in ${this.maxBackoffMs} ms`);
     }

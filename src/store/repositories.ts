@@ -548,6 +548,13 @@ export interface OutboxRepository extends OutboxReads {
    * (a retry scheduled absurdly far ahead); returns them as they were.
    */
   clampRetriesAfter(latestMs: number): Promise<OutboxEntry[]>;
+  /**
+   * Ends every claim; answers how many there were. Only for a store no other
+   * instance shares (`Store.sharedByInstances` false), at start: a claim
+   * there can only be this process's previous run's, which died sending,
+   * and its entry is then sent again at once instead of after the lease.
+   */
+  releaseClaims(): Promise<number>;
 }
 
 /** One processor call made for a booking (see migration 5). */

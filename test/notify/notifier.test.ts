@@ -383,6 +383,23 @@ describe("durability and the worker", () => {
     expect((await store.read.outbox.depth(Math.floor(nowMs / 1000))).pending).toBe(0);
   });
 
+  test("an entry a killed run was sending (its claim still live) is sent again at once after restart, not after the claim lease", async () => {
+    const id = await enqueue(booking("b-in-flight", BookingStatus.CONFIRMED));
+    // What the killed run left: the attempt claimed for a lease far longer than this test.
+    expect(await store.transaction((tx) => tx.outbox.claim(id, Date.now(), Date.now() + 3_600_000))).toBeDefined();
+    await store.close();
+    store = openSqliteStore(dbPath);
+
+    const n = notifier({ now: Date.now, pollIntervalMs: 50 });
+    n.start();
+    try {
+      await waitUntil(() => google.for("b-in-flight").length === 1, 5_000, "the delivery after restart");
+    } finally {
+      await n.stop();
+    }
+    expect((await store.read.outbox.get(id))!).toMatchObject({ state: "delivered", attempts: 2, claimedUntilMs: null });
+  });
+
   test("start() polls, notify() wakes it, stop() waits for the delivery in flight", async () => {
     const n = notifier({ now: Date.now, pollIntervalMs: 10_000 });
     expect(n.start()).toBe(true);

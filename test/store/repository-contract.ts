@@ -1059,6 +1059,15 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
       const claimAt = (id: number, nowMs: number, claimedUntilMs = nowMs + 1000) =>
         store.transaction((tx) => tx.outbox.claim(id, nowMs, claimedUntilMs));
 
+      test("when every claim is released (a store no other instance shares, at start), then a claimed entry can be claimed again at once and its attempts stay counted", async () => {
+        const id = await store.transaction((tx) => tx.outbox.enqueue(outboxEntry("released"), 1000));
+        expect(await claimAt(id, 5000, 3_600_000)).toBeDefined();
+        expect(await claimAt(id, 6000)).toBeUndefined();
+        expect(await store.transaction((tx) => tx.outbox.releaseClaims())).toBeGreaterThanOrEqual(1);
+        expect(await claimAt(id, 6000)).toMatchObject({ id, attempts: 2, claimedUntilMs: 7000 });
+        await store.transaction((tx) => tx.outbox.markDelivered(id, 7, 200));
+      });
+
       test(`when ${racers} units claim one entry at once, some read committed, then exactly one gets it and its attempt is counted once`, async () => {
         const id = await store.transaction((tx) => tx.outbox.enqueue(outboxEntry("raced"), 1000));
         const results = await Promise.allSettled(

@@ -133,6 +133,11 @@ export class PostgresOutboxRepository implements OutboxRepository {
     return row && outboxFromRow(row);
   }
 
+  async releaseClaims(): Promise<number> {
+    const rows = await this.db.query("UPDATE notification_outbox SET claimed_until_ms = NULL WHERE claimed_until_ms IS NOT NULL RETURNING id");
+    return rows.length;
+  }
+
   async markDelivered(id: number, nowSec: number, status: number): Promise<void> {
     await this.db.query(
       `UPDATE notification_outbox SET state = 'delivered', last_status = $1, last_error = NULL, delivered_at_sec = $2, claimed_until_ms = NULL

@@ -66,6 +66,7 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
   private readonly requeueStmt;
   private readonly dueAfterStmt;
   private readonly clampStmt;
+  private readonly releaseClaimsStmt;
   private readonly depthStmt;
   private readonly earliestStmt;
 
@@ -106,6 +107,7 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
       "SELECT * FROM notification_outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
     );
     this.dueAfterStmt = db.prepare("SELECT * FROM notification_outbox WHERE state = 'pending' AND next_attempt_at_ms > ? ORDER BY id");
+    this.releaseClaimsStmt = db.prepare("UPDATE notification_outbox SET claimed_until_ms = NULL WHERE claimed_until_ms IS NOT NULL");
     this.clampStmt = db.prepare("UPDATE notification_outbox SET next_attempt_at_ms = ? WHERE state = 'pending' AND next_attempt_at_ms > ?");
     this.requeueStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'pending', next_attempt_at_ms = ? WHERE id = ? AND state = 'dead'`);
@@ -172,6 +174,10 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
 
   listDead(limit: number, afterId = 0): OutboxEntry[] {
     return (this.listDeadStmt.all(afterId, limit) as OutboxRow[]).map(outboxFromRow);
+  }
+
+  releaseClaims(): number {
+    return this.releaseClaimsStmt.run().changes;
   }
 
   clampRetriesAfter(latestMs: number): OutboxEntry[] {
