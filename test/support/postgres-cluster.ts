@@ -49,37 +49,46 @@ export function findPostgresBinDir(root = debianRoot): string | undefined {
   return onPath && existsSync(join(onPath, "..", "initdb")) ? join(onPath, "..") : undefined;
 }
 
-const isRoot = () => process.getuid?.() === 0;
+export const isRoot = () => process.getuid?.() === 0;
 
-/** Debian's `postgresql` package, installed without questions (as `make browser` installs chromium). */
-function aptInstallPostgres(): void {
+/** A Debian package, installed without questions (as `make browser` installs chromium). */
+export function aptInstall(debianPackage: string): void {
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const args of [["update"], ["install", "-y", "--no-install-recommends", "postgresql"]]) {
+  for (const args of [["update"], ["install", "-y", "--no-install-recommends", debianPackage]]) {
     const result = spawnSync("apt-get", args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     if (result.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed (${result.status}): ${result.stderr.slice(-2000)}`);
   }
 }
 
 /**
- * The server programs' directory, installing Debian's `postgresql` first
- * when none is found and we are root; otherwise a clear error saying what to
- * install. `find` and `install` are parameters so the decision can be
- * checked without uninstalling anything.
+ * What `find` finds, installing `debianPackage` first when it finds nothing
+ * and we are root; otherwise a clear error: `missing` says what is missing
+ * and what to install. `install` and `root` are parameters so the decision
+ * can be checked without uninstalling anything.
  */
-export function ensurePostgresInstalled(
-  find: () => string | undefined = findPostgresBinDir,
-  install: () => void = aptInstallPostgres,
+export function ensureDebianPackage<T>(
+  debianPackage: string,
+  find: () => T | undefined,
+  missing: string,
+  install: () => void = () => aptInstall(debianPackage),
   root: boolean = isRoot(),
-): string {
+): T {
   const found = find();
-  if (found) return found;
-  if (!root) {
-    throw new Error("PostgreSQL's server programs (initdb, pg_ctl) are not installed: `sudo apt-get install postgresql`, or run the tests as root (make test installs it then)");
-  }
+  if (found !== undefined) return found;
+  if (!root) throw new Error(`${missing}: \`sudo apt-get install ${debianPackage}\`, or run the tests as root (make test installs it then)`);
   install();
   const installed = find();
-  if (!installed) throw new Error(`apt-get installed postgresql, but no initdb/pg_ctl is under ${debianRoot}/<version>/bin`);
+  if (installed === undefined) throw new Error(`apt-get installed ${debianPackage}, but still ${missing}`);
   return installed;
+}
+
+/** The server programs' directory, installing Debian's `postgresql` first when none is found and we are root (`ensureDebianPackage`). */
+export function ensurePostgresInstalled(
+  find: () => string | undefined = findPostgresBinDir,
+  install: () => void = () => aptInstall("postgresql"),
+  root: boolean = isRoot(),
+): string {
+  return ensureDebianPackage("postgresql", find, `PostgreSQL's server programs (initdb, pg_ctl) are not under ${debianRoot}/<version>/bin nor on PATH`, install, root);
 }
 
 /**
@@ -87,19 +96,19 @@ export function ensurePostgresInstalled(
  * when we are root, else ourselves), in `cwd` (the run directory: the
  * `postgres` user may not be allowed into the repository).
  */
-function runAsOwner(program: string, args: string[], cwd: string, timeoutMs = 120_000) {
+export function runAsOwner(program: string, args: string[], cwd: string, timeoutMs = 120_000) {
   const [command, fullArgs] = isRoot() ? ["runuser", ["-u", "postgres", "--", program, ...args]] : [program, args];
   return spawnSync(command, fullArgs, { cwd, encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
 }
 
-function postgresUserIds(): { uid: number; gid: number } {
+export function postgresUserIds(): { uid: number; gid: number } {
   const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout.trim());
   const ids = { uid: id("-u"), gid: id("-g") };
   if (!Number.isInteger(ids.uid) || !Number.isInteger(ids.gid)) throw new Error("there is no `postgres` user to run the test cluster as");
   return ids;
 }
 
-function freeLoopbackPort(): Promise<number> {
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -328,7 +337,7 @@ export function removeStaleClusters(): void {
   }
 }
 
-function processIsGone(pid: number): boolean {
+export function processIsGone(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return true;
   try {
     process.kill(pid, 0);
