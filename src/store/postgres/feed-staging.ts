@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { ConfigError } from "../../config.js";
 import {
   StagingError,
   type AppliedFeedChanges,
@@ -15,6 +16,20 @@ import type { Queryable } from "./queryable.js";
 import { storeError } from "./store-errors.js";
 
 const ignoreConnectionError = () => undefined;
+
+/**
+ * Why an import cannot run through a pooler that hands one server session
+ * to several clients, or one client's transactions to several sessions
+ * (pgbouncer's pool_mode = transaction or statement), and what to do.
+ */
+const sessionPoolingNeeded =
+  "BOOKING_DATABASE_URL points at a connection pooler that does not keep a client on one server session " +
+  "(pgbouncer pool_mode = transaction or statement): an import keeps its staged records in temporary tables " +
+  "of one session from its first record to the last. Run import with BOOKING_DATABASE_URL set to " +
+  "PostgreSQL itself or to a pgbouncer database in pool_mode = session (serve works through either; docs/pgbouncer.md)";
+
+/** PostgreSQL's duplicate_table: a staging table exists already in what should be a fresh session. */
+const duplicateTable = "42P07";
 
 /** One live table's staging copy and its statements. */
 interface StagedTable {
@@ -44,12 +59,20 @@ const applyLockTimeout = "5s";
  * import that fails or is killed leaves nothing behind. Only records that
  * would change a live row are staged.
  *
- * (Temporary tables need the same server session from `stage` to `apply`: a
- * pooler in transaction mode in front of the server would break that; point
- * imports at the server or at a session-mode pool.)
+ * Temporary tables need the same server session from `open` to `apply`,
+ * which a pooler in transaction mode does not keep: each transaction may run
+ * in another session, where the tables are missing or are an earlier
+ * import's, left behind because the session outlived its client. So each
+ * transaction checks that it runs in the session `open` made the tables in
+ * (`pg_backend_pid()`, which names the server process, one per session),
+ * and an import through such a pooler fails with `sessionPoolingNeeded`
+ * rather than staging into, or applying, another session's rows.
  */
 export class PostgresFeedStaging implements FeedStaging {
   private readonly tables: Record<"merchants" | "services" | "offers" | "slots", StagedTable>;
+
+  /** The server process of the session the temporary tables were made in (`pg_backend_pid()`). */
+  private sessionPid = 0;
 
   private constructor(private readonly client: pg.PoolClient) {
     const staged = (table: FeedTable): StagedTable => {
@@ -87,14 +110,19 @@ export class PostgresFeedStaging implements FeedStaging {
     // the process); the next statement on it fails in the store's terms instead.
     client.on("error", ignoreConnectionError);
     const staging = new PostgresFeedStaging(client);
+    // One query string, one implicit transaction: the tables and the pid come from one session, even through a pooler.
+    const created = Object.values(staging.tables).map(
+      ({ table, staging: name }) => `CREATE TEMPORARY TABLE ${name} AS SELECT ${feedColumns(table).join(", ")} FROM ${table.name} WITH NO DATA;
+        ALTER TABLE ${name} ADD COLUMN staged_order BIGINT GENERATED ALWAYS AS IDENTITY;
+        CREATE UNIQUE INDEX ON ${name} (${table.key.join(", ")});`,
+    );
     try {
-      for (const { table, staging: name } of Object.values(staging.tables)) {
-        await client.query(`CREATE TEMPORARY TABLE ${name} AS SELECT ${feedColumns(table).join(", ")} FROM ${table.name} WITH NO DATA;
-          ALTER TABLE ${name} ADD COLUMN staged_order BIGINT GENERATED ALWAYS AS IDENTITY;
-          CREATE UNIQUE INDEX ON ${name} (${table.key.join(", ")})`);
-      }
+      staging.sessionPid = lastPid(await client.query(`${created.join("\n")} SELECT pg_backend_pid() AS pid`));
     } catch (error) {
       await staging.discard();
+      if ((error as { code?: string }).code === duplicateTable) {
+        throw new ConfigError(`the import's staging tables exist already in what should be a new database session. ${sessionPoolingNeeded}`);
+      }
       throw storeError(error);
     }
     return staging;
@@ -132,7 +160,7 @@ export class PostgresFeedStaging implements FeedStaging {
 
   async stage(records: readonly StagedFeedRecord[]): Promise<UpsertOutcome[]> {
     // Read committed: the live tables are only read; the staged rows of a call that fails roll back with it.
-    await this.query("BEGIN");
+    await this.beginInSession("BEGIN");
     const outcomes: UpsertOutcome[] = [];
     try {
       for (const [index, record] of records.entries()) {
@@ -153,14 +181,16 @@ export class PostgresFeedStaging implements FeedStaging {
   async serviceFeeds(merchantId: string, serviceId: string): Promise<{ merchantFeed: string; serviceFeed: string } | undefined> {
     const { merchants, services } = this.tables;
     const [row] = (
-      await this.query<{ merchantFeed: string | null; serviceFeed: string | null }>(
-        `SELECT COALESCE((SELECT feed_json FROM ${merchants.staging} WHERE merchant_id = $1),
+      await this.query<{ pid: number; merchantFeed: string | null; serviceFeed: string | null }>(
+        `SELECT pg_backend_pid() AS pid,
+                COALESCE((SELECT feed_json FROM ${merchants.staging} WHERE merchant_id = $1),
                          (SELECT feed_json FROM merchants WHERE merchant_id = $1)) AS "merchantFeed",
                 COALESCE((SELECT feed_json FROM ${services.staging} WHERE merchant_id = $1 AND service_id = $2),
                          (SELECT feed_json FROM services WHERE merchant_id = $1 AND service_id = $2)) AS "serviceFeed"`,
         [merchantId, serviceId],
       )
     ).rows;
+    this.checkSession(row.pid);
     return row.merchantFeed === null || row.serviceFeed === null ? undefined : { merchantFeed: row.merchantFeed, serviceFeed: row.serviceFeed };
   }
 
@@ -197,7 +227,7 @@ export class PostgresFeedStaging implements FeedStaging {
    * (synchronous_commit).
    */
   async apply(queueUpdates?: (changes: AppliedFeedChanges, outbox: OutboxRepository) => Promise<void>): Promise<{ lockHeldMs: number }> {
-    await this.query(`BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '${applyLockTimeout}'`);
+    await this.beginInSession(`BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '${applyLockTimeout}'`);
     const startedAt = performance.now();
     try {
       const changes = queueUpdates && (await this.changes());
@@ -221,16 +251,41 @@ export class PostgresFeedStaging implements FeedStaging {
     this.client.release(true);
   }
 
+  /** `begin`, then the check that the transaction runs in the staging's session (else it is rolled back and refused). */
+  private async beginInSession(begin: string): Promise<void> {
+    const pid = lastPid(await this.query(`${begin}; SELECT pg_backend_pid() AS pid`));
+    try {
+      this.checkSession(pid);
+    } catch (error) {
+      await this.client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private checkSession(pid: number): void {
+    if (pid !== this.sessionPid) {
+      throw new ConfigError(
+        `the import's statements moved from one database session to another (server process ${this.sessionPid}, then ${pid}). ${sessionPoolingNeeded}`,
+      );
+    }
+  }
+
   /** This connection as the repositories run SQL on it (`apply`'s outbox, inside its transaction). */
   private readonly queryable: Queryable = {
     query: async <Row extends object>(text: string, values?: readonly unknown[]) => (await this.query<Row>(text, values as unknown[])).rows,
   };
 
-  private async query<Row extends object>(text: string, values?: unknown[]) {
+  private async query<Row extends object>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
     try {
       return await this.client.query<Row>(text, values);
     } catch (error) {
       throw storeError(error);
     }
   }
+}
+
+/** The `pid` of the last statement's row, of a query string of several statements (node-postgres answers one result per statement). */
+function lastPid(results: pg.QueryResult | pg.QueryResult[]): number {
+  const last = Array.isArray(results) ? results[results.length - 1] : results;
+  return (last.rows[0] as { pid: number }).pid;
 }
