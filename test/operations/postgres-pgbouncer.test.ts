@@ -16,15 +16,19 @@
  *   pooling, or on the database itself, it works.
  * - `export-feeds` reads page by page in single statements: transaction
  *   pooling is fine.
+ * - The database stopped behind pgbouncer: with docs/pgbouncer.md's
+ *   query_wait_timeout, requests get 503 rather than waiting in pgbouncer's
+ *   queue, and the instance serves again by itself once it is back (on a
+ *   cluster of the suite's own: the run's is shared by suites in parallel).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { acknowledged, bookingStorm, importSlots, onDatabase, overbookedSlots, serveOn, slotStarts, tally, waitUntil } from "../support/booking-instances";
+import { acknowledged, bookingStorm, createBookingAttempt, importSlots, onDatabase, overbookedSlots, serveOn, slotStarts, tally, waitUntil } from "../support/booking-instances";
 import { GoogleStandIn } from "../support/google-stand-in";
 import { startPgbouncer, type Pgbouncer, type PgbouncerOptions } from "../support/pgbouncer";
-import { clusterStartTimeoutMs, createTestDatabase, type TestDatabase } from "../support/postgres-cluster";
+import { clusterStartTimeoutMs, createTestDatabase, startOwnCluster, type OwnCluster, type TestDatabase } from "../support/postgres-cluster";
 import { runCli, killIfRunning, type ServerProcess } from "../support/server-process";
 import { authHeader } from "../support/test-server";
 
@@ -218,4 +222,37 @@ describe("import through pgbouncer", () => {
       expect(await slotCount(start)).toBe(1);
     }
   }, 60_000);
+});
+
+describe("the database stopped behind pgbouncer", () => {
+  let cluster: OwnCluster | undefined;
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    await killIfRunning(server);
+    cluster?.remove();
+  });
+
+  test("when the database stops under an instance serving through pool_mode = transaction with query_wait_timeout = 5, then requests get 503 (not the 30 s request deadline) and /readyz says not ready; when it is back, then the instance serves again by itself", async () => {
+    cluster = await startOwnCluster();
+    const url = `${cluster.serverUrl}/postgres`;
+    importSlots(dir, url, [burstStart], 50);
+    // docs/pgbouncer.md's timeouts: without them the first request after the stop waited in pgbouncer's queue until serve's own 30 s deadline.
+    const pool = await startPgbouncer(url, { poolMode: "transaction", defaultPoolSize: serverConnections, settings: ["query_wait_timeout = 5", "server_login_retry = 1"] });
+    bouncers.push(pool);
+    server = await serveOn(pool.url);
+    const one = [server];
+    expect((await createBookingAttempt(one, 0, "before-stop", burstStart)).bookingId).toBeDefined();
+
+    cluster.stop();
+    const down = await createBookingAttempt(one, 0, "while-down", burstStart);
+    expect([down.status, down.errorCode]).toEqual([503, "unavailable"]);
+    const ready = await fetch(`${server.baseUrl}/readyz`, { signal: AbortSignal.timeout(30_000) });
+    expect(ready.status).toBe(503);
+
+    cluster.start();
+    await waitUntil(async () => (await fetch(`${server!.baseUrl}/readyz`)).status === 200, "/readyz ready again", 30_000);
+    expect((await createBookingAttempt(one, 0, "after-start", burstStart)).bookingId).toBeDefined();
+    const [{ count }] = await onDatabase<{ count: string }>(url, "SELECT count(*) FROM bookings WHERE user_id = ANY($1)", [["user-before-stop", "user-after-start"]]);
+    expect(Number(count)).toBe(2);
+  }, clusterStartTimeoutMs);
 });

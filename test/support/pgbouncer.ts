@@ -33,6 +33,8 @@ export interface PgbouncerOptions {
    * is the only client.
    */
   roundRobin?: boolean;
+  /** More `[pgbouncer]` settings (`name = value`), after the others. */
+  settings?: string[];
 }
 
 export interface Pgbouncer {
@@ -107,6 +109,7 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
       `server_round_robin = ${options.roundRobin ? 1 : 0}`,
       `logfile = ${join(dir, "pgbouncer.log")}`,
       `pidfile = ${join(dir, "pgbouncer.pid")}`,
+      ...(options.settings ?? []),
       "",
     ]);
     const through = new URL(databaseUrl);
