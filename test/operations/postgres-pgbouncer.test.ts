@@ -216,7 +216,8 @@ describe("import through pgbouncer", () => {
   }, 60_000);
 
   test("when imports run one after another through pool_mode = session, then each works (pgbouncer resets the server session between clients)", async () => {
-    const session = await bouncer({ poolMode: "session" });
+    // Two server sessions, as docs/pgbouncer.md's import database has, for an import's pool of the default 10.
+    const session = await bouncer({ poolMode: "session", defaultPoolSize: 2 });
     for (const start of laterStarts.slice(3, 6)) {
       importSlots(dir, session.url, [start], spots);
       expect(await slotCount(start)).toBe(1);
