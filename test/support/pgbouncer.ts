@@ -43,8 +43,6 @@ export interface Pgbouncer {
   port: number;
   /** The admin console's URL (the virtual database `pgbouncer`, for SHOW POOLS / SHOW CLIENTS). */
   adminUrl: string;
-  /** pgbouncer's log so far. */
-  log(): string;
   /** Stops pgbouncer and removes its directory (safe to call twice). */
   stop(): void;
 }
@@ -120,7 +118,6 @@ export async function startPgbouncer(databaseUrl: string, options: PgbouncerOpti
       url: through.toString(),
       port,
       adminUrl: admin.toString(),
-      log: () => readLog(dir),
       stop: () => {
         process.off("exit", stopAtExit);
         stop();

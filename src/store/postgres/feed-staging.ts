@@ -64,7 +64,8 @@ const applyLockTimeout = "5s";
  * in another session, where the tables are missing or are an earlier
  * import's, left behind because the session outlived its client. So each
  * transaction checks that it runs in the session `open` made the tables in
- * (`pg_backend_pid()`, which names the server process, one per session),
+ * (`pg_backend_pid()`: the server process serving the session, one per
+ * session; PostgreSQL manual, 9.26 "System Information Functions"),
  * and an import through such a pooler fails with `sessionPoolingNeeded`
  * rather than staging into, or applying, another session's rows.
  */
