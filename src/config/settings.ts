@@ -120,7 +120,8 @@ export const settings = {
     default: "10",
     doc:
       "PostgreSQL: most connections one process opens (a unit of work holds one from BEGIN to COMMIT). Keep the sum " +
-      "over every instance and command below the server's `max_connections` (or pgbouncer's pool)",
+      "over every instance and command below the server's `max_connections` (behind pgbouncer: below its " +
+      "`max_client_conn`, docs/pgbouncer.md)",
     group: "database",
   },
   authUsername: {

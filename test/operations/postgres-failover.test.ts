@@ -21,7 +21,6 @@ import {
   createBookingAttempt,
   hangMs,
   importSlots,
-  onDatabase,
   overbookedSlots,
   retryUnanswered,
   serveOn,
@@ -30,7 +29,7 @@ import {
   waitUntil,
 } from "../support/booking-instances";
 import { GoogleStandIn } from "../support/google-stand-in";
-import { requireSynchronousStandby, startOwnCluster, startStandby, type OwnCluster, type StandbyCluster } from "../support/postgres-cluster";
+import { onDatabase, type OwnCluster, requireSynchronousStandby, type StandbyCluster, startOwnCluster, startStandby } from "../support/postgres-cluster";
 import { killHard, killIfRunning, type ServerProcess } from "../support/server-process";
 import { authHeader } from "../support/test-server";
 

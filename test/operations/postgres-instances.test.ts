@@ -8,9 +8,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { bookingOutcome, createBookingJson, opsServerEnv, opsSlot, type Outcome } from "../support/operations";
-import { clusterStartTimeoutMs, createTestDatabase, startOwnCluster, type OwnCluster, type TestDatabase } from "../support/postgres-cluster";
+import { clusterStartTimeoutMs, createTestDatabase, onDatabase, startOwnCluster, type OwnCluster, type TestDatabase } from "../support/postgres-cluster";
 import { killIfRunning, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
 import { authHeader, futureStartSec } from "../support/test-server";
 
@@ -72,16 +71,6 @@ async function slotAvailable(server: ServerProcess): Promise<boolean> {
     slot_time: [{ service_id: "dinner", start_sec: opsSlot.start_sec, duration_sec: opsSlot.duration_sec }],
   });
   return JSON.parse(text).slot_time_availability[0].available === true;
-}
-
-async function onDatabase<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 beforeAll(async () => {

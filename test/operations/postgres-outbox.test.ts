@@ -12,8 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
-import { clusterStartTimeoutMs, createTestDatabase, type TestDatabase } from "../support/postgres-cluster";
+import { clusterStartTimeoutMs, createTestDatabase, onDatabase, type TestDatabase } from "../support/postgres-cluster";
 import { killHard, killIfRunning, runCli, startServerProcess, type ServerProcess } from "../support/server-process";
 import { authHeader, credentials, futureStartSec } from "../support/test-server";
 
@@ -158,18 +157,8 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs:
   }
 }
 
-async function onDatabase<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 const pendingPatches = async () =>
-  Number((await onDatabase<{ count: string }>("SELECT count(*) FROM notification_outbox WHERE kind = 'booking_patch' AND state = 'pending'"))[0].count);
+  Number((await onDatabase<{ count: string }>(database.url, "SELECT count(*) FROM notification_outbox WHERE kind = 'booking_patch' AND state = 'pending'"))[0].count);
 
 /** A second of polls (the worker polls every 250 ms): what was delivered twice shows by then. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 1000));
@@ -211,6 +200,7 @@ test("when one instance queues a notification, then Google gets it exactly once,
   await settle();
   expect(google.of(bookingId).map((patch) => patch.status)).toEqual(["CONFIRMED"]);
   const [entry] = await onDatabase<{ state: string; attempts: number; claimed_until_ms: string | null }>(
+    database.url,
     "SELECT state, attempts, claimed_until_ms FROM notification_outbox WHERE queue_key = $1 AND kind = 'booking_patch'",
     [bookingId],
   );
@@ -259,6 +249,7 @@ test("when an instance is SIGKILLed while its PATCH to Google is in flight, then
   expect(more).toEqual([]);
   await waitUntil(async () => (await pendingPatches()) === 0, 10_000, "the delivery recorded");
   const [entry] = await onDatabase<{ state: string; attempts: number }>(
+    database.url,
     "SELECT state, attempts FROM notification_outbox WHERE queue_key = $1 AND kind = 'booking_patch'",
     [bookingId],
   );

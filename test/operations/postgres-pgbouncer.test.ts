@@ -25,10 +25,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { acknowledged, bookingStorm, createBookingAttempt, importSlots, onDatabase, overbookedSlots, serveOn, slotStarts, tally, waitUntil } from "../support/booking-instances";
+import { acknowledged, bookingStorm, createBookingAttempt, importSlots, overbookedSlots, serveOn, slotStarts, tally, waitUntil } from "../support/booking-instances";
 import { GoogleStandIn } from "../support/google-stand-in";
 import { startPgbouncer, type Pgbouncer, type PgbouncerOptions } from "../support/pgbouncer";
-import { clusterStartTimeoutMs, createTestDatabase, startOwnCluster, type OwnCluster, type TestDatabase } from "../support/postgres-cluster";
+import { clusterStartTimeoutMs, createTestDatabase, onDatabase, startOwnCluster, type OwnCluster, type TestDatabase } from "../support/postgres-cluster";
 import { runCli, killIfRunning, type ServerProcess } from "../support/server-process";
 import { authHeader } from "../support/test-server";
 

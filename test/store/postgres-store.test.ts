@@ -6,28 +6,16 @@
  * These tests may use SQL: they check the PostgreSQL schema itself.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
-import pg from "pg";
 import { ConstraintViolation, StoreUnavailableError, type Store } from "../../src/store/repositories.js";
 import { schemaVersion } from "../../src/store/postgres/migrations.js";
 import { openPostgresStore } from "../../src/store/postgres/postgres-store.js";
 import { storeError } from "../../src/store/postgres/store-errors.js";
-import { clusterStartTimeoutMs, createTestDatabase, postgresCluster, type TestDatabase } from "../support/postgres-cluster.js";
+import { clusterStartTimeoutMs, createTestDatabase, onDatabase, postgresCluster, type TestDatabase } from "../support/postgres-cluster.js";
 import { uniqueId } from "../support/rest-helpers.js";
 import { usePostgresStore } from "../support/postgres-store-fixture.js";
 import { futureStartSec, hour, seedSlots } from "../support/test-server.js";
 
 beforeAll(() => postgresCluster(), clusterStartTimeoutMs);
-
-/** A query on the database from outside the store (as an operator's psql would). */
-async function sql<Row extends object = Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -61,7 +49,7 @@ describe("PostgreSQL store: migrations", () => {
   test("when four instances open one fresh database at once, then each migration is applied once and every instance works", async () => {
     const stores = await Promise.all([1, 2, 3, 4].map(() => openPostgresStore(database.url, { poolSize: 2 })));
     try {
-      const applied = await sql<{ version: number }>(database.url, "SELECT version FROM schema_migrations ORDER BY version");
+      const applied = await onDatabase<{ version: number }>(database.url, "SELECT version FROM schema_migrations ORDER BY version");
       expect(applied.map((row) => row.version)).toEqual(Array.from({ length: schemaVersion }, (_, index) => index + 1));
       const [slotId] = await seedSlotIds(stores[0], 1, 4);
       expect(await Promise.all(stores.map((store) => store.transaction((tx) => tx.inventory.takeSpot(slotId))))).toEqual([true, true, true, true]);
@@ -73,9 +61,9 @@ describe("PostgreSQL store: migrations", () => {
 
   test("when the database was migrated by newer code, then opening it refuses to start and changes nothing", async () => {
     await (await openPostgresStore(database.url)).close();
-    await sql(database.url, "INSERT INTO schema_migrations (version) VALUES ($1)", [schemaVersion + 1]);
+    await onDatabase(database.url, "INSERT INTO schema_migrations (version) VALUES ($1)", [schemaVersion + 1]);
     await expect(openPostgresStore(database.url)).rejects.toThrow(`database schema version ${schemaVersion + 1} is newer than this server (${schemaVersion}); refusing to start`);
-    expect(await sql(database.url, "SELECT count(*)::int AS n FROM schema_migrations")).toEqual([{ n: schemaVersion + 1 }]);
+    expect(await onDatabase(database.url, "SELECT count(*)::int AS n FROM schema_migrations")).toEqual([{ n: schemaVersion + 1 }]);
   });
 });
 
@@ -149,7 +137,7 @@ describe("PostgreSQL store", () => {
 
   test("when a raw UPDATE takes a spot past the slot's total or counts below zero, then the schema refuses it, the first as ConstraintViolation spots_within_total", async () => {
     const [slotId] = await seedSlotIds(suite.store, 1, 2);
-    const refusal = (text: string) => sql(suite.database.url, text, [slotId]).then(() => undefined, storeError);
+    const refusal = (text: string) => onDatabase(suite.database.url, text, [slotId]).then(() => undefined, storeError);
     const pastTotal = await refusal("UPDATE slots SET spots_held = 3 WHERE slot_id = $1");
     expect(pastTotal).toBeInstanceOf(ConstraintViolation);
     expect(pastTotal).toMatchObject({ constraint: "spots_within_total" });

@@ -7,8 +7,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import pg from "pg";
 import { createBookingJson, opsServerEnv, opsSlot } from "./operations";
+import { onDatabase } from "./postgres-cluster";
 import { runCli, startServerProcess, type ServerProcess } from "./server-process";
 import { authHeader, futureStartSec, hour } from "./test-server";
 
@@ -173,16 +173,6 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, wha
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-export async function onDatabase<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
   }
 }
 

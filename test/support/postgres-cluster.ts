@@ -421,21 +421,25 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     name,
     // DELETE, not TRUNCATE: a few rows each, and TRUNCATE makes (and fsyncs) new files for every table, ~400 ms.
     // Foreign keys are not checked meanwhile (session_replication_role), so the order of the tables does not matter.
-    empty: () =>
-      onDatabase(url, `BEGIN; SET LOCAL session_replication_role = replica; DO $$ DECLARE t text; BEGIN
+    empty: async () => {
+      await onDatabase(url, `BEGIN; SET LOCAL session_replication_role = replica; DO $$ DECLARE t text; BEGIN
         FOR t IN SELECT quote_ident(tablename) FROM pg_tables
           WHERE schemaname = 'public' AND tablename NOT IN ('schema_migrations', 'store_identity')
         LOOP EXECUTE 'DELETE FROM ' || t; END LOOP;
-      END $$; COMMIT`),
-    drop: () => onDatabase(`${serverUrl}/postgres`, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      END $$; COMMIT`);
+    },
+    drop: async () => {
+      await onDatabase(`${serverUrl}/postgres`, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
   };
 }
 
-async function onDatabase(url: string, sql: string): Promise<void> {
+/** A query on the database from outside the store, on a connection of its own (as an operator's psql would); its rows. */
+export async function onDatabase<Row extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(sql);
+    return (await client.query<Row>(sql, params)).rows;
   } finally {
     await client.end();
   }
