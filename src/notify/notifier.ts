@@ -361,7 +361,7 @@ export class Notifier {
     if (status >= 200 && status < 300) {
       const answered = status;
       const nowSec = Math.floor(this.now() / 1000);
-      await this.store.transaction((tx) => tx.outbox.markDelivered(entry.id, nowSec, answered));
+      await this.store.transaction((tx) => tx.outbox.markDelivered(entry.id, nowSec, answered, entry.claimedUntilMs));
       this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) delivered: ${status}`);
       return "delivered";
     }
@@ -369,7 +369,7 @@ export class Notifier {
       return this.retry(entry, status, `HTTP ${status}: ${responseBody}`, retryAfterMs);
     }
     const refused = status;
-    await this.store.transaction((tx) => tx.outbox.markDead(entry.id, refused, responseBody));
+    await this.store.transaction((tx) => tx.outbox.markDead(entry.id, refused, responseBody, entry.claimedUntilMs));
     this.onFailure(entry.kind, "dead");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) dead: HTTP ${status}`);
     return "dead";
@@ -379,8 +379,9 @@ export class Notifier {
   private async exchange(request: { method: string; pathAndQuery: string; body: string }): Promise<Exchange> {
     let status: number | null = null;
     try {
-      const token = await this.tokenSource!.getAccessToken();
+      // One deadline for the token and the request: a token source that hangs must not outlast the claim either.
       const signal = AbortSignal.timeout(this.requestTimeoutMs);
+      const token = await unlessAborted(this.tokenSource!.getAccessToken(), signal);
       const response = await this.fetchFn(`${this.baseUrl}${request.pathAndQuery}`, {
         method: request.method,
         headers: {
@@ -403,7 +404,7 @@ export class Notifier {
     // `entry` is as claimed: its attempts count this one.
     const delay = Math.max(this.backoffMs(entry.attempts), retryAfterMs ?? 0);
     const nextAttemptAtMs = this.now() + delay;
-    await this.store.transaction((tx) => tx.outbox.scheduleRetry(entry.id, nextAttemptAtMs, status, error));
+    await this.store.transaction((tx) => tx.outbox.scheduleRetry(entry.id, nextAttemptAtMs, status, error, entry.claimedUntilMs));
     this.onFailure(entry.kind, "retried");
     this.log(`notification ${entry.id} (${entry.kind} ${entry.queueKey}) retry in ${delay} ms: ${error}`);
     return "retried";
@@ -445,6 +446,16 @@ export function parseRetryAfter(value: string | null, nowMs: number, maxMs: numb
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.min(Math.max(0, date - nowMs), maxMs);
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts (for a call that takes no signal of its own). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
 
 function describeError(error: unknown): string {

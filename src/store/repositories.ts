@@ -535,12 +535,21 @@ export interface OutboxRepository extends OutboxReads {
    * expires (at least once delivery).
    */
   claim(id: number, nowMs: number, claimedUntilMs: number): Promise<OutboxEntry | undefined>;
-  /** Records Google's acceptance; clears the claim. */
-  markDelivered(id: number, nowSec: number, status: number): Promise<void>;
-  /** Schedules the next attempt after a failed one; clears the claim. */
-  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): Promise<void>;
-  /** Gives up on the entry, keeping Google's answer; clears the claim. */
-  markDead(id: number, status: number | null, responseBody: string): Promise<void>;
+  /*
+   * Google's answer to an attempt, recorded by `markDelivered`, `scheduleRetry`
+   * or `markDead`, each of which clears the claim. `claimedUntilMs` is the
+   * claim the answer is for (`claim`'s; null for an entry nobody claimed): the
+   * write is made only while that claim still holds the entry, so a delivery
+   * that overran its lease, whose entry another instance has claimed since,
+   * records nothing and leaves the queue to that instance (its answer decides
+   * when the queue's next entry may go, and so the order Google sees).
+   */
+  /** Records Google's acceptance. */
+  markDelivered(id: number, nowSec: number, status: number, claimedUntilMs: number | null): Promise<void>;
+  /** Schedules the next attempt after a failed one. */
+  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string, claimedUntilMs: number | null): Promise<void>;
+  /** Gives up on the entry, keeping Google's answer. */
+  markDead(id: number, status: number | null, responseBody: string, claimedUntilMs: number | null): Promise<void>;
   /** Puts a dead entry back in the queue, due now; false when `id` is not dead. */
   requeue(id: number, nowMs: number): Promise<boolean>;
   /**

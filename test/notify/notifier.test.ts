@@ -267,6 +267,17 @@ describe("retries", () => {
   });
 });
 
+test("a token source that never answers is given up after the request timeout, like a request, and the entry retried", async () => {
+  const id = await enqueue(booking("b-token", BookingStatus.CONFIRMED));
+  const hanging = { getAccessToken: () => new Promise<string>(() => {}), describe: () => "a token source that hangs" };
+  const started = Date.now();
+  expect(await notifier({ tokenSource: hanging, requestTimeoutMs: 300 }).deliverDue()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+  expect(Date.now() - started).toBeLessThan(10_000);
+  expect((await store.read.outbox.get(id))!).toMatchObject({ state: "pending", attempts: 1, claimedUntilMs: null });
+  expect((await store.read.outbox.get(id))!.lastError).toMatch(/timeout|abort/i);
+  expect(google.for("b-token")).toEqual([]);
+});
+
 describe("answers of any size", () => {
   const floodBytes = 1536 * 1024 * 1024; // 1.5 GiB, as seen in the field
   // What the client took before it hung up: its 8 KiB, fetch's and the kernel's
@@ -509,9 +520,9 @@ describe("entries an older version scheduled too far ahead", () => {
   test("an entry due in 3,175 years is delivered after restart within maxBackoffMs", async () => {
     const id = await enqueue(booking("b-ancient", BookingStatus.CONFIRMED));
     // What an older version stored for Retry-After: 99999999999.
-    await store.transaction((tx) => tx.outbox.scheduleRetry(id, Date.now() + 99_999_999_999_000, 429, "HTTP 429: "));
+    await store.transaction((tx) => tx.outbox.scheduleRetry(id, Date.now() + 99_999_999_999_000, 429, "HTTP 429: ", null));
     const other = await enqueue(booking("b-recent", BookingStatus.CONFIRMED));
-    await store.transaction((tx) => tx.outbox.scheduleRetry(other, Date.now() + 60_000, 503, "HTTP 503: "));
+    await store.transaction((tx) => tx.outbox.scheduleRetry(other, Date.now() + 60_000, 503, "HTTP 503: ", null));
     await store.close();
     store = openSqliteStore(dbPath);
 

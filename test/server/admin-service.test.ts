@@ -48,7 +48,7 @@ function notification(queueKey = `booking-${++nextBooking}`): OutboxEntryInput {
 function deadEntry(store: Store, nowSec: number, queueKey?: string): Promise<number> {
   return store.transaction(async (tx) => {
     const id = await tx.outbox.enqueue(notification(queueKey), nowSec);
-    await tx.outbox.markDead(id, 400, googleRefusal);
+    await tx.outbox.markDead(id, 400, googleRefusal, null);
     return id;
   });
 }
@@ -166,7 +166,7 @@ describe("RequeueNotification", () => {
 
   test("when the entry was delivered, then it answers failed_precondition", async () => {
     const id = await server.store.transaction((tx) => tx.outbox.enqueue(notification(), startSec));
-    await server.store.transaction((tx) => tx.outbox.markDelivered(id, startSec, 200));
+    await server.store.transaction((tx) => tx.outbox.markDelivered(id, startSec, 200, null));
 
     expect(await codeOf(admin.requeueNotification({ id: BigInt(id) }, as(adminToken)))).toBe(Code.FailedPrecondition);
     expect(await server.store.read.outbox.get(id)).toMatchObject({ state: "delivered" });

@@ -972,7 +972,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         // markDelivered: the queue's next entry is its head.
         await store.transaction(async (tx) => {
           await tx.outbox.claim(a1, 0, 100);
-          await tx.outbox.markDelivered(a1, 2000, 200);
+          await tx.outbox.markDelivered(a1, 2000, 200, 100);
         });
         expect(await store.read.outbox.get(a1)).toMatchObject({ state: "delivered", attempts: 1, lastStatus: 200, lastError: null, deliveredAtSec: 2000 });
         expect(await due(0)).toEqual([a2]);
@@ -980,7 +980,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
 
         // scheduleRetry: the entry waits, and so does the rest of its queue.
         const b2 = await store.transaction(async (tx) => {
-          await tx.outbox.scheduleRetry(b1, 5000, 503, "unavailable");
+          await tx.outbox.scheduleRetry(b1, 5000, 503, "unavailable", 100);
           return tx.outbox.enqueue(outboxEntry("B", '{"n":4}'), 1003);
         });
         expect(await store.read.outbox.get(b1)).toMatchObject({ state: "pending", nextAttemptAtMs: 5000, lastStatus: 503, lastError: "unavailable" });
@@ -988,7 +988,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(await due(5000)).toEqual([a2, b1]);
 
         // markDead: the queue moves on to its next entry.
-        await store.transaction((tx) => tx.outbox.markDead(b1, 400, '{"error":"bad request"}'));
+        await store.transaction((tx) => tx.outbox.markDead(b1, 400, '{"error":"bad request"}', null));
         expect(await store.read.outbox.get(b1)).toMatchObject({ state: "dead", lastStatus: 400, lastError: '{"error":"bad request"}' });
         expect(await due(0)).toEqual([a2, b2]);
         expect((await store.read.outbox.listDead(10)).map((entry) => entry.id)).toEqual([b1]);
@@ -1004,8 +1004,8 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         ]);
         await store.transaction(async (tx) => {
           await tx.outbox.claim(dead, 0, 100);
-          await tx.outbox.markDead(dead, 404, "not found");
-          await tx.outbox.markDelivered(delivered, 1003, 200);
+          await tx.outbox.markDead(dead, 404, "not found", 100);
+          await tx.outbox.markDelivered(delivered, 1003, 200, null);
         });
         expect((await store.read.outbox.nextDue(0, 10)).map((entry) => entry.id)).toEqual([next]);
 
@@ -1029,9 +1029,9 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
           await tx.outbox.enqueue(outboxEntry("farther"), 1000),
         ]);
         await store.transaction(async (tx) => {
-          await tx.outbox.scheduleRetry(near, 50_000, null, "timeout");
-          await tx.outbox.scheduleRetry(far, 9_000_000, 500, "server error");
-          await tx.outbox.scheduleRetry(farther, 9_000_000_000, 429, "too many");
+          await tx.outbox.scheduleRetry(near, 50_000, null, "timeout", null);
+          await tx.outbox.scheduleRetry(far, 9_000_000, 500, "server error", null);
+          await tx.outbox.scheduleRetry(farther, 9_000_000_000, 429, "too many", null);
         });
         const clamped = await store.transaction((tx) => tx.outbox.clampRetriesAfter(100_000));
         // As they were before the clamp (in no promised order).
@@ -1065,7 +1065,7 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(await claimAt(id, 6000)).toBeUndefined();
         expect(await store.transaction((tx) => tx.outbox.releaseClaims())).toBeGreaterThanOrEqual(1);
         expect(await claimAt(id, 6000)).toMatchObject({ id, attempts: 2, claimedUntilMs: 7000 });
-        await store.transaction((tx) => tx.outbox.markDelivered(id, 7, 200));
+        await store.transaction((tx) => tx.outbox.markDelivered(id, 7, 200, 7000));
       });
 
       test(`when ${racers} units claim one entry at once, some read committed, then exactly one gets it and its attempt is counted once`, async () => {
@@ -1092,11 +1092,31 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         expect(await store.read.outbox.get(later)).toMatchObject({ attempts: 0, claimedUntilMs: null });
         expect((await store.read.outbox.nextDue(5000, 10)).map((entry) => entry.id)).toEqual([other]);
         // The poll wakes when the claim would expire.
-        await store.transaction((tx) => tx.outbox.markDelivered(other, 1003, 200));
+        await store.transaction((tx) => tx.outbox.markDelivered(other, 1003, 200, null));
         expect(await store.read.outbox.earliestPendingAtMs()).toBe(8000);
 
-        await store.transaction((tx) => tx.outbox.markDelivered(head, 1004, 200));
+        await store.transaction((tx) => tx.outbox.markDelivered(head, 1004, 200, 8000));
         expect(await claimAt(later, 5000)).toMatchObject({ id: later, attempts: 1 });
+      });
+
+      test("when an instance answers for a claim that lapsed and was claimed again elsewhere, then its answer records nothing and the new claim keeps the entry", async () => {
+        const [head, next] = await store.transaction(async (tx) => [
+          await tx.outbox.enqueue(outboxEntry("overran"), 1000),
+          await tx.outbox.enqueue(outboxEntry("overran"), 1001),
+        ]);
+        expect(await claimAt(head, 5000, 8000)).toBeDefined();
+        expect(await claimAt(head, 8000, 12_000)).toBeDefined();
+        // The first instance's delivery overran its lease: its answers change nothing.
+        await store.transaction(async (tx) => {
+          await tx.outbox.markDelivered(head, 9, 200, 8000);
+          await tx.outbox.scheduleRetry(head, 9000, 503, "unavailable", 8000);
+          await tx.outbox.markDead(head, 400, "bad request", 8000);
+        });
+        expect(await store.read.outbox.get(head)).toMatchObject({ state: "pending", attempts: 2, claimedUntilMs: 12_000, lastStatus: null });
+        // So the queue's next entry waits for the instance sending now.
+        expect(await claimAt(next, 9000)).toBeUndefined();
+        await store.transaction((tx) => tx.outbox.markDelivered(head, 10, 200, 12_000));
+        expect(await claimAt(next, 10_000)).toMatchObject({ id: next });
       });
 
       test("when a claim has expired (its instance was lost), then the entry is due and can be claimed again, its attempts counting both", async () => {
@@ -1116,9 +1136,9 @@ export function describeRepositoryContract(backend: string, open: () => Promise<
         ]);
         for (const id of [retried, delivered, dead]) expect(await claimAt(id, 5000, 60_000)).toBeDefined();
         await store.transaction(async (tx) => {
-          await tx.outbox.scheduleRetry(retried, 7000, 503, "unavailable");
-          await tx.outbox.markDelivered(delivered, 6, 200);
-          await tx.outbox.markDead(dead, 400, "bad request");
+          await tx.outbox.scheduleRetry(retried, 7000, 503, "unavailable", 60_000);
+          await tx.outbox.markDelivered(delivered, 6, 200, 60_000);
+          await tx.outbox.markDead(dead, 400, "bad request", 60_000);
         });
         for (const id of [retried, delivered, dead]) expect((await store.read.outbox.get(id))!.claimedUntilMs).toBeNull();
         expect(await store.read.outbox.earliestPendingAtMs()).toBe(7000);

@@ -150,8 +150,8 @@ export async function takeQueuedNotifications(store: Store, nowSec: number): Pro
   }
   await store.transaction(async (tx) => {
     for (const entry of pending) {
-      await tx.outbox.claim(entry.id, nowSec * 1000, nowSec * 1000);
-      await tx.outbox.markDelivered(entry.id, nowSec, 200);
+      const claimed = await tx.outbox.claim(entry.id, nowSec * 1000, nowSec * 1000);
+      await tx.outbox.markDelivered(entry.id, nowSec, 200, claimed?.claimedUntilMs ?? null);
     }
   });
   return taken;

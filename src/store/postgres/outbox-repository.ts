@@ -138,27 +138,28 @@ export class PostgresOutboxRepository implements OutboxRepository {
     return rows.length;
   }
 
-  async markDelivered(id: number, nowSec: number, status: number): Promise<void> {
+  async markDelivered(id: number, nowSec: number, status: number, claimedUntilMs: number | null): Promise<void> {
     await this.db.query(
       `UPDATE notification_outbox SET state = 'delivered', last_status = $1, last_error = NULL, delivered_at_sec = $2, claimed_until_ms = NULL
-       WHERE id = $3 AND state = 'pending'`,
-      [status, nowSec, id],
+       WHERE id = $3 AND state = 'pending' AND claimed_until_ms IS NOT DISTINCT FROM $4`,
+      [status, nowSec, id, claimedUntilMs],
     );
   }
 
-  async scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): Promise<void> {
+  async scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string, claimedUntilMs: number | null): Promise<void> {
     await this.db.query(
-      "UPDATE notification_outbox SET next_attempt_at_ms = $1, last_status = $2, last_error = $3, claimed_until_ms = NULL WHERE id = $4 AND state = 'pending'",
-      [nextAttemptAtMs, status, error, id],
+      `UPDATE notification_outbox SET next_attempt_at_ms = $1, last_status = $2, last_error = $3, claimed_until_ms = NULL
+       WHERE id = $4 AND state = 'pending' AND claimed_until_ms IS NOT DISTINCT FROM $5`,
+      [nextAttemptAtMs, status, error, id, claimedUntilMs],
     );
   }
 
-  async markDead(id: number, status: number | null, responseBody: string): Promise<void> {
-    await this.db.query("UPDATE notification_outbox SET state = 'dead', last_status = $1, last_error = $2, claimed_until_ms = NULL WHERE id = $3 AND state = 'pending'", [
-      status,
-      responseBody,
-      id,
-    ]);
+  async markDead(id: number, status: number | null, responseBody: string, claimedUntilMs: number | null): Promise<void> {
+    await this.db.query(
+      `UPDATE notification_outbox SET state = 'dead', last_status = $1, last_error = $2, claimed_until_ms = NULL
+       WHERE id = $3 AND state = 'pending' AND claimed_until_ms IS NOT DISTINCT FROM $4`,
+      [status, responseBody, id, claimedUntilMs],
+    );
   }
 
   async requeue(id: number, nowMs: number): Promise<boolean> {

@@ -96,13 +96,13 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
       RETURNING *`);
     this.deliveredStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'delivered', last_status = ?,
-        last_error = NULL, delivered_at_sec = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending'`);
+        last_error = NULL, delivered_at_sec = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending' AND claimed_until_ms IS ?`);
     this.retryStmt = db.prepare(`
       UPDATE notification_outbox SET next_attempt_at_ms = ?, last_status = ?,
-        last_error = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending'`);
+        last_error = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending' AND claimed_until_ms IS ?`);
     this.deadStmt = db.prepare(`
       UPDATE notification_outbox SET state = 'dead', last_status = ?,
-        last_error = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending'`);
+        last_error = ?, claimed_until_ms = NULL WHERE id = ? AND state = 'pending' AND claimed_until_ms IS ?`);
     this.listDeadStmt = db.prepare(
       "SELECT * FROM notification_outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?",
     );
@@ -160,16 +160,16 @@ export class SqliteOutboxRepository implements Synchronous<OutboxRepository> {
     return row && outboxFromRow(row);
   }
 
-  markDelivered(id: number, nowSec: number, status: number): void {
-    this.deliveredStmt.run(status, nowSec, id);
+  markDelivered(id: number, nowSec: number, status: number, claimedUntilMs: number | null): void {
+    this.deliveredStmt.run(status, nowSec, id, claimedUntilMs);
   }
 
-  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string): void {
-    this.retryStmt.run(nextAttemptAtMs, status, error, id);
+  scheduleRetry(id: number, nextAttemptAtMs: number, status: number | null, error: string, claimedUntilMs: number | null): void {
+    this.retryStmt.run(nextAttemptAtMs, status, error, id, claimedUntilMs);
   }
 
-  markDead(id: number, status: number | null, responseBody: string): void {
-    this.deadStmt.run(status, responseBody, id);
+  markDead(id: number, status: number | null, responseBody: string, claimedUntilMs: number | null): void {
+    this.deadStmt.run(status, responseBody, id, claimedUntilMs);
   }
 
   listDead(limit: number, afterId = 0): OutboxEntry[] {
