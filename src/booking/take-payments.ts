@@ -3,10 +3,8 @@ import { createHash } from "node:crypto";
 import {
   BookingFailure_Cause,
   BookingFailureSchema,
-  BookingStatus,
   CreditCardType,
   PaymentInformation_PaymentProcessedBy,
-  type Booking,
   type BookingFailure,
   type CreateBookingRequest,
   type PaymentInformation,

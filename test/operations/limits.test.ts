@@ -274,7 +274,6 @@ const HEADERS = 0x1;
 const SETTINGS = 0x4;
 const CONTINUATION = 0x9;
 const END_STREAM = 0x1;
-const END_HEADERS = 0x4;
 
 /**
  * A header block that never ends: `:method GET`, `:scheme http`, `:path /healthz`
