@@ -103,7 +103,7 @@ async function serve(args: string[]): Promise<void> {
     console.log("  MerchantService is off (set MERCHANT_TOKENS_FILE and/or ADMIN_TOKEN to serve it)");
   }
   if (builtPanelDir() && config.merchantAuth) {
-    console.log(`  host panel for merchants: ${scheme}://127.0.0.1:${address.port}/panel/`);
+    console.log(`  host panel for merchants: ${scheme}://${urlHostFor(address.address)}:${address.port}/panel/`);
   }
   console.log(`  ${notifier.describe()}`);
   console.log(`  payments through ${payments.description}`);
@@ -190,6 +190,17 @@ async function backupCommand(args: string[]): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * How a browser on this machine reaches a server listening on `address`: the
+ * address itself, in brackets for IPv6, except the wildcard addresses (every
+ * interface), for which the loopback one is.
+ */
+export function urlHostFor(address: string): string {
+  if (address === "0.0.0.0") return "127.0.0.1";
+  if (address === "::") return "[::1]";
+  return address.includes(":") ? `[${address}]` : address;
 }
 
 /** The host panel `npm run build` writes next to the compiled server, if it was built. */

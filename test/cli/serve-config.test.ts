@@ -123,3 +123,15 @@ test("when TRUSTED_PROXIES names the proxy, then a refused authentication is log
     await killHard(server);
   }
 });
+
+test("the start-up line names the host panel at an address a browser on this machine reaches", () => {
+  const { urlHostFor } = require("../../src/cli") as typeof import("../../src/cli");
+  expect(["0.0.0.0", "::", "127.0.0.1", "10.1.2.3", "::1", "fd00::5"].map(urlHostFor)).toEqual([
+    "127.0.0.1",
+    "[::1]",
+    "127.0.0.1",
+    "10.1.2.3",
+    "[::1]",
+    "[fd00::5]",
+  ]);
+});
