@@ -6,6 +6,7 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { importSlots } from "../support/booking-instances";
 import { clusterStartTimeoutMs, createTestDatabase, type TestDatabase } from "../support/postgres-cluster";
 import { runCli } from "../support/server-process";
 
@@ -15,21 +16,7 @@ let database: TestDatabase;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "booking-pg-cli-"));
   database = await createTestDatabase();
-  const feed = (name: string, body: unknown) => {
-    const path = join(dir, name);
-    writeFileSync(path, JSON.stringify(body));
-    return path;
-  };
-  const imported = runCli(
-    [
-      "import",
-      feed("merchants.json", { merchant: [{ merchant_id: "m1", name: "Bistro" }] }),
-      feed("services.json", { service: [{ merchant_id: "m1", service_id: "s1", name: "Dinner" }] }),
-      feed("availability.json", { availability: [{ merchant_id: "m1", service_id: "s1", start_sec: 4_000_000_000, duration_sec: 3600, spots_total: 2, spots_open: 2 }] }),
-    ],
-    { BOOKING_DATABASE_URL: database.url },
-  );
-  if (imported.status !== 0) throw new Error(`import failed: ${imported.stderr}`);
+  importSlots(dir, database.url, [4_000_000_000], 2);
 }, clusterStartTimeoutMs);
 
 afterAll(async () => {

@@ -20,9 +20,10 @@ export function slotStarts(count: number): number[] {
 /**
  * Imports the ops merchant (service `dinner`) with one slot of `spots` spots
  * at each of `starts`, confirmed at once, through `booking-server import` on
- * `url`; the feed files go to `dir`.
+ * `url`; the feed files go to `dir`. Throws when the import fails; answers
+ * what it printed.
  */
-export function importSlots(dir: string, url: string, starts: number[], spots: number): void {
+export function importSlots(dir: string, url: string, starts: number[], spots: number): ReturnType<typeof runCli> {
   const feed = (name: string, body: unknown) => {
     const path = join(dir, name);
     writeFileSync(path, JSON.stringify(body));
@@ -48,6 +49,7 @@ export function importSlots(dir: string, url: string, starts: number[], spots: n
     { BOOKING_DATABASE_URL: url },
   );
   if (imported.status !== 0) throw new Error(`import failed (${imported.status}): ${imported.stderr}`);
+  return imported;
 }
 
 /** `booking-server serve` on the PostgreSQL database at `url`, with Google's test credentials and `env`. */
